@@ -1,0 +1,118 @@
+/**
+ * `hayate up`: the embedded cluster. nats-server (JetStream) + one controller + N invokers, each its own OS
+ * process, on loopback. Prints exactly one line on stdout when ready.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { connect } from 'nats';
+import type { Logger } from '../common/logger';
+import { onShutdownSignal } from '../common/signals';
+import { deployExamples, EXAMPLES_SCRIPT } from './examples';
+import { freePort, HAYATE_BIN, natsServerBinary, spawnUntilReady, stopChild } from './processes';
+
+export interface UpOptions {
+  data: string;
+  invokers: number;
+  httpPort: number;
+  natsPort: number;
+  stateFile?: string;
+  examples: boolean;
+  workers?: number;
+}
+
+interface InvokerProc {
+  id: string;
+  child: ChildProcess;
+}
+
+/** Writes a single-server JetStream config and starts nats-server with it. */
+async function startNats(dataDir: string, port: number): Promise<{ child: ChildProcess; url: string }> {
+  const natsDir = resolve(dataDir, 'nats');
+  mkdirSync(natsDir, { recursive: true });
+  const conf = resolve(dataDir, 'nats-server.conf');
+  writeFileSync(
+    conf,
+    [
+      `server_name: hayate_${port}`,
+      `listen: 127.0.0.1:${port}`,
+      // 8 MiB: a 6 MiB function input (SPEC §2 default) plus its protobuf envelope fits in one message
+      'max_payload: 8388608',
+      `jetstream { store_dir: ${JSON.stringify(natsDir)} }`,
+      '',
+    ].join('\n'),
+  );
+  const url = `nats://127.0.0.1:${port}`;
+  const child = (await spawnUntilReadyNats(natsServerBinary(), ['-c', conf], url)).child;
+  return { child, url };
+}
+
+/** nats-server logs to stderr; readiness is a successful connection. */
+async function spawnUntilReadyNats(bin: string, args: string[], url: string): Promise<{ child: ChildProcess }> {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`nats-server exited with code ${child.exitCode}`);
+    try {
+      const nc = await connect({ servers: url, timeout: 500 });
+      const jsm = await nc.jetstreamManager();
+      await jsm.getAccountInfo();
+      await nc.close();
+      return { child };
+    } catch (err: unknown) {
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw new Error(`nats-server did not get ready at ${url}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/** Starts one invoker process; resolves once it serves. */
+export async function startInvoker(natsUrl: string, id: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<InvokerProc> {
+  const { child } = await spawnUntilReady(process.execPath, [HAYATE_BIN, 'invoker', '--nats', natsUrl, '--id', id, ...extraArgs], /^hayate invoker ready/, { label: id, env });
+  return { id, child };
+}
+
+/** Runs `hayate up` until SIGINT/SIGTERM. */
+export async function up(options: UpOptions, log: Logger): Promise<void> {
+  const data = resolve(options.data);
+  mkdirSync(data, { recursive: true });
+  const natsPort = options.natsPort === 0 ? await freePort() : options.natsPort;
+  const nats = await startNats(data, natsPort);
+  log.info({ url: nats.url }, 'nats-server ready');
+  const controller = await spawnUntilReady(process.execPath, [HAYATE_BIN, 'controller', '--nats', nats.url, '--port', String(options.httpPort), '--host', '127.0.0.1'], /^hayate controller ready http=/, { label: 'controller' });
+  const http = controller.line.replace(/^hayate controller ready http=/, '').trim();
+  const workerArgs = options.workers !== undefined ? ['--workers', String(options.workers)] : [];
+  const invokers = await Promise.all(Array.from({ length: options.invokers }, (_, i) => startInvoker(nats.url, `invoker-${natsPort}-${i + 1}`, workerArgs)));
+  for (const inv of invokers) {
+    inv.child.once('exit', (code, signal) => log.warn({ invoker: inv.id, code, signal }, 'invoker exited'));
+  }
+
+  let stopping = false;
+  const stopAll = async (): Promise<void> => {
+    stopping = true;
+    // drain order: stop intake at the controller, then invokers finish their work, then the bus
+    await stopChild(controller.child);
+    await Promise.all(invokers.map((i) => stopChild(i.child)));
+    await stopChild(nats.child);
+  };
+  onShutdownSignal(log, stopAll);
+  nats.child.once('exit', (code) => {
+    if (!stopping) log.error({ code }, 'nats-server exited');
+  });
+
+  if (options.examples) {
+    execFileSync('bash', [EXAMPLES_SCRIPT], { stdio: ['ignore', 2, 2] });
+    const deployed = await deployExamples(http, log);
+    log.info({ functions: deployed }, 'examples deployed');
+  }
+  if (options.stateFile !== undefined) {
+    const state = { http, nats: nats.url, invokers: invokers.map((i) => ({ id: i.id, pid: i.child.pid })), controller: { pid: controller.child.pid }, nats_pid: nats.child.pid, data };
+    writeFileSync(options.stateFile, JSON.stringify(state, null, 2));
+  }
+  process.stdout.write(`hayate ready http=${http} nats=${nats.url}\n`);
+}

@@ -1,0 +1,219 @@
+/**
+ * The protobuf codec: the only module that touches the generated protobufjs code.
+ * Decoding failures become `HAYATE_ERR_BAD_REQUEST`; protobuf enums are mapped to string unions here.
+ */
+import './protobuf-setup';
+import { hayate } from './gen/hayate';
+import { HayateError, StatusName } from './errors';
+
+const pb = hayate.v1;
+
+/** Where a function ran. */
+export const Tier = { wasm: 'wasm', container: 'container' } as const;
+export type Tier = (typeof Tier)[keyof typeof Tier];
+
+/** Per-step durations in microseconds. */
+export interface Timings {
+  queueUs: number;
+  startupUs: number;
+  execUs: number;
+  teardownUs: number;
+  totalUs: number;
+}
+
+/** A decoded `hayate.v1.InvokeRequest`. */
+export interface InvokeRequest {
+  invocationId: string;
+  function: string;
+  input: Uint8Array;
+  args: string[];
+  env: Record<string, string>;
+  /** 0 = the function's own timeout. */
+  timeoutMs: number;
+  /** 0 = none. */
+  deadlineUnixMs: number;
+  attempt: number;
+}
+
+/** A decoded `hayate.v1.InvokeResponse`. */
+export interface InvokeResponse {
+  invocationId: string;
+  status: StatusName;
+  exitCode: number;
+  output: Uint8Array;
+  stderr: Uint8Array;
+  tier: Tier;
+  invokerId: string;
+  coldStart: boolean;
+  timings: Timings;
+  /** HAYATE_ERR_* when status is not OK, else ''. */
+  errorCode: string;
+  errorMessage: string;
+  attempt: number;
+}
+
+/** A deployed function's spec (`hayate.v1.FunctionSpec`). */
+export interface FunctionSpec {
+  name: string;
+  digest: string;
+  moduleBytes: number;
+  version: number;
+  image: string;
+  policy: string;
+  memoryMb: number;
+  timeoutMs: number;
+  maxConcurrency: number;
+  maxInputBytes: number;
+  maxOutputBytes: number;
+  maxStderrBytes: number;
+  args: string[];
+  env: Record<string, string>;
+  createdUnixMs: number;
+  minMemoryPages: number;
+}
+
+export interface TierStats {
+  invocations: number;
+  errors: number;
+  p50Us: number;
+  p99Us: number;
+}
+
+export interface FunctionState {
+  name: string;
+  state: string;
+  digest: string;
+  wasm: TierStats;
+  container: TierStats;
+  inFlight: number;
+  lastError: string;
+  lastUsedUnixMs: number;
+}
+
+/** What an invoker answers on `hayate.v1.status`. */
+export interface InvokerStatus {
+  invokerId: string;
+  state: string;
+  hostname: string;
+  pid: number;
+  startedUnixMs: number;
+  workers: number;
+  inFlight: number;
+  invocations: number;
+  containerTier: boolean;
+  containerReason: string;
+  functions: FunctionState[];
+  moduleCacheBytes: number;
+  site: string;
+}
+
+const TIER_TO_PB: Record<Tier, hayate.v1.Tier> = { wasm: pb.Tier.WASM, container: pb.Tier.CONTAINER };
+
+function decodeWith<T>(what: string, decode: () => T): T {
+  try {
+    return decode();
+  } catch (err: unknown) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new HayateError('HAYATE_ERR_BAD_REQUEST', `Cannot decode ${what}: ${reason}`, { cause: err });
+  }
+}
+
+function statusFromPb(value: hayate.v1.Status): StatusName {
+  const name = pb.Status[value];
+  return typeof name === 'string' && name in StatusName ? (name as StatusName) : StatusName.INTERNAL;
+}
+
+function tierFromPb(value: hayate.v1.Tier): Tier {
+  return value === pb.Tier.CONTAINER ? Tier.container : Tier.wasm;
+}
+
+const bytes = (b: Uint8Array | null | undefined): Uint8Array => b ?? new Uint8Array(0);
+
+/** Encodes an InvokeRequest. */
+export function encodeInvokeRequest(req: InvokeRequest): Uint8Array {
+  return pb.InvokeRequest.encode(req).finish();
+}
+
+/**
+ * Decodes an InvokeRequest.
+ * @throws HayateError HAYATE_ERR_BAD_REQUEST on malformed bytes
+ */
+export function decodeInvokeRequest(data: Uint8Array): InvokeRequest {
+  const m = decodeWith('InvokeRequest', () => pb.InvokeRequest.decode(data));
+  return {
+    invocationId: m.invocationId,
+    function: m.function,
+    input: bytes(m.input),
+    args: m.args,
+    env: m.env,
+    timeoutMs: m.timeoutMs,
+    deadlineUnixMs: m.deadlineUnixMs,
+    attempt: m.attempt,
+  };
+}
+
+/** Encodes an InvokeResponse. */
+export function encodeInvokeResponse(res: InvokeResponse): Uint8Array {
+  return pb.InvokeResponse.encode({
+    ...res,
+    status: pb.Status[res.status],
+    tier: TIER_TO_PB[res.tier],
+  }).finish();
+}
+
+/**
+ * Decodes an InvokeResponse.
+ * @throws HayateError HAYATE_ERR_BAD_REQUEST on malformed bytes
+ */
+export function decodeInvokeResponse(data: Uint8Array): InvokeResponse {
+  const m = decodeWith('InvokeResponse', () => pb.InvokeResponse.decode(data));
+  const t = m.timings;
+  return {
+    invocationId: m.invocationId,
+    status: statusFromPb(m.status),
+    exitCode: m.exitCode,
+    output: bytes(m.output),
+    stderr: bytes(m.stderr),
+    tier: tierFromPb(m.tier),
+    invokerId: m.invokerId,
+    coldStart: m.coldStart,
+    timings: {
+      queueUs: t?.queueUs ?? 0,
+      startupUs: t?.startupUs ?? 0,
+      execUs: t?.execUs ?? 0,
+      teardownUs: t?.teardownUs ?? 0,
+      totalUs: t?.totalUs ?? 0,
+    },
+    errorCode: m.errorCode,
+    errorMessage: m.errorMessage,
+    attempt: m.attempt,
+  };
+}
+
+/** Encodes a FunctionSpec. */
+export function encodeFunctionSpec(spec: FunctionSpec): Uint8Array {
+  return pb.FunctionSpec.encode(spec).finish();
+}
+
+/**
+ * Decodes a FunctionSpec.
+ * @throws HayateError HAYATE_ERR_BAD_REQUEST on malformed bytes
+ */
+export function decodeFunctionSpec(data: Uint8Array): FunctionSpec {
+  const m = decodeWith('FunctionSpec', () => pb.FunctionSpec.decode(data));
+  return pb.FunctionSpec.toObject(m, { defaults: true, arrays: true, objects: true, longs: Number }) as FunctionSpec;
+}
+
+/** Encodes an InvokerStatus. */
+export function encodeInvokerStatus(status: InvokerStatus): Uint8Array {
+  return pb.InvokerStatus.encode(status).finish();
+}
+
+/**
+ * Decodes an InvokerStatus.
+ * @throws HayateError HAYATE_ERR_BAD_REQUEST on malformed bytes
+ */
+export function decodeInvokerStatus(data: Uint8Array): InvokerStatus {
+  const m = decodeWith('InvokerStatus', () => pb.InvokerStatus.decode(data));
+  return pb.InvokerStatus.toObject(m, { defaults: true, arrays: true, objects: true, longs: Number }) as InvokerStatus;
+}

@@ -1,0 +1,149 @@
+/**
+ * `loadConfig(env, overrides)` is the only reader of the environment. The result is validated and frozen;
+ * every default lives in `DEFAULTS` below, every unit is in the field name.
+ */
+import { availableParallelism, hostname } from 'node:os';
+import { HayateError } from './errors';
+
+const MiB = 1024 * 1024;
+
+/** Limits a function gets when its spec does not say otherwise (SPEC §2). */
+export interface FunctionDefaults {
+  /** @default 128 */
+  memoryMb: number;
+  /** @default 10000 */
+  timeoutMs: number;
+  /** @default 6 MiB */
+  maxInputBytes: number;
+  /** @default 6 MiB */
+  maxOutputBytes: number;
+  /** @default 64 KiB */
+  maxStderrBytes: number;
+}
+
+export interface Config {
+  /** NATS server URL(s), comma-separated. Env `HAYATE_NATS_URL`. @default 'nats://127.0.0.1:4222' */
+  natsUrl: string;
+  /** Subject prefix. Env `HAYATE_PREFIX`. @default 'hayate' */
+  subjectPrefix: string;
+  /** Controller listen host. Env `HAYATE_HTTP_HOST`. @default '127.0.0.1' */
+  httpHost: string;
+  /** Controller listen port (0 = any free). Env `HAYATE_HTTP_PORT`. @default 8080 */
+  httpPort: number;
+  /** pino level. Env `HAYATE_LOG_LEVEL`. @default 'info' */
+  logLevel: string;
+  /** Bearer keys for `/v1`; empty = no auth. Env `HAYATE_API_KEYS` (comma-separated). @default [] */
+  apiKeys: readonly string[];
+  /** Serve beyond loopback without API keys. @default false */
+  insecure: boolean;
+  /** Invoker id. Env `HAYATE_INVOKER_ID`. @default '<hostname>-<pid>' */
+  invokerId: string;
+  /** Edge site of this process, shown in status. Env `HAYATE_SITE`. @default '' */
+  site: string;
+  /** WASM worker threads per invoker. Env `HAYATE_WORKERS`. @default available cores */
+  workers: number;
+  /** Invoker-wide bound of queued + running invocations. Env `HAYATE_MAX_PENDING`. @default 1024 */
+  maxPending: number;
+  /** Bytes of compiled modules an invoker keeps (LRU). Env `HAYATE_MODULE_CACHE_MB`. @default 512 MiB */
+  moduleCacheBytes: number;
+  /** Largest module accepted at deploy. Env `HAYATE_MAX_MODULE_MB`. @default 64 MiB */
+  maxModuleBytes: number;
+  /** Upper bound on a graceful drain. Env `HAYATE_DRAIN_TIMEOUT_MS`. @default 15000 */
+  drainTimeoutMs: number;
+  /** Invocations before a function counts as hot (container warm-up in policy auto). Env `HAYATE_HOT_CALLS`. @default 20 */
+  hotCalls: number;
+  /** A warm container idle this long is removed. Env `HAYATE_CONTAINER_IDLE_MS`. @default 60000 */
+  containerIdleMs: number;
+  /** Docker socket. Env `HAYATE_DOCKER_SOCKET`. @default '/var/run/docker.sock' */
+  dockerSocket: string;
+  /** Where the invoker keeps runtime files (container sockets). Env `HAYATE_RUNTIME_DIR`. @default '/tmp/hayate' */
+  runtimeDir: string;
+  /** Defaults of function limits. */
+  functionDefaults: Readonly<FunctionDefaults>;
+  /** Controller URL used by client verbs of the CLI. Env `HAYATE_URL`. @default 'http://127.0.0.1:8080' */
+  controllerUrl: string;
+  /** API key sent by client verbs as `Authorization: Bearer`. Env `HAYATE_API_KEY`. @default '' */
+  apiKey: string;
+  /** JetStream replicas of hayate's buckets and streams (3 on a hub cluster). Env `HAYATE_REPLICAS`. @default 1 */
+  replicas: number;
+}
+
+/** Every default of the configuration. */
+export const DEFAULTS: Readonly<Omit<Config, 'invokerId' | 'workers'>> = Object.freeze({
+  natsUrl: 'nats://127.0.0.1:4222',
+  subjectPrefix: 'hayate',
+  httpHost: '127.0.0.1',
+  httpPort: 8080,
+  logLevel: 'info',
+  apiKeys: [],
+  insecure: false,
+  site: '',
+  maxPending: 1024,
+  moduleCacheBytes: 512 * MiB,
+  maxModuleBytes: 64 * MiB,
+  drainTimeoutMs: 15_000,
+  hotCalls: 20,
+  containerIdleMs: 60_000,
+  dockerSocket: '/var/run/docker.sock',
+  runtimeDir: '/tmp/hayate',
+  controllerUrl: 'http://127.0.0.1:8080',
+  apiKey: '',
+  replicas: 1,
+  functionDefaults: Object.freeze({
+    memoryMb: 128,
+    timeoutMs: 10_000,
+    maxInputBytes: 6 * MiB,
+    maxOutputBytes: 6 * MiB,
+    maxStderrBytes: 64 * 1024,
+  }),
+});
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function int(env: Env, key: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new HayateError('HAYATE_ERR_INVALID_OPTION', `Invalid ${key}=${JSON.stringify(raw)}: expected an integer in [${min}, ${max}]`);
+  }
+  return n;
+}
+
+/**
+ * Reads the configuration from an environment and explicit overrides (CLI flags win over the environment).
+ * @throws HayateError HAYATE_ERR_INVALID_OPTION when a value is out of range
+ */
+export function loadConfig(env: Env, overrides: Partial<Config> = {}): Readonly<Config> {
+  const keys = (env['HAYATE_API_KEYS'] ?? '').split(',').map((k) => k.trim()).filter((k) => k.length > 0);
+  const config: Config = {
+    natsUrl: env['HAYATE_NATS_URL'] || DEFAULTS.natsUrl,
+    subjectPrefix: env['HAYATE_PREFIX'] || DEFAULTS.subjectPrefix,
+    httpHost: env['HAYATE_HTTP_HOST'] || DEFAULTS.httpHost,
+    httpPort: int(env, 'HAYATE_HTTP_PORT', DEFAULTS.httpPort, 0, 65535),
+    logLevel: env['HAYATE_LOG_LEVEL'] || DEFAULTS.logLevel,
+    apiKeys: keys,
+    insecure: DEFAULTS.insecure,
+    invokerId: env['HAYATE_INVOKER_ID'] || `${hostname()}-${process.pid}`,
+    site: env['HAYATE_SITE'] || DEFAULTS.site,
+    workers: int(env, 'HAYATE_WORKERS', availableParallelism(), 1, 256),
+    maxPending: int(env, 'HAYATE_MAX_PENDING', DEFAULTS.maxPending, 1),
+    moduleCacheBytes: int(env, 'HAYATE_MODULE_CACHE_MB', DEFAULTS.moduleCacheBytes / MiB, 1) * MiB,
+    maxModuleBytes: int(env, 'HAYATE_MAX_MODULE_MB', DEFAULTS.maxModuleBytes / MiB, 1, 1024) * MiB,
+    drainTimeoutMs: int(env, 'HAYATE_DRAIN_TIMEOUT_MS', DEFAULTS.drainTimeoutMs, 0),
+    hotCalls: int(env, 'HAYATE_HOT_CALLS', DEFAULTS.hotCalls, 1),
+    containerIdleMs: int(env, 'HAYATE_CONTAINER_IDLE_MS', DEFAULTS.containerIdleMs, 100),
+    dockerSocket: env['HAYATE_DOCKER_SOCKET'] || DEFAULTS.dockerSocket,
+    runtimeDir: env['HAYATE_RUNTIME_DIR'] || DEFAULTS.runtimeDir,
+    functionDefaults: DEFAULTS.functionDefaults,
+    controllerUrl: env['HAYATE_URL'] || DEFAULTS.controllerUrl,
+    apiKey: env['HAYATE_API_KEY'] || DEFAULTS.apiKey,
+    replicas: int(env, 'HAYATE_REPLICAS', DEFAULTS.replicas, 1, 5),
+    ...stripUndefined(overrides),
+  };
+  return Object.freeze(config);
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

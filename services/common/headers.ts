@@ -1,0 +1,27 @@
+/** NATS and HTTP header names of hayate's contract (SPEC §4, §5). */
+export const Header = {
+  status: 'Hayate-Status',
+  exitCode: 'Hayate-Exit-Code',
+  tier: 'Hayate-Tier',
+  invocationId: 'Hayate-Invocation-Id',
+  invoker: 'Hayate-Invoker',
+  coldStart: 'Hayate-Cold-Start',
+  errorCode: 'Hayate-Error-Code',
+  attempt: 'Hayate-Attempt',
+  /** Raw calls: one header value per extra argument. */
+  arg: 'Hayate-Arg',
+  /** Raw calls: absolute deadline, Unix ms. */
+  deadline: 'Hayate-Deadline',
+  /**
+   * Request header asking the invoker for interim messages on the reply subject before the answer:
+   * an `ack` at once and a `beat` every N ms while the function runs (value: N). Lets a caller tell a dead
+   * invoker from a slow function within seconds (SPEC §7).
+   */
+  progress: 'Hayate-Progress',
+  /** NATS micro service error headers. */
+  serviceError: 'Nats-Service-Error',
+  serviceErrorCode: 'Nats-Service-Error-Code',
+} as const;
+
+/** Values of the `Hayate-Progress` header on interim messages. */
+export const Progress = { ack: 'ack', beat: 'beat' } as const;

@@ -1,0 +1,41 @@
+import { randomUUID } from 'node:crypto';
+import { HayateError } from './errors';
+
+declare const brand: unique symbol;
+type Brand<T, B extends string> = T & { readonly [brand]: B };
+
+/** A function name validated against SPEC §4: `[a-z0-9][a-z0-9-]{0,62}`. Made only by `parseFunctionName`. */
+export type FunctionName = Brand<string, 'FunctionName'>;
+/** An invocation id: 1–64 chars of `[A-Za-z0-9_-]`. Made only by `parseInvocationId` or `newInvocationId`. */
+export type InvocationId = Brand<string, 'InvocationId'>;
+
+const FUNCTION_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const INVOCATION_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * Validates a function name.
+ * @throws HayateError HAYATE_ERR_INVALID_NAME when it does not match `[a-z0-9][a-z0-9-]{0,62}`
+ */
+export function parseFunctionName(value: unknown): FunctionName {
+  if (typeof value === 'string' && FUNCTION_NAME.test(value)) return value as FunctionName;
+  throw new HayateError('HAYATE_ERR_INVALID_NAME', `Invalid function name ${JSON.stringify(value)}: it must match [a-z0-9][a-z0-9-]{0,62}`);
+}
+
+/** True when `value` is a valid function name. */
+export function isFunctionName(value: unknown): value is FunctionName {
+  return typeof value === 'string' && FUNCTION_NAME.test(value);
+}
+
+/**
+ * Validates an invocation id.
+ * @throws HayateError HAYATE_ERR_BAD_REQUEST when it is not 1–64 chars of `[A-Za-z0-9_-]`
+ */
+export function parseInvocationId(value: unknown): InvocationId {
+  if (typeof value === 'string' && INVOCATION_ID.test(value)) return value as InvocationId;
+  throw new HayateError('HAYATE_ERR_BAD_REQUEST', `Invalid invocation id ${JSON.stringify(value)}: it must be 1-64 chars of [A-Za-z0-9_-]`);
+}
+
+/** A fresh random invocation id (a UUID without dashes' ambiguity: dashes are allowed). */
+export function newInvocationId(): InvocationId {
+  return randomUUID() as InvocationId;
+}

@@ -1,0 +1,119 @@
+/**
+ * hayate's state, all of it in NATS JetStream: function specs in KV `hayate_functions`, modules in the
+ * Object Store `hayate_modules` keyed by sha256 digest (so a module of tens of MiB is stored once and
+ * read in chunks; NATS' max_payload does not apply).
+ */
+import { createHash } from 'node:crypto';
+import type { JetStreamClient, KV, KvEntry, NatsConnection, ObjectStore } from 'nats';
+import { decodeFunctionSpec, encodeFunctionSpec } from './codec';
+import type { FunctionSpec } from './codec';
+import { HayateError } from './errors';
+import type { FunctionName } from './names';
+import { isFunctionName } from './names';
+import { FUNCTIONS_BUCKET, MODULES_BUCKET } from './subjects';
+
+/** sha256 hex of a module. */
+export function digestOf(module: Uint8Array): string {
+  return createHash('sha256').update(module).digest('hex');
+}
+
+/** An event of the functions bucket as seen by `FunctionStore.watch`. */
+export type FunctionEvent = { kind: 'put'; spec: FunctionSpec } | { kind: 'delete'; name: FunctionName };
+
+/** Options for opening the buckets. */
+export interface StoreOptions {
+  /** JetStream replicas of each bucket (3 on a hub cluster). @default 1 */
+  replicas?: number;
+}
+
+/** Function specs and modules in JetStream. */
+export class FunctionStore {
+  private constructor(
+    private readonly kv: KV,
+    private readonly modules: ObjectStore,
+  ) {}
+
+  /** Opens (creating when missing) the functions KV and modules object store. */
+  static async open(nc: NatsConnection, options: StoreOptions = {}): Promise<FunctionStore> {
+    const js: JetStreamClient = nc.jetstream();
+    const replicas = options.replicas ?? 1;
+    const kv = await js.views.kv(FUNCTIONS_BUCKET, { history: 5, replicas });
+    const modules = await js.views.os(MODULES_BUCKET, { replicas, storage: undefined });
+    return new FunctionStore(kv, modules);
+  }
+
+  /** Stores a module under its digest unless it is there already; returns the digest. */
+  async putModule(module: Uint8Array): Promise<string> {
+    const digest = digestOf(module);
+    const existing = await this.modules.info(digest);
+    if (existing === null || existing.deleted || existing.size !== module.byteLength) {
+      await this.modules.putBlob({ name: digest, description: 'wasm module' }, module);
+    }
+    return digest;
+  }
+
+  /**
+   * Reads a module by digest and checks it against the digest.
+   * @throws HayateError HAYATE_ERR_NOT_FOUND when no such module is stored
+   */
+  async getModule(digest: string): Promise<Uint8Array> {
+    const data = await this.modules.getBlob(digest);
+    if (data === null) throw new HayateError('HAYATE_ERR_NOT_FOUND', `Cannot load module ${digest}: it is not in the ${MODULES_BUCKET} object store`);
+    if (digestOf(data) !== digest) throw new HayateError('HAYATE_ERR_INTERNAL', `Cannot load module ${digest}: stored bytes do not match the digest`);
+    return data;
+  }
+
+  /** Writes a spec; returns it with `version` set to the KV revision. */
+  async putSpec(spec: FunctionSpec): Promise<FunctionSpec> {
+    const revision = await this.kv.put(spec.name, encodeFunctionSpec(spec));
+    return { ...spec, version: revision };
+  }
+
+  /** The spec of `name`, or null when it is not deployed. */
+  async getSpec(name: FunctionName): Promise<FunctionSpec | null> {
+    const entry = await this.kv.get(name);
+    return entry === null || entry.operation !== 'PUT' ? null : specOf(entry);
+  }
+
+  /** Every deployed spec, sorted by name. */
+  async listSpecs(): Promise<FunctionSpec[]> {
+    // collect the keys first: awaiting inside the keys iterator loses keys (nats.js 2.29)
+    const keys: FunctionName[] = [];
+    for await (const key of await this.kv.keys()) if (isFunctionName(key)) keys.push(key);
+    const specs = (await Promise.all(keys.map((k) => this.getSpec(k)))).filter((s): s is FunctionSpec => s !== null);
+    return specs.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Removes `name`; returns false when it was not deployed. */
+  async deleteSpec(name: FunctionName): Promise<boolean> {
+    const existing = await this.getSpec(name);
+    if (existing === null) return false;
+    await this.kv.delete(name);
+    return true;
+  }
+
+  /**
+   * Streams every current spec and then every change. Stops when `signal` aborts.
+   * @param onEvent called for each put or delete, in order
+   */
+  async watch(onEvent: (event: FunctionEvent) => void, signal: AbortSignal): Promise<void> {
+    const iter = await this.kv.watch({ key: '>' });
+    const stop = () => iter.stop();
+    signal.addEventListener('abort', stop, { once: true });
+    void (async () => {
+      try {
+        for await (const entry of iter) {
+          if (!isFunctionName(entry.key)) continue;
+          if (entry.operation === 'PUT') onEvent({ kind: 'put', spec: specOf(entry) });
+          else onEvent({ kind: 'delete', name: entry.key });
+        }
+      } finally {
+        signal.removeEventListener('abort', stop);
+      }
+    })();
+  }
+}
+
+function specOf(entry: KvEntry): FunctionSpec {
+  return { ...decodeFunctionSpec(entry.value), version: entry.revision };
+}

@@ -1,0 +1,144 @@
+/**
+ * Inspection and limiting of WebAssembly modules, shared by the controller (validation at deploy) and the
+ * invoker (memory cap before compiling). Works on the binary format directly: the JS API does not expose a
+ * memory's limits, and capping a module's memory means rewriting its memory section.
+ */
+import { HayateError } from './errors';
+
+/** 64 KiB WebAssembly pages per MiB. */
+export const PAGES_PER_MIB = 16;
+const MEMORY_SECTION = 5;
+const WASI_MODULES = new Set(['wasi_snapshot_preview1', 'wasi_unstable']);
+
+/** Node's Buffers and Uint8Arrays are never backed by a SharedArrayBuffer here; tell TypeScript so. */
+export function asBufferSource(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  return bytes as Uint8Array<ArrayBuffer>;
+}
+
+/** What deploy learns of a module. */
+export interface ModuleShape {
+  /** Declared minimum of the exported memory, in 64 KiB pages. */
+  minMemoryPages: number;
+  /** Declared maximum, or null when unbounded. */
+  maxMemoryPages: number | null;
+}
+
+interface MemorySection {
+  /** Offset of the section id byte. */
+  start: number;
+  /** Offset just past the section payload. */
+  end: number;
+  limits: { flags: number; min: number; max: number | null }[];
+}
+
+function readLeb(bytes: Uint8Array, offset: number): { value: number; next: number } {
+  let value = 0;
+  let shift = 0;
+  let pos = offset;
+  for (;;) {
+    const byte = bytes[pos];
+    if (byte === undefined || shift > 35) throw new HayateError('HAYATE_ERR_INVALID_MODULE', 'Cannot read module: truncated or malformed LEB128 integer');
+    pos += 1;
+    value += (byte & 0x7f) * 2 ** shift;
+    if ((byte & 0x80) === 0) return { value, next: pos };
+    shift += 7;
+  }
+}
+
+function writeLeb(value: number): number[] {
+  const out: number[] = [];
+  let v = value;
+  do {
+    let byte = v % 128;
+    v = Math.floor(v / 128);
+    if (v > 0) byte |= 0x80;
+    out.push(byte);
+  } while (v > 0);
+  return out;
+}
+
+function findMemorySection(bytes: Uint8Array): MemorySection | null {
+  let pos = 8; // magic + version, checked by WebAssembly.validate
+  while (pos < bytes.length) {
+    const start = pos;
+    const id = bytes[pos] ?? 0;
+    const size = readLeb(bytes, pos + 1);
+    const payload = size.next;
+    const end = payload + size.value;
+    if (end > bytes.length) throw new HayateError('HAYATE_ERR_INVALID_MODULE', `Cannot read module: section ${id} runs past the end of the module`);
+    if (id === MEMORY_SECTION) {
+      const count = readLeb(bytes, payload);
+      let p = count.next;
+      const limits: MemorySection['limits'] = [];
+      for (let i = 0; i < count.value; i += 1) {
+        const flags = bytes[p] ?? 0;
+        const min = readLeb(bytes, p + 1);
+        p = min.next;
+        let max: number | null = null;
+        if ((flags & 1) === 1) {
+          const m = readLeb(bytes, p);
+          max = m.value;
+          p = m.next;
+        }
+        limits.push({ flags, min: min.value, max });
+      }
+      return { start, end, limits };
+    }
+    pos = end;
+  }
+  return null;
+}
+
+/**
+ * Checks that `bytes` is a valid WASI preview1 command module that hayate can run.
+ * @throws HayateError HAYATE_ERR_INVALID_MODULE with the reason (invalid binary, missing `_start` or
+ *   `memory` export, imports outside WASI, shared or 64-bit memory)
+ */
+export function inspectModule(bytes: Uint8Array): ModuleShape {
+  if (bytes.byteLength === 0) throw new HayateError('HAYATE_ERR_INVALID_MODULE', 'Cannot deploy function as module is empty');
+  if (!WebAssembly.validate(asBufferSource(bytes))) throw new HayateError('HAYATE_ERR_INVALID_MODULE', 'Cannot deploy function as module is not valid WebAssembly (WebAssembly.validate failed)');
+  const module = new WebAssembly.Module(asBufferSource(bytes));
+  const exports = WebAssembly.Module.exports(module);
+  if (!exports.some((e) => e.name === '_start' && e.kind === 'function')) {
+    throw new HayateError('HAYATE_ERR_INVALID_MODULE', 'Cannot deploy function as module is not a WASI command: missing export _start');
+  }
+  if (!exports.some((e) => e.name === 'memory' && e.kind === 'memory')) {
+    throw new HayateError('HAYATE_ERR_INVALID_MODULE', 'Cannot deploy function as module is not a WASI command: missing export memory');
+  }
+  const foreign = WebAssembly.Module.imports(module).find((i) => !WASI_MODULES.has(i.module));
+  if (foreign !== undefined) {
+    throw new HayateError('HAYATE_ERR_INVALID_MODULE', `Cannot deploy function as module imports ${foreign.module}.${foreign.name}: only WASI preview1 imports are available`);
+  }
+  const section = findMemorySection(bytes);
+  const memory = section?.limits[0];
+  if (section === null || memory === undefined) throw new HayateError('HAYATE_ERR_INVALID_MODULE', 'Cannot deploy function as module defines no memory of its own');
+  if ((memory.flags & ~1) !== 0) throw new HayateError('HAYATE_ERR_INVALID_MODULE', `Cannot deploy function as its memory has unsupported flags 0x${memory.flags.toString(16)} (shared or 64-bit)`);
+  return { minMemoryPages: memory.min, maxMemoryPages: memory.max };
+}
+
+/**
+ * Returns a copy of the module whose memory cannot grow past `memoryMb` (the module's own maximum is kept
+ * when it is lower). A module that needs more than `memoryMb` to start is refused.
+ * @throws HayateError HAYATE_ERR_LIMIT_EXCEEDED when the declared minimum exceeds `memoryMb`
+ * @throws HayateError HAYATE_ERR_INVALID_MODULE when the module has no memory section
+ */
+export function capModuleMemory(bytes: Uint8Array, memoryMb: number): Uint8Array {
+  const section = findMemorySection(bytes);
+  if (section === null) throw new HayateError('HAYATE_ERR_INVALID_MODULE', 'Cannot cap memory: module defines no memory of its own');
+  const limitPages = memoryMb * PAGES_PER_MIB;
+  const payload: number[] = [...writeLeb(section.limits.length)];
+  for (const { flags, min, max } of section.limits) {
+    if (min > limitPages) {
+      throw new HayateError('HAYATE_ERR_LIMIT_EXCEEDED', `Cannot run module as it needs ${Math.ceil(min / PAGES_PER_MIB)} MiB of memory to start and memory_mb is ${memoryMb}`);
+    }
+    const cap = max === null ? limitPages : Math.min(max, limitPages);
+    payload.push(flags | 1, ...writeLeb(min), ...writeLeb(cap));
+  }
+  const head = [MEMORY_SECTION, ...writeLeb(payload.length)];
+  const out = new Uint8Array(section.start + head.length + payload.length + (bytes.length - section.end));
+  out.set(bytes.subarray(0, section.start), 0);
+  out.set(head, section.start);
+  out.set(payload, section.start + head.length);
+  out.set(bytes.subarray(section.end), section.start + head.length + payload.length);
+  return out;
+}

@@ -1,0 +1,104 @@
+/**
+ * Turns a deploy request (module bytes + query options) into a validated `FunctionSpec` (SPEC §5).
+ */
+import type { FunctionSpec } from '../common/codec';
+import type { FunctionDefaults } from '../common/config';
+import { HayateError } from '../common/errors';
+import type { FunctionName } from '../common/names';
+import { inspectModule, PAGES_PER_MIB } from '../common/wasm-module';
+
+/** Tier policies (SPEC §2). */
+export const Policy = { auto: 'auto', wasm: 'wasm', container: 'container' } as const;
+export type Policy = (typeof Policy)[keyof typeof Policy];
+
+/** Query options of `PUT /v1/functions/{name}`; repeatable ones may come as arrays. */
+export type DeployQuery = Record<string, string | string[] | undefined>;
+
+const IMAGE = /^[a-z0-9][a-z0-9._\-/:@]{0,254}$/i;
+const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+
+function list(value: string | string[] | undefined): string[] {
+  if (value === undefined) return [];
+  return Array.isArray(value) ? value : [value];
+}
+
+function one(q: DeployQuery, key: string): string | undefined {
+  const v = q[key];
+  if (Array.isArray(v)) {
+    if (v.length > 1) throw new HayateError('HAYATE_ERR_INVALID_OPTION', `Invalid option ${key}: given ${v.length} times, expected once`);
+    return v[0];
+  }
+  return v;
+}
+
+function intOption(q: DeployQuery, key: string, min: number, max: number, fallback: number): number {
+  const raw = one(q, key);
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new HayateError('HAYATE_ERR_INVALID_OPTION', `Invalid option ${key}=${JSON.stringify(raw)}: expected an integer in [${min}, ${max}]`);
+  return n;
+}
+
+/**
+ * Validates a deploy and builds the spec (digest and version are filled in by the store).
+ * @throws HayateError HAYATE_ERR_INVALID_MODULE for a module hayate cannot run, HAYATE_ERR_INVALID_OPTION for a bad option
+ */
+export function buildSpec(name: FunctionName, module: Uint8Array, q: DeployQuery, defaults: FunctionDefaults): Omit<FunctionSpec, 'digest' | 'version'> {
+  const shape = inspectModule(module);
+  const memoryMb = intOption(q, 'memory_mb', 1, 4096, defaults.memoryMb);
+  if (shape.minMemoryPages > memoryMb * PAGES_PER_MIB) {
+    throw new HayateError('HAYATE_ERR_INVALID_MODULE', `Cannot deploy function as module needs ${Math.ceil(shape.minMemoryPages / PAGES_PER_MIB)} MiB of memory to start and memory_mb is ${memoryMb}`);
+  }
+  const policy = (one(q, 'policy') ?? Policy.auto) as Policy;
+  if (!Object.values(Policy).includes(policy)) throw new HayateError('HAYATE_ERR_INVALID_OPTION', `Invalid option policy=${JSON.stringify(policy)}: expected auto, wasm or container`);
+  const image = one(q, 'image') ?? '';
+  if (image !== '' && !IMAGE.test(image)) throw new HayateError('HAYATE_ERR_INVALID_OPTION', `Invalid option image=${JSON.stringify(image)}: not a Docker image reference`);
+  if (policy === Policy.container && image === '') throw new HayateError('HAYATE_ERR_INVALID_OPTION', 'Cannot deploy function with policy container as it has no image (set image=...)');
+  const env: Record<string, string> = {};
+  for (const pair of list(q['env'])) {
+    const eq = pair.indexOf('=');
+    const key = eq > 0 ? pair.slice(0, eq) : '';
+    if (!ENV_KEY.test(key)) throw new HayateError('HAYATE_ERR_INVALID_OPTION', `Invalid option env=${JSON.stringify(pair)}: expected KEY=VALUE with KEY matching [A-Za-z_][A-Za-z0-9_]*`);
+    env[key] = pair.slice(eq + 1);
+  }
+  const args = list(q['arg']);
+  if (args.some((a) => a.includes('\0'))) throw new HayateError('HAYATE_ERR_INVALID_OPTION', 'Invalid option arg: arguments cannot contain NUL');
+  const MiB = 1024 * 1024;
+  return {
+    name,
+    moduleBytes: module.byteLength,
+    image,
+    policy,
+    memoryMb,
+    timeoutMs: intOption(q, 'timeout_ms', 1, 15 * 60_000, defaults.timeoutMs),
+    maxConcurrency: intOption(q, 'max_concurrency', 0, 1024, 0),
+    maxInputBytes: intOption(q, 'max_input_bytes', 0, 64 * MiB, defaults.maxInputBytes),
+    maxOutputBytes: intOption(q, 'max_output_bytes', 0, 64 * MiB, defaults.maxOutputBytes),
+    maxStderrBytes: intOption(q, 'max_stderr_bytes', 0, 16 * MiB, defaults.maxStderrBytes),
+    args,
+    env,
+    createdUnixMs: Date.now(),
+    minMemoryPages: shape.minMemoryPages,
+  };
+}
+
+/** The public JSON form of a spec (snake_case, as the deploy options). */
+export function specView(spec: FunctionSpec): Record<string, unknown> {
+  return {
+    name: spec.name,
+    digest: spec.digest,
+    version: spec.version,
+    module_bytes: spec.moduleBytes,
+    image: spec.image,
+    policy: spec.policy,
+    memory_mb: spec.memoryMb,
+    timeout_ms: spec.timeoutMs,
+    max_concurrency: spec.maxConcurrency,
+    max_input_bytes: spec.maxInputBytes,
+    max_output_bytes: spec.maxOutputBytes,
+    max_stderr_bytes: spec.maxStderrBytes,
+    args: spec.args,
+    env: spec.env,
+    created_at: new Date(spec.createdUnixMs).toISOString(),
+  };
+}

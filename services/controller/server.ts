@@ -1,0 +1,172 @@
+/**
+ * The controller's HTTP API (SPEC §5), on fastify. Stateless: specs and modules live in JetStream, and
+ * invocations go to invokers over NATS through the failover client.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import Fastify from 'fastify';
+import type { FastifyError, FastifyReply } from 'fastify';
+import type { NatsConnection } from 'nats';
+import type { InvokeResponse } from '../common/codec';
+import type { Config } from '../common/config';
+import { ERRORS, HayateError, toHayateError } from '../common/errors';
+import { Header } from '../common/headers';
+import { InvocationClient } from '../common/invocation-client';
+import type { Logger } from '../common/logger';
+import { parseFunctionName } from '../common/names';
+import type { FunctionStore } from '../common/store';
+import { Subjects } from '../common/subjects';
+import { gatherStatus, statusView } from './cluster-status';
+import type { DeployQuery } from './deploy-options';
+import { buildSpec, specView } from './deploy-options';
+import { ControllerMetrics } from './metrics';
+
+export interface ControllerDeps {
+  nc: NatsConnection;
+  store: FunctionStore;
+  config: Readonly<Config>;
+  log: Logger;
+}
+
+type NameParams = { Params: { name: string }; Querystring: DeployQuery };
+
+const ms = (us: number): string => (us / 1000).toFixed(3);
+
+function sha(value: string): Buffer {
+  return createHash('sha256').update(value).digest();
+}
+
+/** Constant-time check of a Bearer key against the configured keys. */
+function authorized(header: string | undefined, keys: readonly Buffer[]): boolean {
+  const match = /^Bearer (.+)$/.exec(header ?? '');
+  if (match === null || match[1] === undefined) return false;
+  const given = sha(match[1]);
+  let ok = false;
+  for (const key of keys) ok = timingSafeEqual(given, key) || ok;
+  return ok;
+}
+
+function list(value: string | string[] | undefined): string[] {
+  if (value === undefined) return [];
+  return Array.isArray(value) ? value : [value];
+}
+
+function sendError(reply: FastifyReply, err: HayateError, extra: Record<string, unknown> = {}): FastifyReply {
+  return reply.code(err.httpStatus).type('application/json').send({ error: { code: err.code, message: err.message }, ...extra });
+}
+
+/** Builds the fastify app (not listening yet). */
+export function buildServer(deps: ControllerDeps) {
+  const { nc, store, config } = deps;
+  const subjects = new Subjects(config.subjectPrefix);
+  const client = new InvocationClient(nc, { prefix: config.subjectPrefix, log: deps.log.child({ component: 'invocation-client' }), defaultTimeoutMs: config.functionDefaults.timeoutMs });
+  const metrics = new ControllerMetrics();
+  const keys = config.apiKeys.map(sha);
+  const app = Fastify({
+    loggerInstance: deps.log.child({ component: 'http' }),
+    bodyLimit: config.maxModuleBytes,
+    disableRequestLogging: true,
+    requestIdHeader: 'x-request-id',
+  });
+
+  // Every body is raw bytes: a module on deploy, the function's stdin on invoke.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  app.addHook('onRequest', async (req, reply) => {
+    if (keys.length > 0 && req.url.startsWith('/v1/') && !authorized(req.headers.authorization, keys)) {
+      return sendError(reply.header('WWW-Authenticate', 'Bearer'), new HayateError('HAYATE_ERR_UNAUTHORIZED', 'Cannot serve request as it carries no valid API key (Authorization: Bearer <key>)'));
+    }
+    return undefined;
+  });
+
+  app.setErrorHandler((error: FastifyError | HayateError, req, reply) => {
+    if (error instanceof HayateError) return sendError(reply, error);
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, new HayateError('HAYATE_ERR_PAYLOAD_TOO_LARGE', `Cannot accept request body: ${error.message}`));
+    if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) return sendError(reply, new HayateError('HAYATE_ERR_BAD_REQUEST', error.message));
+    req.log.error({ err: error }, 'request failed');
+    return sendError(reply, toHayateError(error));
+  });
+
+  app.setNotFoundHandler((req, reply) => sendError(reply, new HayateError('HAYATE_ERR_NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0]}`)));
+
+  app.get('/healthz', async () => ({ ok: true }));
+  app.get('/readyz', async (_req, reply) => {
+    const ready = !nc.isClosed() && !nc.isDraining();
+    return reply.code(ready ? 200 : 503).send({ ready, nats: nc.getServer() });
+  });
+  app.get('/metrics', async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+
+  app.put<NameParams>('/v1/functions/:name', async (req, reply) => {
+    const name = parseFunctionName(req.params.name);
+    const body = req.body;
+    if (!Buffer.isBuffer(body) || body.byteLength === 0) throw new HayateError('HAYATE_ERR_INVALID_MODULE', 'Cannot deploy function as the request has no module in its body (send the .wasm file as application/wasm)');
+    const draft = buildSpec(name, body, req.query, config.functionDefaults);
+    const digest = await store.putModule(body);
+    const spec = await store.putSpec({ ...draft, digest, version: 0 });
+    req.log.info({ fn: name, digest, version: spec.version, bytes: body.byteLength }, 'function deployed');
+    return reply.code(201).send(specView(spec));
+  });
+
+  app.get('/v1/functions', async () => ({ functions: (await store.listSpecs()).map(specView) }));
+
+  app.get<NameParams>('/v1/functions/:name', async (req) => {
+    const name = parseFunctionName(req.params.name);
+    const spec = await store.getSpec(name);
+    if (spec === null) throw new HayateError('HAYATE_ERR_NOT_FOUND', `Function ${name} is not deployed`);
+    return specView(spec);
+  });
+
+  app.delete<NameParams>('/v1/functions/:name', async (req, reply) => {
+    const name = parseFunctionName(req.params.name);
+    if (!(await store.deleteSpec(name))) throw new HayateError('HAYATE_ERR_NOT_FOUND', `Cannot remove function ${name} as it is not deployed`);
+    req.log.info({ fn: name }, 'function removed');
+    return reply.code(204).send();
+  });
+
+  app.post<NameParams>('/v1/functions/:name/invoke', async (req, reply) => {
+    const fn = parseFunctionName(req.params.name);
+    const input = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const timeout = req.query['timeout_ms'];
+    const timeoutMs = typeof timeout === 'string' && /^\d+$/.test(timeout) ? Number(timeout) : 0;
+    const started = performance.now();
+    let result;
+    try {
+      result = await client.call({ function: fn, input, args: list(req.query['arg']), timeoutMs });
+    } catch (err: unknown) {
+      // nats.js refuses messages over the server's max_payload before sending
+      if (err instanceof Error && /MAX_PAYLOAD_EXCEEDED/i.test(String((err as { code?: string }).code ?? err.message))) {
+        throw new HayateError('HAYATE_ERR_PAYLOAD_TOO_LARGE', `Cannot invoke ${fn} as its input of ${input.byteLength} bytes exceeds the NATS max_payload of ${nc.info?.max_payload ?? 'unknown'} bytes`);
+      }
+      throw err;
+    }
+    const r = result.response;
+    metrics.observe(fn, r, result.attempts, (performance.now() - started) / 1000);
+    req.log.info({ fn, invocationId: r.invocationId, invoker: r.invokerId, status: r.status, tier: r.tier, attempts: result.attempts }, 'invoked');
+    setInvocationHeaders(reply, r, result.attempts);
+    if (r.status === 'OK') return reply.code(200).type('application/octet-stream').send(Buffer.from(r.output));
+    const err = HayateError.fromWire(r.errorCode, r.errorMessage);
+    return sendError(reply, err, { invocation_id: r.invocationId, exit_code: r.exitCode, stderr: Buffer.from(r.stderr.subarray(0, 4096)).toString('utf8') });
+  });
+
+  app.get('/v1/status', async () => statusView(await gatherStatus(nc, subjects)));
+
+  return { app, client };
+}
+
+function setInvocationHeaders(reply: FastifyReply, r: InvokeResponse, attempts: number): void {
+  const t = r.timings;
+  reply.header(Header.tier, r.tier);
+  reply.header(Header.invocationId, r.invocationId);
+  reply.header(Header.exitCode, String(r.exitCode));
+  reply.header(Header.coldStart, String(r.coldStart));
+  reply.header(Header.invoker, r.invokerId);
+  reply.header(Header.status, r.status);
+  reply.header(Header.attempt, String(attempts));
+  reply.header('Server-Timing', `queue;dur=${ms(t.queueUs)}, startup;dur=${ms(t.startupUs)}, exec;dur=${ms(t.execUs)}, teardown;dur=${ms(t.teardownUs)}, total;dur=${ms(t.totalUs)}`);
+}
+
+/** HTTP status of a registry code (for tests and docs). */
+export function httpStatusOf(code: keyof typeof ERRORS): number {
+  return ERRORS[code].httpStatus;
+}
+

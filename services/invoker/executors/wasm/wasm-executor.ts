@@ -1,0 +1,75 @@
+/**
+ * The WASM tier: runs a function's module in the worker pool with @wasmer/wasi.
+ */
+import { Tier } from '../../../common/codec';
+import type { Logger } from '../../../common/logger';
+import { PAGES_PER_MIB } from '../../../common/wasm-module';
+import type { ExecutionRequest, ExecutionResult, Executor } from '../../executor';
+import type { ModuleCache } from '../../module-cache';
+import { WasmPool } from './pool';
+
+const WASM_PAGE_BYTES = 65536;
+
+export class WasmExecutor implements Executor {
+  readonly tier = Tier.wasm;
+  private readonly pool: WasmPool;
+
+  /**
+   * @param modules compiled-module cache (shared with status reporting)
+   * @param workers worker threads in the pool
+   */
+  constructor(
+    private readonly modules: ModuleCache,
+    workers: number,
+    log: Logger,
+  ) {
+    this.pool = new WasmPool(workers, log.child({ component: 'wasm-pool' }));
+  }
+
+  /** Starts and initialises the worker threads. */
+  start(): Promise<void> {
+    return this.pool.start();
+  }
+
+  get workers(): number {
+    return this.pool.workers;
+  }
+
+  async invoke(req: ExecutionRequest, signal: AbortSignal): Promise<ExecutionResult> {
+    const t0 = performance.now();
+    const { module, cold } = await this.modules.get(req.spec.digest, req.memoryMb);
+    const loadUs = Math.round((performance.now() - t0) * 1000);
+    const elapsedMs = performance.now() - t0;
+    const result = await this.pool.run(
+      {
+        digest: req.spec.digest,
+        module,
+        argv: [req.fn, ...req.args],
+        env: { ...req.env },
+        input: req.input,
+        maxOutputBytes: req.maxOutputBytes,
+        maxStderrBytes: req.maxStderrBytes,
+        memoryLimitBytes: req.memoryMb * PAGES_PER_MIB * WASM_PAGE_BYTES,
+      },
+      Math.max(1, req.timeoutMs - elapsedMs),
+      signal,
+    );
+    if (result.type === 'timeout') {
+      return { tier: Tier.wasm, outcome: { kind: 'timeout' }, stdout: new Uint8Array(0), stderr: new Uint8Array(0), coldStart: cold, startupUs: loadUs, execUs: Math.round((performance.now() - t0) * 1000) - loadUs, teardownUs: 0 };
+    }
+    return {
+      tier: Tier.wasm,
+      outcome: result.outcome,
+      stdout: result.stdout,
+      stderr: result.stderr,
+      coldStart: cold,
+      startupUs: loadUs + result.startupUs,
+      execUs: result.execUs,
+      teardownUs: result.teardownUs,
+    };
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}

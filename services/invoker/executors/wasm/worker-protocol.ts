@@ -1,0 +1,40 @@
+/** Messages between the WASM pool (event-loop thread) and its worker threads. */
+
+/** Main → worker: run one invocation. */
+export interface RunMessage {
+  type: 'run';
+  id: number;
+  digest: string;
+  module: WebAssembly.Module;
+  /** Full argv, argv[0] = function name. */
+  argv: string[];
+  env: Record<string, string>;
+  input: Uint8Array;
+  maxOutputBytes: number;
+  maxStderrBytes: number;
+  /** Memory cap in bytes, to tell a memory-limit failure from any other. */
+  memoryLimitBytes: number;
+}
+
+/** How a run in a worker ended. */
+export type WorkerOutcome =
+  | { kind: 'exited'; exitCode: number }
+  | { kind: 'trapped'; message: string }
+  | { kind: 'output-limit'; stream: 'stdout' }
+  | { kind: 'memory-limit'; message: string };
+
+/** Worker → main. */
+export type WorkerMessage =
+  | { type: 'ready' }
+  | {
+      type: 'result';
+      id: number;
+      outcome: WorkerOutcome;
+      stdout: Uint8Array;
+      stderr: Uint8Array;
+      /** The instance was prepared ahead of the request (no instantiation on the critical path). */
+      prepared: boolean;
+      startupUs: number;
+      execUs: number;
+      teardownUs: number;
+    };

@@ -1,0 +1,38 @@
+/**
+ * The last N latencies of one tier of one function, for p50/p99 in status and for tier routing.
+ * A fixed ring: O(1) to record, O(N log N) to read (status and routing read it rarely).
+ */
+export class LatencyWindow {
+  private readonly samples: Float64Array;
+  private next = 0;
+  private filled = 0;
+  /** Every invocation recorded, not only those in the window. */
+  count = 0;
+  errors = 0;
+
+  /** @param size samples kept @default 128 */
+  constructor(size = 128) {
+    this.samples = new Float64Array(size);
+  }
+
+  record(us: number, failed = false): void {
+    this.samples[this.next] = us;
+    this.next = (this.next + 1) % this.samples.length;
+    this.filled = Math.min(this.filled + 1, this.samples.length);
+    this.count += 1;
+    if (failed) this.errors += 1;
+  }
+
+  /** Samples currently in the window. */
+  get size(): number {
+    return this.filled;
+  }
+
+  /** The q-quantile (0..1) of the window, or 0 when empty. */
+  quantile(q: number): number {
+    if (this.filled === 0) return 0;
+    const sorted = Array.from(this.samples.subarray(0, this.filled)).sort((a, b) => a - b);
+    const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+    return sorted[index] ?? 0;
+  }
+}

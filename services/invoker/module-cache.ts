@@ -1,0 +1,87 @@
+/**
+ * Compiled modules by (digest, memory cap), bounded by bytes, least recently used out first.
+ * Concurrent first calls of one module share a single fetch and compile.
+ */
+import { asBufferSource, capModuleMemory } from '../common/wasm-module';
+
+interface Entry {
+  module: WebAssembly.Module;
+  bytes: number;
+}
+
+/** What `get` returns: the compiled module and whether this call fetched and compiled it. */
+export interface CachedModule {
+  module: WebAssembly.Module;
+  cold: boolean;
+}
+
+export class ModuleCache {
+  private readonly entries = new Map<string, Entry>();
+  private readonly pending = new Map<string, Promise<Entry>>();
+  private used = 0;
+
+  /**
+   * @param maxBytes bound on the sum of source sizes of cached modules
+   * @param fetch reads a module's bytes by digest (from the object store)
+   */
+  constructor(
+    private readonly maxBytes: number,
+    private readonly fetch: (digest: string) => Promise<Uint8Array>,
+  ) {}
+
+  /** Bytes of modules held. */
+  get bytes(): number {
+    return this.used;
+  }
+
+  /**
+   * The compiled module for `digest`, capped at `memoryMb`.
+   * @throws HayateError from the fetch, or HAYATE_ERR_LIMIT_EXCEEDED when the module needs more memory than allowed
+   */
+  async get(digest: string, memoryMb: number): Promise<CachedModule> {
+    const key = `${digest}/${memoryMb}`;
+    const hit = this.entries.get(key);
+    if (hit !== undefined) {
+      // Map keeps insertion order: re-inserting marks it most recently used.
+      this.entries.delete(key);
+      this.entries.set(key, hit);
+      return { module: hit.module, cold: false };
+    }
+    let load = this.pending.get(key);
+    if (load === undefined) {
+      load = this.load(digest, memoryMb).finally(() => this.pending.delete(key));
+      this.pending.set(key, load);
+      const entry = await load;
+      this.insert(key, entry);
+      return { module: entry.module, cold: true };
+    }
+    return { module: (await load).module, cold: true };
+  }
+
+  /** Forgets every compiled form of `digest` (after a redeploy or delete). */
+  evict(digest: string): void {
+    for (const [key, entry] of this.entries) {
+      if (key.startsWith(`${digest}/`)) {
+        this.entries.delete(key);
+        this.used -= entry.bytes;
+      }
+    }
+  }
+
+  private async load(digest: string, memoryMb: number): Promise<Entry> {
+    const source = await this.fetch(digest);
+    const capped = capModuleMemory(source, memoryMb);
+    const module = await WebAssembly.compile(asBufferSource(capped));
+    return { module, bytes: source.byteLength };
+  }
+
+  private insert(key: string, entry: Entry): void {
+    this.entries.set(key, entry);
+    this.used += entry.bytes;
+    for (const [k, e] of this.entries) {
+      if (this.used <= this.maxBytes || k === key) break;
+      this.entries.delete(k);
+      this.used -= e.bytes;
+    }
+  }
+}
