@@ -1,13 +1,11 @@
 /*
  * hayate-watchdog: entrypoint of a warm hayate container.
  *
- *   hayate-watchdog --socket PATH [--max-conns N] -- CMD [ARGS...]
+ *   hayate-watchdog --socket PATH [--max-conns N] [--spares N] -- CMD [ARGS...]
  *
- * Listens on a unix stream socket. Every accepted connection is served by a
- * forked handler process (invocations run concurrently): it reads one request
- * frame, spawns CMD with the request's args appended and exactly the request's
- * environment, in its own process group, feeds the input on stdin while
- * collecting stdout and stderr, and writes one response frame.
+ * Listens on a unix stream socket (unlinked first, mode 0666). Each connection
+ * carries one invocation: a request frame in, CMD run once with the request's
+ * args appended and exactly the request's environment, a response frame out.
  *
  * Wire format (all integers little-endian):
  *
@@ -16,33 +14,57 @@
  *             argc x (u32 len, bytes)          extra args
  *             envc x (u32 len, bytes "K=V")    environment
  *             input_len bytes                  stdin
- *   ping      "HYP1"            -> answered with "HYP1", then close
+ *   ping      "HYP1"  -> answered with "HYP1", then the connection is closed
  *   response  "HYR1" u32 outcome i32 exit_code i32 signal u64 startup_ns
  *             u64 exec_ns u32 stdout_len u32 stderr_len, stdout, stderr
  *
- * outcome: 0 exited, 1 timeout, 2 stdout limit exceeded, 3 spawn failed,
- *          4 killed by a signal, 5 bad request frame.
- * exit_code: the exit status; 128+signal when killed by a signal; 126/127
- *            when CMD could not be spawned (127 = not found); -1 for 5.
- * max_output_bytes / max_stderr_bytes of 0 mean the defaults, 6 MiB / 64 KiB.
- * startup_ns: accept() -> exec succeeded; exec_ns: exec -> child reaped.
+ * outcome    0 exited, 1 timeout, 2 stdout limit exceeded, 3 spawn failed,
+ *            4 killed by a signal, 5 bad request frame.
+ * exit_code  the exit status; 128+signal when killed by a signal (signal is
+ *            then set, e.g. 9 after a timeout); 127 (not found) or 126 when
+ *            CMD could not be spawned; -1 for a bad frame.
+ * limits     max_output_bytes / max_stderr_bytes of 0 mean the defaults,
+ *            6 MiB / 64 KiB. More stdout than allowed kills the process group
+ *            (outcome 2, stdout holds the first max_output_bytes); stderr beyond
+ *            its limit is dropped and does not change the outcome.
+ * timings    startup_ns: accept() -> exec succeeded; exec_ns: exec -> reaped.
+ * CMD env    exactly the request's entries, plus PATH=/usr/local/bin:/usr/bin:/bin
+ *            when they hold no PATH. CMD itself is looked up in the watchdog's PATH.
  *
- * As PID 1 it reaps every child (and is a subreaper when not PID 1), and on
- * SIGTERM/SIGINT stops accepting, unlinks the socket and exits once the
- * invocations in flight are done; a second signal exits at once, aborting them.
+ * Processes: every invocation runs in its own process group (pgid = its pid);
+ * when it exits, times out or floods stdout, the whole group is SIGKILLed, so
+ * nothing it started survives it (unless it left the group). A handler
+ * process serves one connection at a time: reads the frame, spawns CMD
+ * (posix_spawn: clone+exec, which reports exec errors), writes the input and
+ * reads stdout/stderr with poll() (no deadlock whatever the sizes), and
+ * answers. Handlers are pre-forked and reused, since fork() is slow in VMs:
+ * up to --spares (default 2) wait idle in poll()+accept() on the shared
+ * listening socket; the main process forks more when none is idle, up to
+ * --max-conns (default 256) at once (more connections wait in the backlog);
+ * surplus handlers exit when they finish. If no handler can be forked (the
+ * container's pids limit), the main process answers the connection itself:
+ * outcome 3 with the fork error. A client that closes its connection early
+ * aborts its invocation (SIGKILL to the group).
+ *
+ * As PID 1 the main process reaps every child (elsewhere it makes itself a
+ * subreaper). SIGTERM/SIGINT: stop accepting, unlink the socket, exit when
+ * the invocations in flight are done; a second signal aborts them and exits.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -62,10 +84,15 @@
 #define DEFAULT_MAX_OUTPUT (6u << 20)
 #define DEFAULT_MAX_STDERR (64u << 10)
 #define DEFAULT_MAX_CONNS 256
-#define MAX_STRINGS 65536           /* argc, envc */
-#define MAX_STRING_LEN (1u << 20)   /* one arg or env entry */
+#define DEFAULT_SPARES 2
+#define MAX_STRINGS 65536 /* argc, envc */
+#define MAX_STRING_LEN (1u << 20)
 #define MAX_STRINGS_TOTAL (8u << 20)
-#define IO_TIMEOUT_S 30             /* reading a request / writing a response */
+#define IO_TIMEOUT_S 30          /* reading a request / writing a response */
+#ifndef CALLS_PER_HANDLER
+#define CALLS_PER_HANDLER 10000 /* then the handler retires (bounds any leak) */
+#endif
+#define BUF_KEEP (64u << 10)     /* output buffer kept between invocations */
 #define DEFAULT_PATH "PATH=/usr/local/bin:/usr/bin:/bin"
 
 enum {
@@ -77,13 +104,13 @@ enum {
     OUT_BAD_REQUEST = 5,
 };
 
-extern char **environ;
-
 static const char *prog = "hayate-watchdog";
-static char **cmd_argv;  /* CMD [ARGS...] */
+static char **cmd_argv; /* CMD [ARGS...] */
 static int cmd_argc;
+static int term_requested; /* a handler got SIGTERM: abort and exit */
 
 /* ------------------------------------------------------------------------ */
+/* Helpers */
 
 static void logmsg(const char *fmt, ...) {
     char buf[512];
@@ -125,6 +152,11 @@ static void set_nonblock(int fd) {
     if (fl >= 0) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
+static void close_fd(int *fd) {
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+}
+
 /* Write everything (blocking fd); 0 or -1 (errno set). */
 static int write_full_iov(int fd, struct iovec *iov, int iovcnt) {
     while (iovcnt > 0) {
@@ -148,13 +180,15 @@ static int write_full_iov(int fd, struct iovec *iov, int iovcnt) {
 }
 
 /* ------------------------------------------------------------------------ */
-/* Buffered reading of the request frame from the connection. */
+/* Buffered reading of the request frame */
 
 typedef struct {
     int fd;
     unsigned char buf[65536];
     size_t pos, len;
 } reader;
+
+static reader rd;
 
 /* Read exactly n bytes; 0 on success, -1 on EOF/error/timeout. */
 static int read_exact(reader *r, void *dst, size_t n) {
@@ -179,11 +213,10 @@ static int read_exact(reader *r, void *dst, size_t n) {
         } else {
             got = read(r->fd, r->buf, sizeof r->buf);
             if (got > 0) {
-                r->pos = 0;
-                r->len = (size_t)got;
                 size_t take = (size_t)got < n ? (size_t)got : n;
                 memcpy(d, r->buf, take);
                 r->pos = take;
+                r->len = (size_t)got;
                 d += take;
                 n -= take;
                 continue;
@@ -197,7 +230,10 @@ static int read_exact(reader *r, void *dst, size_t n) {
 }
 
 /* ------------------------------------------------------------------------ */
-/* Response. */
+/* Responses */
+
+static void before_answer(void);
+static unsigned char scratch_linger[16384];
 
 typedef struct {
     uint32_t outcome;
@@ -209,6 +245,7 @@ typedef struct {
 
 static void send_response(int fd, const result *res, const unsigned char *out, size_t out_len,
                           const unsigned char *err, size_t err_len) {
+    before_answer();
     unsigned char h[RESP_HEADER_LEN];
     memcpy(h, RESP_MAGIC, 4);
     put_u32(h + 4, res->outcome);
@@ -227,6 +264,7 @@ static void send_response(int fd, const result *res, const unsigned char *out, s
         logmsg("%s: writing response: %s", prog, strerror(errno));
 }
 
+/* A response whose stderr is a message. */
 static void send_error(int fd, uint32_t outcome, int32_t exit_code, uint64_t startup_ns,
                        const char *fmt, ...) {
     char msg[1024];
@@ -240,8 +278,28 @@ static void send_error(int fd, uint32_t outcome, int32_t exit_code, uint64_t sta
     send_response(fd, &res, NULL, 0, (const unsigned char *)msg, (size_t)n);
 }
 
+/* After answering before the whole request was read (a bad frame): read and
+ * drop the rest until the client closes (at most LINGER_MS), so that its
+ * writes do not fail with EPIPE before it has read the answer. */
+#define LINGER_MS 2000
+
+static void linger(int conn) {
+    shutdown(conn, SHUT_WR);
+    uint64_t end = now_ns() + LINGER_MS * 1000000ull;
+    for (;;) {
+        uint64_t t = now_ns();
+        if (t >= end) return;
+        struct pollfd p = {conn, POLLIN, 0};
+        int n = poll(&p, 1, (int)((end - t) / 1000000) + 1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return;
+        ssize_t r = recv(conn, scratch_linger, sizeof scratch_linger, MSG_DONTWAIT);
+        if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN)) return;
+    }
+}
+
 /* ------------------------------------------------------------------------ */
-/* Output buffers: grow on demand, never beyond the limit. */
+/* Output buffers: grow on demand, never beyond the limit */
 
 typedef struct {
     unsigned char *data;
@@ -249,22 +307,22 @@ typedef struct {
     int exceeded; /* more than limit bytes were produced */
 } outbuf;
 
-/* Read what is available from fd into b; returns 1 on EOF/error (fd done),
- * 0 when it would block. Bytes beyond the limit are read and dropped, and
- * mark the buffer as exceeded. */
 static unsigned char scratch[65536];
 
+/* Read what fd has into b. Returns 1 on EOF or error (fd done), 0 when it
+ * would block. Bytes beyond the limit are read, dropped, and mark the buffer
+ * exceeded; with stop_when_exceeded it returns at once when that happens. */
 static int drain_fd(int fd, outbuf *b, int stop_when_exceeded) {
     for (;;) {
-        unsigned char *dst;
-        size_t room;
+        unsigned char *dst = scratch;
+        size_t room = sizeof scratch;
         if (b->len < b->limit) {
             if (b->len == b->cap) {
-                size_t ncap = b->cap ? b->cap * 2 : 65536;
+                size_t ncap = b->cap ? b->cap * 2 : BUF_KEEP;
                 if (ncap > b->limit) ncap = b->limit;
                 unsigned char *p = realloc(b->data, ncap);
-                if (!p) { /* treat as full: keep what we have */
-                    b->limit = b->len;
+                if (!p) {
+                    b->limit = b->len; /* out of memory: keep what we have */
                     continue;
                 }
                 b->data = p;
@@ -272,9 +330,6 @@ static int drain_fd(int fd, outbuf *b, int stop_when_exceeded) {
             }
             dst = b->data + b->len;
             room = (b->cap < b->limit ? b->cap : b->limit) - b->len;
-        } else {
-            dst = scratch;
-            room = sizeof scratch;
         }
         ssize_t r = read(fd, dst, room);
         if (r > 0) {
@@ -293,38 +348,47 @@ static int drain_fd(int fd, outbuf *b, int stop_when_exceeded) {
     }
 }
 
-/* ------------------------------------------------------------------------ */
-/* One invocation, in a handler process. */
-
-/* What a handler can set up before it has a connection (a spare does it while
- * idle, off the critical path): pipes, signalfd, and memory it will touch. */
-typedef struct {
-    int pin[2], pout[2], perr[2]; /* [0] read end, [1] write end, -1 if unset */
-    int sfd;
-    outbuf out, err;
-} prepared;
-
-static int prepare(prepared *pp) {
-    /* All close-on-exec; the child's ends are dup2()ed onto 0/1/2 by
-     * posix_spawn (which clears the flag). */
-    if (pipe2(pp->pin, O_CLOEXEC) < 0) return -1;
-    if (pipe2(pp->pout, O_CLOEXEC) < 0) return -1;
-    if (pipe2(pp->perr, O_CLOEXEC) < 0) return -1;
-    /* SIGCHLD (and SIGTERM from the main process on forced shutdown) come
-     * through a signalfd; both are blocked already (inherited mask). */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGCHLD);
-    sigaddset(&sigs, SIGTERM);
-    pp->sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
-    return 0;
+/* Keep a small buffer for the next invocation, release a big one. */
+static void outbuf_reset(outbuf *b) {
+    if (b->cap > BUF_KEEP) {
+        free(b->data);
+        b->data = NULL;
+        b->cap = 0;
+    }
+    b->len = 0;
+    b->exceeded = 0;
 }
 
-/* Fault in the pages a handler is going to use (a fresh fork shares them
- * copy-on-write; page faults are slow in VMs). */
-static void __attribute__((noinline)) touch_stack(void) {
-    volatile char pad[96 * 1024];
-    for (size_t i = 0; i < sizeof pad; i += 4096) pad[i] = 0;
+/* ------------------------------------------------------------------------ */
+/* One invocation */
+
+/* Per-handler state kept across invocations. The pipes for the next
+ * invocation are made ahead of time, after the previous answer was sent. */
+typedef struct {
+    int pin[2], pout[2], perr[2]; /* [0] read end, [1] write end; -1 unset */
+    int sfd;                      /* signalfd: SIGCHLD, SIGTERM */
+    outbuf out, err;
+} handler_state;
+
+static void close_pipes(handler_state *hs) {
+    for (int k = 0; k < 2; k++) {
+        close_fd(&hs->pin[k]);
+        close_fd(&hs->pout[k]);
+        close_fd(&hs->perr[k]);
+    }
+}
+
+/* Make the three pipes (all close-on-exec: posix_spawn's dup2 onto 0/1/2
+ * clears the flag on the child's copies). 0, or -1 with errno. */
+static int make_pipes(handler_state *hs) {
+    if (hs->pin[0] >= 0) return 0;
+    if (pipe2(hs->pin, O_CLOEXEC) == 0 && pipe2(hs->pout, O_CLOEXEC) == 0 &&
+        pipe2(hs->perr, O_CLOEXEC) == 0)
+        return 0;
+    int e = errno;
+    close_pipes(hs);
+    errno = e;
+    return -1;
 }
 
 static void free_strings(char **v, uint32_t n) {
@@ -377,114 +441,56 @@ static int read_strings(reader *r, uint32_t n, size_t *total, char ***out, char 
     return 0;
 }
 
-static reader rd;
+typedef struct {
+    uint32_t timeout_ms, max_out, max_err, argc, envc, input_len;
+    char **args, **envs;
+    unsigned char *input;
+} request;
 
-static void warm_up(prepared *pp) {
-    touch_stack();
-    memset(rd.buf, 0, sizeof rd.buf);
-    memset(scratch, 0, sizeof scratch);
-    pp->out.data = malloc(65536);
-    pp->err.data = malloc(65536);
-    if (pp->out.data) {
-        memset(pp->out.data, 0, 65536);
-        pp->out.cap = 65536;
-    }
-    if (pp->err.data) {
-        memset(pp->err.data, 0, 65536);
-        pp->err.cap = 65536;
-    }
-    free(malloc(4096)); /* heap set up */
-    (void)now_ns();
+static void free_request(request *q) {
+    free_strings(q->args, q->argc);
+    free_strings(q->envs, q->envc);
+    free(q->input);
+    memset(q, 0, sizeof *q);
 }
 
-static int handle_connection(int conn, uint64_t t_accept, prepared *pp) {
-    struct timeval tv = {IO_TIMEOUT_S, 0};
-    setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(conn, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-
-    rd.fd = conn;
-    rd.pos = rd.len = 0;
-
-    unsigned char hdr[REQ_HEADER_LEN];
-    if (read_exact(&rd, hdr, 4) < 0) return 0;
-    if (memcmp(hdr, PING_MAGIC, 4) == 0) {
-        struct iovec iov = {PING_MAGIC, 4};
-        write_full_iov(conn, &iov, 1);
-        return 0;
-    }
-    if (memcmp(hdr, REQ_MAGIC, 4) != 0) {
-        send_error(conn, OUT_BAD_REQUEST, -1, 0, "%s: bad request frame: unknown magic", prog);
-        return 0;
-    }
-    if (read_exact(&rd, hdr + 4, REQ_HEADER_LEN - 4) < 0) return 0;
-    uint32_t timeout_ms = get_u32(hdr + 4);
-    uint32_t max_out = get_u32(hdr + 8);
-    uint32_t max_err = get_u32(hdr + 12);
-    uint32_t argc = get_u32(hdr + 16);
-    uint32_t envc = get_u32(hdr + 20);
-    uint32_t input_len = get_u32(hdr + 24);
-    if (!max_out) max_out = DEFAULT_MAX_OUTPUT;
-    if (!max_err) max_err = DEFAULT_MAX_STDERR;
-
-    if (argc > MAX_STRINGS || envc > MAX_STRINGS) {
-        send_error(conn, OUT_BAD_REQUEST, -1, 0, "%s: bad request frame: %u args, %u env entries",
-                   prog, argc, envc);
-        return 0;
-    }
-
-    char why[256];
-    size_t total = 0;
-    char **args = NULL, **envs = NULL;
-    int rs = read_strings(&rd, argc, &total, &args, why, sizeof why, "arg");
-    if (rs == 0) rs = read_strings(&rd, envc, &total, &envs, why, sizeof why, "env entry");
-    if (rs == -1) return 0;
-    if (rs == -2) {
-        send_error(conn, OUT_BAD_REQUEST, -1, 0, "%s: bad request frame: %s", prog, why);
-        return 0;
-    }
-
-    unsigned char *input = NULL;
-    if (input_len) {
-        input = malloc(input_len);
-        if (!input) {
-            send_error(conn, OUT_BAD_REQUEST, -1, 0,
-                       "%s: bad request frame: cannot buffer %u bytes of input", prog, input_len);
-            return 0;
-        }
-        if (read_exact(&rd, input, input_len) < 0) return 0;
-    }
-
+/* Spawn CMD for request q and run it to the end. The connection is only
+ * watched for hang-up. Returns 0 when a response was sent or is due, -1 when
+ * the client is gone (nothing to send). */
+static int run_invocation(int conn, uint64_t t_accept, request *q, handler_state *hs) {
     /* argv = CMD ARGS... + request args; envp = request env (+ PATH). */
-    char **argv = calloc((size_t)cmd_argc + argc + 1, sizeof(char *));
-    char **envp = calloc((size_t)envc + 2, sizeof(char *));
+    char **argv = calloc((size_t)cmd_argc + q->argc + 1, sizeof(char *));
+    char **envp = calloc((size_t)q->envc + 2, sizeof(char *));
     if (!argv || !envp) {
+        free(argv);
+        free(envp);
         send_error(conn, OUT_SPAWN_FAILED, 126, now_ns() - t_accept, "%s: out of memory\n", prog);
         return 0;
     }
     for (int i = 0; i < cmd_argc; i++) argv[i] = cmd_argv[i];
-    for (uint32_t i = 0; i < argc; i++) argv[cmd_argc + i] = args[i];
+    for (uint32_t i = 0; i < q->argc; i++) argv[cmd_argc + i] = q->args[i];
     int has_path = 0;
-    for (uint32_t i = 0; i < envc; i++) {
-        envp[i] = envs[i];
-        if (strncmp(envs[i], "PATH=", 5) == 0) has_path = 1;
+    for (uint32_t i = 0; i < q->envc; i++) {
+        envp[i] = q->envs[i];
+        if (strncmp(q->envs[i], "PATH=", 5) == 0) has_path = 1;
     }
-    if (!has_path) envp[envc] = (char *)DEFAULT_PATH;
+    if (!has_path) envp[q->envc] = (char *)DEFAULT_PATH;
 
-    if (pp->pin[0] < 0 && prepare(pp) < 0) {
+    if (make_pipes(hs) < 0) {
         int e = errno;
+        free(argv);
+        free(envp);
         send_error(conn, OUT_SPAWN_FAILED, 126, now_ns() - t_accept, "%s: pipe: %s\n", prog,
                    strerror(e));
         return 0;
     }
-    int *pin = pp->pin, *pout = pp->pout, *perr = pp->perr;
-    int sfd = pp->sfd;
 
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, pin[0], 0);
-    posix_spawn_file_actions_adddup2(&fa, pout[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, perr[1], 2);
+    posix_spawn_file_actions_adddup2(&fa, hs->pin[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, hs->pout[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, hs->perr[1], 2);
     posix_spawnattr_init(&attr);
     sigset_t none, deflt;
     sigemptyset(&none);
@@ -498,102 +504,99 @@ static int handle_connection(int conn, uint64_t t_accept, prepared *pp) {
     posix_spawnattr_setpgroup(&attr, 0); /* own process group: pgid = pid */
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
                                         POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_USEVFORK);
-
     pid_t pid;
-    /* glibc's posix_spawn returns once the child has exec'd (or failed to). */
+    /* glibc's posix_spawn returns once the child has exec'd, or with the
+     * error of fork or exec (and then it has reaped the child). */
     int rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv, envp);
     uint64_t t_exec = now_ns();
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
-    close(pin[0]);
-    close(pout[1]);
-    close(perr[1]);
+    close_fd(&hs->pin[0]);
+    close_fd(&hs->pout[1]);
+    close_fd(&hs->perr[1]);
+    int fd_in = hs->pin[1], fd_out = hs->pout[0], fd_err = hs->perr[0];
+    hs->pin[1] = hs->pout[0] = hs->perr[0] = -1; /* ours now; closed below */
     if (rc != 0) {
+        close(fd_in);
+        close(fd_out);
+        close(fd_err);
         send_error(conn, OUT_SPAWN_FAILED, rc == ENOENT ? 127 : 126, t_exec - t_accept,
-                   "%s: cannot execute %s: %s\n", prog, argv[0], strerror(rc));
+                   "%s: cannot spawn %s: %s\n", prog, argv[0], strerror(rc));
+        free(argv);
+        free(envp);
         return 0;
     }
+    free(argv);
+    free(envp);
 
     result res = {OUT_EXITED, 0, 0, t_exec - t_accept, 0};
-    outbuf out = pp->out, err = pp->err; /* maybe pre-allocated */
-    out.limit = max_out;
-    err.limit = max_err;
-    int fd_in = pin[1], fd_out = pout[0], fd_err = perr[0];
+    outbuf *out = &hs->out, *err = &hs->err;
+    out->limit = q->max_out;
+    err->limit = q->max_err;
     size_t in_off = 0;
     set_nonblock(fd_in);
     set_nonblock(fd_out);
     set_nonblock(fd_err);
-    if (input_len == 0) {
-        close(fd_in);
-        fd_in = -1;
-    }
+    if (q->input_len == 0) close_fd(&fd_in);
 
-    uint64_t deadline = timeout_ms ? t_exec + (uint64_t)timeout_ms * 1000000ull : 0;
+    uint64_t deadline = q->timeout_ms ? t_exec + (uint64_t)q->timeout_ms * 1000000ull : 0;
     int reaped = 0, status = 0, killed = 0, client_gone = 0;
     uint64_t t_end = 0;
 
     while (!reaped) {
         struct pollfd p[5];
         int np = 0, i_in = -1, i_out = -1, i_err = -1, i_sig = -1, i_conn;
-        if (fd_in >= 0) { i_in = np; p[np++] = (struct pollfd){fd_in, POLLOUT, 0}; }
-        if (fd_out >= 0) { i_out = np; p[np++] = (struct pollfd){fd_out, POLLIN, 0}; }
-        if (fd_err >= 0) { i_err = np; p[np++] = (struct pollfd){fd_err, POLLIN, 0}; }
-        if (sfd >= 0) { i_sig = np; p[np++] = (struct pollfd){sfd, POLLIN, 0}; }
+        if (fd_in >= 0) {
+            i_in = np;
+            p[np++] = (struct pollfd){fd_in, POLLOUT, 0};
+        }
+        if (fd_out >= 0) {
+            i_out = np;
+            p[np++] = (struct pollfd){fd_out, POLLIN, 0};
+        }
+        if (fd_err >= 0) {
+            i_err = np;
+            p[np++] = (struct pollfd){fd_err, POLLIN, 0};
+        }
+        if (hs->sfd >= 0) {
+            i_sig = np;
+            p[np++] = (struct pollfd){hs->sfd, POLLIN, 0};
+        }
         i_conn = np;
         p[np++] = (struct pollfd){conn, 0, 0}; /* POLLHUP: the client went away */
 
         int wait_ms = -1;
         if (deadline) {
             uint64_t t = now_ns();
-            if (t >= deadline) {
-                wait_ms = 0;
-            } else {
-                uint64_t left = (deadline - t + 999999) / 1000000;
-                wait_ms = left > INT_MAX ? INT_MAX : (int)left;
-            }
+            uint64_t left = t >= deadline ? 0 : (deadline - t + 999999) / 1000000;
+            wait_ms = left > INT_MAX ? INT_MAX : (int)left;
         }
-        if (sfd < 0 && wait_ms < 0) wait_ms = 50; /* no signalfd: poll for the exit */
-        else if (sfd < 0 && wait_ms > 50) wait_ms = 50;
+        if (hs->sfd < 0 && (wait_ms < 0 || wait_ms > 20)) wait_ms = 20; /* no signalfd */
 
         int n = poll(p, (nfds_t)np, wait_ms);
         if (n < 0) {
             if (errno == EINTR) continue;
             logmsg("%s: poll: %s", prog, strerror(errno));
-            break;
-        }
-        if (deadline && now_ns() >= deadline && !reaped) {
-            if (waitpid(pid, &status, WNOHANG) == pid) { /* exited just in time */
-                reaped = 1;
-                t_end = now_ns();
-                break;
-            }
             kill(-pid, SIGKILL);
             killed = 1;
-            res.outcome = OUT_TIMEOUT;
             break;
         }
         if (i_in >= 0 && p[i_in].revents) {
-            while (in_off < input_len) {
-                ssize_t w = write(fd_in, input + in_off, input_len - in_off);
+            while (in_off < q->input_len) {
+                ssize_t w = write(fd_in, q->input + in_off, q->input_len - in_off);
                 if (w > 0) {
                     in_off += (size_t)w;
                     continue;
                 }
                 if (w < 0 && errno == EINTR) continue;
                 if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-                in_off = input_len; /* EPIPE and friends: the child stopped reading */
+                in_off = q->input_len; /* EPIPE: the child stopped reading, fine */
             }
-            if (in_off >= input_len) {
-                close(fd_in);
-                fd_in = -1;
-            }
+            if (in_off >= q->input_len) close_fd(&fd_in); /* EOF on the child's stdin */
         }
         if (i_out >= 0 && p[i_out].revents) {
-            if (drain_fd(fd_out, &out, 1)) {
-                close(fd_out);
-                fd_out = -1;
-            }
-            if (out.exceeded) {
+            if (drain_fd(fd_out, out, 1)) close_fd(&fd_out);
+            if (out->exceeded) {
                 kill(-pid, SIGKILL);
                 killed = 1;
                 res.outcome = OUT_OUTPUT_LIMIT;
@@ -601,57 +604,63 @@ static int handle_connection(int conn, uint64_t t_accept, prepared *pp) {
             }
         }
         if (i_err >= 0 && p[i_err].revents) {
-            if (drain_fd(fd_err, &err, 0)) {
-                close(fd_err);
-                fd_err = -1;
-            }
+            if (drain_fd(fd_err, err, 0)) close_fd(&fd_err);
         }
         if (p[i_conn].revents & (POLLHUP | POLLERR | POLLNVAL)) {
             kill(-pid, SIGKILL);
-            killed = 1;
-            client_gone = 1;
+            killed = client_gone = 1;
             break;
         }
         if (i_sig >= 0 && p[i_sig].revents) {
             struct signalfd_siginfo si;
             int term = 0;
-            while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
+            while (read(hs->sfd, &si, sizeof si) == (ssize_t)sizeof si)
                 if (si.ssi_signo == SIGTERM) term = 1;
             if (term) { /* forced shutdown of the watchdog */
                 kill(-pid, SIGKILL);
-                killed = 1;
-                client_gone = 1;
+                killed = client_gone = 1;
+                term_requested = 1;
                 break;
             }
         }
-        if (sfd < 0 || (i_sig >= 0 && p[i_sig].revents)) {
-            pid_t w = waitpid(pid, &status, WNOHANG);
-            if (w == pid) {
-                reaped = 1;
-                t_end = now_ns();
-            }
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            reaped = 1;
+            t_end = now_ns();
+            break;
+        }
+        if (deadline && now_ns() >= deadline) {
+            kill(-pid, SIGKILL);
+            killed = 1;
+            res.outcome = OUT_TIMEOUT;
+            break;
         }
     }
 
     if (!reaped) {
-        /* Killed by us: SIGKILL is prompt. */
+        /* We killed it: SIGKILL is prompt. */
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
         }
         t_end = now_ns();
     } else {
-        /* The child is gone: take its last output, and end whatever it left
-         * behind in its process group (which could hold the pipes open). */
+        /* It exited: end whatever it left running in its group (which could
+         * hold the pipes open and would outlive the invocation). */
         kill(-pid, SIGKILL);
     }
-    if (client_gone) return 0;
+    (void)killed;
 
-    /* Everything the child wrote is in the pipes now: read until EOF or it
-     * would block (a stray process outside the group may hold a pipe open). */
-    if (fd_out >= 0 && res.outcome != OUT_OUTPUT_LIMIT) {
-        drain_fd(fd_out, &out, 1);
-        if (out.exceeded && !killed) res.outcome = OUT_OUTPUT_LIMIT;
+    /* All the child wrote is in the pipes now: read until EOF or it would
+     * block (a process that left the group may still hold a pipe open). */
+    if (!client_gone) {
+        if (fd_out >= 0 && res.outcome != OUT_OUTPUT_LIMIT) {
+            drain_fd(fd_out, out, 1);
+            if (out->exceeded && res.outcome == OUT_EXITED) res.outcome = OUT_OUTPUT_LIMIT;
+        }
+        if (fd_err >= 0) drain_fd(fd_err, err, 0);
     }
-    if (fd_err >= 0) drain_fd(fd_err, &err, 0);
+    close_fd(&fd_in);
+    close_fd(&fd_out);
+    close_fd(&fd_err);
+    if (client_gone) return -1;
 
     res.exec_ns = t_end - t_exec;
     if (WIFEXITED(status)) {
@@ -661,31 +670,100 @@ static int handle_connection(int conn, uint64_t t_accept, prepared *pp) {
         res.exit_code = 128 + res.signal;
         if (res.outcome == OUT_EXITED) res.outcome = OUT_SIGNALED;
     }
-    send_response(conn, &res, out.data, out.len, err.data, err.len);
+    send_response(conn, &res, out->data, out->len, err->data, err->len);
     return 0;
 }
 
+/* Serve one connection: read the frame, run, answer. */
+static void handle_connection(int conn, uint64_t t_accept, handler_state *hs) {
+    struct timeval tv = {IO_TIMEOUT_S, 0};
+    setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(conn, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    rd.fd = conn;
+    rd.pos = rd.len = 0;
+
+    unsigned char hdr[REQ_HEADER_LEN];
+    if (read_exact(&rd, hdr, 4) < 0) return;
+    if (memcmp(hdr, PING_MAGIC, 4) == 0) {
+        before_answer();
+        struct iovec iov = {PING_MAGIC, 4};
+        write_full_iov(conn, &iov, 1);
+        return;
+    }
+    if (memcmp(hdr, REQ_MAGIC, 4) != 0) {
+        send_error(conn, OUT_BAD_REQUEST, -1, 0, "%s: bad request frame: unknown magic\n", prog);
+        linger(conn);
+        return;
+    }
+    if (read_exact(&rd, hdr + 4, REQ_HEADER_LEN - 4) < 0) return;
+
+    request q;
+    memset(&q, 0, sizeof q);
+    q.timeout_ms = get_u32(hdr + 4);
+    q.max_out = get_u32(hdr + 8);
+    q.max_err = get_u32(hdr + 12);
+    uint32_t argc = get_u32(hdr + 16), envc = get_u32(hdr + 20);
+    q.input_len = get_u32(hdr + 24);
+    if (!q.max_out) q.max_out = DEFAULT_MAX_OUTPUT;
+    if (!q.max_err) q.max_err = DEFAULT_MAX_STDERR;
+    if (argc > MAX_STRINGS || envc > MAX_STRINGS) {
+        send_error(conn, OUT_BAD_REQUEST, -1, 0,
+                   "%s: bad request frame: %u args, %u env entries\n", prog, argc, envc);
+        linger(conn);
+        return;
+    }
+
+    char why[256];
+    size_t total = 0;
+    int rs = read_strings(&rd, argc, &total, &q.args, why, sizeof why, "arg");
+    if (rs == 0) q.argc = argc;
+    if (rs == 0) rs = read_strings(&rd, envc, &total, &q.envs, why, sizeof why, "env entry");
+    if (rs == 0) q.envc = envc;
+    if (rs == 0 && q.input_len) {
+        q.input = malloc(q.input_len);
+        if (!q.input) {
+            snprintf(why, sizeof why, "cannot buffer %u bytes of input", q.input_len);
+            rs = -2;
+        } else if (read_exact(&rd, q.input, q.input_len) < 0) {
+            rs = -1;
+        }
+    }
+    if (rs == -2) {
+        send_error(conn, OUT_BAD_REQUEST, -1, 0, "%s: bad request frame: %s\n", prog, why);
+        linger(conn);
+    }
+    if (rs == 0) run_invocation(conn, t_accept, &q, hs);
+    free_request(&q);
+    outbuf_reset(&hs->out);
+    outbuf_reset(&hs->err);
+}
+
 /* ------------------------------------------------------------------------ */
-/* Main process.
+/* Handlers and the main process
  *
- * Every connection is served by its own handler process, but the fork is
- * kept off the critical path: the main process keeps --spares idle handlers
- * (default 2) blocked in accept() on the shared listening socket. A handler
- * that accepts a connection tells the main process (its pid on a pipe),
- * serves that one connection and exits; the main process forks a replacement
- * meanwhile. At most --max-conns handlers (idle + busy) exist at once; more
- * connections wait in the listen backlog. When no handler can be forked
- * (e.g. the container's pids limit is reached) the main process accepts the
- * connection itself and answers "spawn failed" with the fork error. */
+ * Handler slots live in a shared anonymous mapping so that handlers and the
+ * main process agree on how many are idle without a round trip:
+ *   FREE -> IDLE (main forks a handler into the slot)
+ *   IDLE -> BUSY (the handler accepted a connection)
+ *   BUSY -> IDLE (done, and fewer than --spares are idle) or it exits
+ *   any  -> FREE (main reaps the handler)
+ * The main process forks handlers only when none is idle (told through the
+ * notify pipe by the handler that took the last one, or seen after reaping).
+ */
 
-typedef struct {
-    pid_t pid;
-    int busy;
-} slot;
+enum { SLOT_FREE = 0, SLOT_IDLE = 1, SLOT_BUSY = 2 };
 
-static slot *handlers;
-static int n_handlers, n_idle;
-static int max_conns = DEFAULT_MAX_CONNS, spares = 2;
+static _Atomic int *slot_state; /* shared */
+static pid_t *slot_pid;         /* main process only */
+static int max_conns = DEFAULT_MAX_CONNS, spares = DEFAULT_SPARES;
+static int n_handlers;
+
+static int count_idle(void) {
+    int n = 0;
+    for (int i = 0; i < max_conns; i++)
+        n += atomic_load_explicit(&slot_state[i], memory_order_relaxed) == SLOT_IDLE;
+    return n;
+}
 
 static void noop_handler(int sig) { (void)sig; }
 
@@ -693,32 +771,126 @@ static void usage(void) {
     fprintf(stderr,
             "usage: %s --socket PATH [--max-conns N] [--spares N] -- CMD [ARGS...]\n"
             "  --max-conns N  invocations served at once (default %d)\n"
-            "  --spares N     idle pre-forked handlers (default 2)\n",
-            prog, DEFAULT_MAX_CONNS);
+            "  --spares N     idle pre-forked handlers kept ready (default %d)\n",
+            prog, DEFAULT_MAX_CONNS, DEFAULT_SPARES);
     exit(2);
 }
 
-static void remove_handler(pid_t pid) {
-    for (int i = 0; i < n_handlers; i++)
-        if (handlers[i].pid == pid) {
-            if (!handlers[i].busy) n_idle--;
-            handlers[i] = handlers[--n_handlers];
-            return;
-        }
+/* Fault in the pages a handler uses (a fresh fork shares them copy-on-write),
+ * before it has a connection. */
+static void __attribute__((noinline)) touch_stack(void) {
+    volatile char pad[96 * 1024];
+    for (size_t i = 0; i < sizeof pad; i += 4096) pad[i] = 0;
 }
 
-static void mark_busy(pid_t pid) {
-    for (int i = 0; i < n_handlers; i++)
-        if (handlers[i].pid == pid) {
-            if (!handlers[i].busy) {
-                handlers[i].busy = 1;
-                n_idle--;
+static void handler_init(handler_state *hs) {
+    memset(hs, 0, sizeof *hs);
+    for (int k = 0; k < 2; k++) hs->pin[k] = hs->pout[k] = hs->perr[k] = -1;
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGCHLD);
+    sigaddset(&sigs, SIGTERM);
+    hs->sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC); /* -1: poll timer fallback */
+    make_pipes(hs); /* retried, and then reported, per invocation */
+}
+
+/* The handler's slot (-1 in the main process) and its decision, taken before
+ * it answers: so that by the time the client has its answer (and perhaps
+ * sends the next request), this handler already counts as idle again, and
+ * the main process never forks because of a momentary lack of idle ones. */
+static int my_slot = -1, my_calls, my_decided, my_retire;
+
+static void before_answer(void) {
+    if (my_slot < 0 || my_decided) return;
+    my_decided = 1;
+    /* Back to idle while fewer than --spares are; else retire. */
+    my_retire = my_calls >= CALLS_PER_HANDLER || count_idle() >= spares;
+    if (!my_retire) atomic_store(&slot_state[my_slot], SLOT_IDLE);
+}
+
+/* A handler: accept and serve connections one at a time until told to go. */
+static void handler_main(int slot, int lfd, int notify_wr) {
+    handler_state hs;
+    handler_init(&hs);
+    touch_stack();
+    memset(rd.buf, 0, sizeof rd.buf);
+    memset(scratch, 0, sizeof scratch);
+    my_slot = slot;
+
+    while (!my_retire) {
+        int conn = -1;
+        while (conn < 0) {
+            struct pollfd p[2] = {{lfd, POLLIN, 0}, {hs.sfd, POLLIN, 0}};
+            if (poll(p, hs.sfd >= 0 ? 2 : 1, -1) < 0) {
+                if (errno == EINTR) continue;
+                _exit(1);
             }
-            return;
+            if (p[0].revents & (POLLHUP | POLLERR | POLLNVAL)) _exit(0); /* draining */
+            if (p[1].revents) {
+                struct signalfd_siginfo si;
+                while (read(hs.sfd, &si, sizeof si) == (ssize_t)sizeof si)
+                    if (si.ssi_signo == SIGTERM) _exit(0);
+            }
+            if (p[0].revents & POLLIN) {
+                conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC); /* blocking socket */
+                if (conn < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+                    errno != ECONNABORTED)
+                    _exit(0);
+            }
         }
+        uint64_t t_accept = now_ns();
+        atomic_store(&slot_state[slot], SLOT_BUSY);
+        my_calls++;
+        my_decided = 0;
+        if (count_idle() == 0) { /* none left accepting: the main process forks more */
+            char c = 0;
+            ssize_t w = write(notify_wr, &c, 1);
+            (void)w;
+        }
+
+        handle_connection(conn, t_accept, &hs);
+        before_answer(); /* if nothing was answered */
+        close(conn);
+        if (term_requested) _exit(0);
+        if (!my_retire) make_pipes(&hs); /* for the next invocation, off its critical path */
+    }
+    _exit(0);
 }
 
-/* Reap every child: handlers, and as PID 1 / subreaper, orphans. */
+/* Fork a handler into a free slot: an idle one (conn < 0), or a one-shot one
+ * serving conn. 0 or an errno. */
+static int spawn_handler(int lfd, int sfd, int notify[2], int conn, uint64_t t_accept) {
+    int slot = -1;
+    for (int i = 0; i < max_conns; i++)
+        if (atomic_load(&slot_state[i]) == SLOT_FREE && slot_pid[i] == 0) {
+            slot = i;
+            break;
+        }
+    if (slot < 0) return EAGAIN;
+    atomic_store(&slot_state[slot], conn < 0 ? SLOT_IDLE : SLOT_BUSY);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(sfd);
+        close(notify[0]);
+        if (conn < 0) handler_main(slot, lfd, notify[1]);
+        close(lfd);
+        close(notify[1]);
+        handler_state hs;
+        handler_init(&hs);
+        handle_connection(conn, t_accept, &hs);
+        _exit(0);
+    }
+    if (pid < 0) {
+        int e = errno;
+        atomic_store(&slot_state[slot], SLOT_FREE);
+        return e;
+    }
+    slot_pid[slot] = pid;
+    n_handlers++;
+    return 0;
+}
+
+/* Reap every child: handlers, and as PID 1 or subreaper, orphans. */
 static void reap_all(void) {
     for (;;) {
         int st;
@@ -727,49 +899,59 @@ static void reap_all(void) {
             if (p < 0 && errno == EINTR) continue;
             return;
         }
-        remove_handler(p);
+        for (int i = 0; i < max_conns; i++)
+            if (slot_pid[i] == p) {
+                slot_pid[i] = 0;
+                atomic_store(&slot_state[i], SLOT_FREE);
+                n_handlers--;
+                break;
+            }
     }
 }
 
-/* A spare handler: wait for one connection, serve it, exit. */
-static void spare_main(int lfd, int notify_wr) {
-    prepared pp = {{-1, -1}, {-1, -1}, {-1, -1}, -1, {0}, {0}};
-    if (prepare(&pp) < 0) { /* retried after accept, where it can be reported */
-        for (int k = 0; k < 2; k++) {
-            if (pp.pin[k] >= 0) close(pp.pin[k]);
-            if (pp.pout[k] >= 0) close(pp.pout[k]);
-            if (pp.perr[k] >= 0) close(pp.perr[k]);
-        }
-        pp.pin[0] = pp.pin[1] = pp.pout[0] = pp.pout[1] = pp.perr[0] = pp.perr[1] = -1;
-    }
-    warm_up(&pp);
-    int conn;
-    for (;;) {
-        conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-        if (conn >= 0) break;
-        if (errno == EINTR || errno == ECONNABORTED) continue;
-        _exit(0); /* EINVAL: the listener was shut down (draining) */
-    }
-    uint64_t t_accept = now_ns();
-    close(lfd);
-    pid_t me = getpid();
-    ssize_t w = write(notify_wr, &me, sizeof me); /* atomic: < PIPE_BUF */
-    (void)w;
-    close(notify_wr);
-    _exit(handle_connection(conn, t_accept, &pp));
+/* No handler could be forked: the main process answers the connection
+ * itself, without blocking: the answer fits in the socket buffer, then the
+ * connection lingers (read and dropped, see linger()) until the client
+ * closes it or LINGER_MS pass. */
+#define MAX_LINGER 32
+
+static struct {
+    int fd;
+    uint64_t until;
+} lingering[MAX_LINGER];
+static int n_lingering;
+
+static void linger_close(int k) {
+    close(lingering[k].fd);
+    lingering[k] = lingering[--n_lingering];
 }
 
-/* The main process could not fork a handler: answer from here, best effort,
- * without blocking. */
 static void refuse(int conn, uint64_t t_accept, int e) {
     set_nonblock(conn);
-    char discard[4096];
-    while (read(conn, discard, sizeof discard) > 0) {
-    }
     send_error(conn, OUT_SPAWN_FAILED, 126, now_ns() - t_accept, "%s: fork: %s\n", prog,
                strerror(e));
     shutdown(conn, SHUT_WR);
-    while (read(conn, discard, sizeof discard) > 0) {
+    if (n_lingering == MAX_LINGER) linger_close(0);
+    lingering[n_lingering].fd = conn;
+    lingering[n_lingering].until = now_ns() + LINGER_MS * 1000000ull;
+    n_lingering++;
+}
+
+/* Read what the lingering connections sent; close the finished ones. */
+static void linger_service(struct pollfd *p) {
+    uint64_t t = now_ns();
+    for (int k = n_lingering - 1; k >= 0; k--) {
+        int done = t >= lingering[k].until;
+        if (!done && p[k].revents) {
+            for (;;) {
+                ssize_t r = read(lingering[k].fd, scratch_linger, sizeof scratch_linger);
+                if (r > 0) continue;
+                if (r < 0 && errno == EINTR) continue;
+                done = r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+                break;
+            }
+        }
+        if (done) linger_close(k);
     }
 }
 
@@ -813,8 +995,14 @@ int main(int argc, char **argv) {
 
     if (getpid() != 1) prctl(PR_SET_CHILD_SUBREAPER, 1);
 
-    /* Signals: real (no-op) handlers, so that as PID 1 they are not dropped,
-     * blocked and read through a signalfd. SIGPIPE ignored: EPIPE instead. */
+    /* Handlers live long: big buffers (inputs, outputs) must go back to the
+     * system when freed, not stay in the heap (glibc would otherwise raise its
+     * mmap threshold after the first big free, up to 32 MiB). */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 512 * 1024);
+
+    /* Signals: real (no-op) handlers, so that as PID 1 they are not dropped;
+     * blocked, and read through signalfds. SIGPIPE ignored: EPIPE instead. */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = noop_handler;
@@ -840,10 +1028,19 @@ int main(int argc, char **argv) {
         return 1;
     }
     set_nonblock(notify[0]);
+    set_nonblock(notify[1]);
 
-    /* Blocking listener: the spares block in accept(). The main process only
-     * accepts when there is no spare, so it never competes with one. */
-    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    slot_state = mmap(NULL, sizeof(int) * (size_t)max_conns, PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    slot_pid = calloc((size_t)max_conns, sizeof(pid_t));
+    if (slot_state == MAP_FAILED || !slot_pid) {
+        fprintf(stderr, "%s: out of memory\n", prog);
+        return 1;
+    }
+
+    /* Non-blocking listener, shared by all handlers: each polls, then tries
+     * accept() (EAGAIN when another one was faster). */
+    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (lfd < 0) {
         fprintf(stderr, "%s: socket: %s\n", prog, strerror(errno));
         return 1;
@@ -858,43 +1055,42 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s: listen: %s\n", prog, strerror(errno));
         return 1;
     }
-    handlers = calloc((size_t)max_conns, sizeof(slot));
-    if (!handlers) return 1;
 
-    int draining = 0, fork_errno = 0;
+    int draining = 0;
     for (;;) {
-        /* Top up the spares. */
-        fork_errno = 0;
-        while (!draining && n_idle < spares && n_handlers < max_conns) {
-            pid_t pid = fork();
-            if (pid == 0) {
-                close(sfd);
-                close(notify[0]);
-                spare_main(lfd, notify[1]);
+        /* When no handler is idle, fork up to --spares (never beyond
+         * --max-conns). Not sooner: while one is idle, the busy ones go back
+         * to idle when done, and a fork per invocation is what we avoid. */
+        int fork_err = 0;
+        if (!draining && count_idle() == 0) {
+            int idle = 0;
+            while (idle < spares && n_handlers < max_conns) {
+                fork_err = spawn_handler(lfd, sfd, notify, -1, 0);
+                if (fork_err) break;
+                idle++;
             }
-            if (pid < 0) {
-                fork_errno = errno;
-                break;
-            }
-            handlers[n_handlers++] = (slot){pid, 0};
-            n_idle++;
         }
-
-        /* With no spare because fork fails, answer connections ourselves. */
-        int take = !draining && n_idle == 0 && fork_errno && n_handlers < max_conns;
-        struct pollfd p[3] = {{sfd, POLLIN, 0}, {notify[0], POLLIN, 0}, {lfd, POLLIN, 0}};
-        int np = take ? 3 : 2;
-        int wait_ms = fork_errno ? 100 : -1; /* retry the fork */
-        if (poll(p, (nfds_t)np, wait_ms) < 0) {
+        /* No idle handler because fork fails: answer connections ourselves. */
+        int take = !draining && fork_err && count_idle() == 0 && n_handlers < max_conns;
+        struct pollfd p[3 + MAX_LINGER] = {
+            {sfd, POLLIN, 0}, {notify[0], POLLIN, 0}, {take ? lfd : -1, POLLIN, 0}};
+        int wait_ms = fork_err ? 100 : -1; /* 100 ms: retry the fork */
+        for (int k = 0; k < n_lingering; k++) {
+            p[3 + k] = (struct pollfd){lingering[k].fd, POLLIN, 0};
+            uint64_t t = now_ns();
+            int ms = lingering[k].until > t ? (int)((lingering[k].until - t) / 1000000) + 1 : 0;
+            if (wait_ms < 0 || ms < wait_ms) wait_ms = ms;
+        }
+        if (poll(p, (nfds_t)(3 + n_lingering), wait_ms) < 0) {
             if (errno == EINTR) continue;
             fprintf(stderr, "%s: poll: %s\n", prog, strerror(errno));
             return 1;
         }
+        if (n_lingering) linger_service(p + 3);
         if (p[1].revents) {
-            pid_t pids[64];
-            ssize_t r;
-            while ((r = read(notify[0], pids, sizeof pids)) > 0)
-                for (size_t k = 0; k < (size_t)r / sizeof(pid_t); k++) mark_busy(pids[k]);
+            char buf[256];
+            while (read(notify[0], buf, sizeof buf) > 0) {
+            }
         }
         if (p[0].revents) {
             struct signalfd_siginfo si;
@@ -904,37 +1100,29 @@ int main(int argc, char **argv) {
             reap_all();
             if (stop) {
                 if (draining) { /* second signal: abort what is running */
-                    for (int k = 0; k < n_handlers; k++) kill(handlers[k].pid, SIGTERM);
+                    for (int k = 0; k < max_conns; k++)
+                        if (slot_pid[k]) kill(slot_pid[k], SIGTERM);
                     return 0;
                 }
                 draining = 1;
-                /* wakes the spares blocked in accept() (EINVAL): they exit */
+                /* Idle handlers see POLLHUP on the listener and exit; busy
+                 * ones finish their invocation first. */
                 shutdown(lfd, SHUT_RDWR);
-                close(lfd);
                 unlink(sock_path);
             }
         }
         if (draining && n_handlers == 0) return 0;
-        if (np == 3 && (p[2].revents & POLLIN)) {
+        if (take && (p[2].revents & POLLIN)) {
             int conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
             if (conn >= 0) {
                 uint64_t t_accept = now_ns();
-                pid_t pid = fork(); /* one more try */
-                if (pid == 0) {
-                    close(sfd);
-                    close(notify[0]);
-                    close(lfd);
-                    prepared pp = {{-1, -1}, {-1, -1}, {-1, -1}, -1, {0}, {0}};
-                    _exit(handle_connection(conn, t_accept, &pp));
-                }
-                if (pid > 0) {
-                    handlers[n_handlers++] = (slot){pid, 1};
-                } else {
-                    int e = errno;
+                int e = spawn_handler(lfd, sfd, notify, conn, t_accept); /* one more try */
+                if (e) {
                     logmsg("%s: fork: %s", prog, strerror(e));
-                    refuse(conn, t_accept, e);
+                    refuse(conn, t_accept, e); /* it keeps conn */
+                } else {
+                    close(conn);
                 }
-                close(conn);
             }
         }
     }
