@@ -48,10 +48,18 @@ async function startNats(dataDir: string, port: number): Promise<{ child: ChildP
   return { child, url };
 }
 
+function dataDirOf(args: string[]): string {
+  const conf = args[args.indexOf('-c') + 1] ?? '.';
+  return resolve(conf, '..');
+}
+
 /** nats-server logs to stderr; readiness is a successful connection. */
 async function spawnUntilReadyNats(bin: string, args: string[], url: string): Promise<{ child: ChildProcess }> {
   const { spawn } = await import('node:child_process');
-  const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  const { openSync } = await import('node:fs');
+  // nats-server's own log goes to <data>/nats-server.log: our stderr carries hayate's logs
+  const logFd = openSync(resolve(dataDirOf(args), 'nats-server.log'), 'a');
+  const child = spawn(bin, args, { stdio: ['ignore', logFd, logFd] });
   const deadline = Date.now() + 15_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`nats-server exited with code ${child.exitCode}`);
@@ -88,11 +96,13 @@ export async function up(options: UpOptions, log: Logger): Promise<void> {
   const http = controller.line.replace(/^hayate controller ready http=/, '').trim();
   const workerArgs = options.workers !== undefined ? ['--workers', String(options.workers)] : [];
   const invokers = await Promise.all(Array.from({ length: options.invokers }, (_, i) => startInvoker(nats.url, `invoker-${natsPort}-${i + 1}`, workerArgs)));
+  let stopping = false;
   for (const inv of invokers) {
-    inv.child.once('exit', (code, signal) => log.warn({ invoker: inv.id, code, signal }, 'invoker exited'));
+    inv.child.once('exit', (code, signal) => {
+      if (!stopping) log.warn({ invoker: inv.id, code, signal }, 'invoker exited');
+    });
   }
 
-  let stopping = false;
   const stopAll = async (): Promise<void> => {
     stopping = true;
     // drain order: stop intake at the controller, then invokers finish their work, then the bus

@@ -3,7 +3,7 @@
  * invocations go to invokers over NATS through the failover client.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import type { FastifyError, FastifyReply } from 'fastify';
 import type { NatsConnection } from 'nats';
 import type { InvokeResponse } from '../common/codec';
@@ -64,7 +64,8 @@ export function buildServer(deps: ControllerDeps) {
   const app = Fastify({
     loggerInstance: deps.log.child({ component: 'http' }),
     bodyLimit: config.maxModuleBytes,
-    disableRequestLogging: true,
+    // per-request access logs would cost more than a warm invocation; routes log what matters
+    logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: 'x-request-id',
   });
 

@@ -261,10 +261,14 @@ export class Invoker {
     }
     const answer = this.execute(request, fn, receivedMs);
     this.recent.set(request.invocationId, answer);
-    void answer.then((r) => {
-      // an answer that says "try again elsewhere" must not be replayed to a retry
-      if (r.errorCode !== '' && ERRORS[r.errorCode as keyof typeof ERRORS]?.retryable) this.recent.delete(request.invocationId);
-    });
+    answer.then(
+      (r) => {
+        // an answer that says "try again elsewhere" must not be replayed to a retry
+        if (r.errorCode !== '' && ERRORS[r.errorCode as keyof typeof ERRORS]?.retryable) this.recent.delete(request.invocationId);
+      },
+      // refused before running (unknown function, overloaded, expired): a retry may be answered differently
+      () => this.recent.delete(request.invocationId),
+    );
     return answer;
   }
 
