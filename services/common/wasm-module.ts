@@ -122,7 +122,7 @@ export function inspectModule(bytes: Uint8Array): ModuleShape {
  * @throws HayateError HAYATE_ERR_LIMIT_EXCEEDED when the declared minimum exceeds `memoryMb`
  * @throws HayateError HAYATE_ERR_INVALID_MODULE when the module has no memory section
  */
-export function capModuleMemory(bytes: Uint8Array, memoryMb: number): Uint8Array {
+export function capModuleMemory(bytes: Uint8Array, memoryMb: number): Uint8Array<ArrayBuffer> {
   const section = findMemorySection(bytes);
   if (section === null) throw new HayateError('HAYATE_ERR_INVALID_MODULE', 'Cannot cap memory: module defines no memory of its own');
   const limitPages = memoryMb * PAGES_PER_MIB;
