@@ -54,6 +54,14 @@ export interface Config {
   hotCalls: number;
   /** A warm container idle this long is removed. Env `HAYATE_CONTAINER_IDLE_MS`. @default 60000 */
   containerIdleMs: number;
+  /** `hotCalls` within this window make a function hot. Env `HAYATE_HOT_WINDOW_MS`. @default 10000 */
+  hotWindowMs: number;
+  /** After a container failed or lost to WASM, wait this long before warming one again. Env `HAYATE_CONTAINER_RETRY_MS`. @default 300000 */
+  containerRetryMs: number;
+  /** Use the container tier when Docker answers. Env `HAYATE_CONTAINERS` (`on`/`off`). @default true */
+  containers: boolean;
+  /** Host path of the static container watchdog; '' = the project's build. Env `HAYATE_WATCHDOG`. @default '' */
+  watchdogPath: string;
   /** Docker socket. Env `HAYATE_DOCKER_SOCKET`. @default '/var/run/docker.sock' */
   dockerSocket: string;
   /** Where the invoker keeps runtime files (container sockets). Env `HAYATE_RUNTIME_DIR`. @default '/tmp/hayate' */
@@ -84,6 +92,10 @@ export const DEFAULTS: Readonly<Omit<Config, 'invokerId' | 'workers'>> = Object.
   drainTimeoutMs: 15_000,
   hotCalls: 20,
   containerIdleMs: 60_000,
+  hotWindowMs: 10_000,
+  containerRetryMs: 300_000,
+  containers: true,
+  watchdogPath: '',
   dockerSocket: '/var/run/docker.sock',
   runtimeDir: '/tmp/hayate',
   controllerUrl: 'http://127.0.0.1:8080',
@@ -133,6 +145,10 @@ export function loadConfig(env: Env, overrides: Partial<Config> = {}): Readonly<
     drainTimeoutMs: int(env, 'HAYATE_DRAIN_TIMEOUT_MS', DEFAULTS.drainTimeoutMs, 0),
     hotCalls: int(env, 'HAYATE_HOT_CALLS', DEFAULTS.hotCalls, 1),
     containerIdleMs: int(env, 'HAYATE_CONTAINER_IDLE_MS', DEFAULTS.containerIdleMs, 100),
+    hotWindowMs: int(env, 'HAYATE_HOT_WINDOW_MS', DEFAULTS.hotWindowMs, 1),
+    containerRetryMs: int(env, 'HAYATE_CONTAINER_RETRY_MS', DEFAULTS.containerRetryMs, 0),
+    containers: (env['HAYATE_CONTAINERS'] ?? 'on') !== 'off',
+    watchdogPath: env['HAYATE_WATCHDOG'] || DEFAULTS.watchdogPath,
     dockerSocket: env['HAYATE_DOCKER_SOCKET'] || DEFAULTS.dockerSocket,
     runtimeDir: env['HAYATE_RUNTIME_DIR'] || DEFAULTS.runtimeDir,
     functionDefaults: DEFAULTS.functionDefaults,

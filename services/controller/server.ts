@@ -142,7 +142,7 @@ export function buildServer(deps: ControllerDeps) {
     }
     const r = result.response;
     metrics.observe(fn, r, result.attempts, (performance.now() - started) / 1000);
-    req.log.info({ fn, invocationId: r.invocationId, invoker: r.invokerId, status: r.status, tier: r.tier, attempts: result.attempts }, 'invoked');
+    req.log.debug({ fn, invocationId: r.invocationId, invoker: r.invokerId, status: r.status, tier: r.tier, attempts: result.attempts }, 'invoked');
     setInvocationHeaders(reply, r, result.attempts);
     if (r.status === 'OK') return reply.code(200).type('application/octet-stream').send(Buffer.from(r.output));
     const err = HayateError.fromWire(r.errorCode, r.errorMessage);

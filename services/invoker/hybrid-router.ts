@@ -1,0 +1,180 @@
+/**
+ * The tier policy of an invoker with both tiers (SPEC §3). Per function:
+ * - `wasm` policy, or no image: always WASM.
+ * - `container` policy: always the container (the first call waits for it to start).
+ * - `auto`: WASM at once. When the function is hot (`hotCalls` calls within `hotWindowMs`) a container is
+ *   started in the background (`warming`, which never blocks a request); once ready (`container`) each
+ *   call goes to the tier with the lower p50 over its recent window, and one call in `EXPLORE_EVERY` goes
+ *   to the other tier so the choice follows the workload. A container that keeps losing is retired
+ *   (back to `wasm`, with the figures in status); one that fails falls back to WASM and says why; one
+ *   idle past `containerIdleMs` is removed.
+ */
+import type { FunctionSpec } from '../common/codec';
+import { Tier } from '../common/codec';
+import type { Logger } from '../common/logger';
+import type { ExecutionRequest, ExecutionResult, Executor } from './executor';
+import type { ContainerExecutor } from './executors/container/container-executor';
+import type { FunctionRuntime } from './function-runtime';
+import { TierState } from './function-runtime';
+import type { TierRouter } from './invoker';
+
+/** One call in this many goes to the tier not chosen, to keep its figures current. */
+const EXPLORE_EVERY = 16;
+/** Samples of a tier needed before its p50 is trusted. */
+const MIN_SAMPLES = 5;
+/** Container samples after which a container that is clearly slower is retired. */
+const RETIRE_AFTER = 8;
+/** "Clearly slower": container p50 above this multiple of WASM p50. */
+const RETIRE_RATIO = 1.25;
+
+export interface HybridSettings {
+  hotCalls: number;
+  hotWindowMs: number;
+  containerIdleMs: number;
+  /** After a failure or a retirement, wait this long before warming a container again. */
+  retryAfterMs: number;
+}
+
+interface Track {
+  /** Times of the last `hotCalls` WASM calls. */
+  recent: number[];
+  calls: number;
+  /** No warming before this time (after failure or retirement). */
+  quietUntil: number;
+}
+
+export class HybridRouter implements TierRouter {
+  private readonly tracks = new Map<string, Track>();
+  private readonly runtimes = new Map<string, FunctionRuntime>();
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(
+    private readonly wasm: Executor,
+    private readonly containers: ContainerExecutor,
+    private readonly settings: HybridSettings,
+    private readonly log: Logger,
+  ) {
+    this.sweeper = setInterval(() => this.sweepIdle(), Math.min(1000, Math.max(50, settings.containerIdleMs / 4)));
+    this.sweeper.unref();
+  }
+
+  private track(fn: string): Track {
+    let t = this.tracks.get(fn);
+    if (t === undefined) {
+      t = { recent: [], calls: 0, quietUntil: 0 };
+      this.tracks.set(fn, t);
+    }
+    return t;
+  }
+
+  choose(runtime: FunctionRuntime, request: ExecutionRequest): Executor {
+    const spec = request.spec;
+    this.runtimes.set(runtime.name, runtime);
+    if (spec.policy === 'container') return this.containers;
+    if (spec.policy === 'wasm' || spec.image === '' || runtime.state !== TierState.container) return this.wasm;
+    if (this.containers.readyFor(spec) === null) return this.wasm;
+    const t = this.track(runtime.name);
+    t.calls += 1;
+    const w = runtime.stats.wasm;
+    const c = runtime.stats.container;
+    if (c.size < MIN_SAMPLES) return this.containers;
+    if (w.size < MIN_SAMPLES) return this.wasm;
+    const containerFaster = c.quantile(0.5) <= w.quantile(0.5);
+    const explore = t.calls % EXPLORE_EVERY === 0;
+    return containerFaster !== explore ? this.containers : this.wasm;
+  }
+
+  observe(runtime: FunctionRuntime, request: ExecutionRequest, result: ExecutionResult | null, _micros: number): void {
+    const spec = request.spec;
+    if (spec.policy === 'container') {
+      if (result !== null && runtime.state !== TierState.container) this.enter(runtime, TierState.container, 'policy container: container ready');
+      return;
+    }
+    if (spec.policy !== 'auto' || spec.image === '') return;
+    const t = this.track(runtime.name);
+    if (result === null) {
+      // the container failed under a call: fall back to WASM and say why
+      if (runtime.state === TierState.container) this.fallBack(runtime, 'container failed during a call');
+      return;
+    }
+    if (runtime.state === TierState.container) {
+      this.maybeRetire(runtime, t);
+      return;
+    }
+    if (runtime.state !== TierState.wasm || result.tier !== Tier.wasm) return;
+    const now = Date.now();
+    t.recent.push(now);
+    if (t.recent.length > this.settings.hotCalls) t.recent.shift();
+    const hot = t.recent.length >= this.settings.hotCalls && now - (t.recent[0] ?? now) <= this.settings.hotWindowMs;
+    if (hot && now >= t.quietUntil) this.warm(runtime, spec);
+  }
+
+  private warm(runtime: FunctionRuntime, spec: FunctionSpec): void {
+    this.enter(runtime, TierState.warming, `hot: ${this.settings.hotCalls} calls within ${this.settings.hotWindowMs} ms`);
+    // in the background: warming never blocks a request
+    this.containers.warm(spec).then(
+      () => {
+        if (runtime.state === TierState.warming) this.enter(runtime, TierState.container, 'container ready');
+      },
+      (err: unknown) => {
+        runtime.lastError = err instanceof Error ? err.message : String(err);
+        this.track(runtime.name).quietUntil = Date.now() + this.settings.retryAfterMs;
+        if (runtime.state === TierState.warming) this.enter(runtime, TierState.wasm, 'container failed to start');
+      },
+    );
+  }
+
+  private maybeRetire(runtime: FunctionRuntime, t: Track): void {
+    const c = runtime.stats.container;
+    const w = runtime.stats.wasm;
+    if (c.size < RETIRE_AFTER || w.size < MIN_SAMPLES) return;
+    const cp = c.quantile(0.5);
+    const wp = w.quantile(0.5);
+    if (cp <= wp * RETIRE_RATIO) return;
+    runtime.lastError = `container slower than WASM (p50 ${Math.round(cp)} µs vs ${Math.round(wp)} µs); retired`;
+    t.quietUntil = Date.now() + this.settings.retryAfterMs;
+    t.recent = [];
+    this.enter(runtime, TierState.wasm, 'container slower than wasm');
+    void this.containers.remove(runtime.name, 'slower than wasm');
+  }
+
+  private fallBack(runtime: FunctionRuntime, why: string): void {
+    runtime.lastError = why;
+    const t = this.track(runtime.name);
+    t.quietUntil = Date.now() + this.settings.retryAfterMs;
+    t.recent = [];
+    this.enter(runtime, TierState.wasm, why);
+  }
+
+  private enter(runtime: FunctionRuntime, to: TierState, reason: string): void {
+    // SPEC §3 reaches `container` only through `warming`
+    if (to === TierState.container && runtime.state !== TierState.warming && runtime.state !== TierState.container) runtime.transition(TierState.warming, reason);
+    runtime.transition(to, reason);
+  }
+
+  private sweepIdle(): void {
+    for (const fn of this.containers.idle(this.settings.containerIdleMs)) {
+      const runtime = this.runtimes.get(fn);
+      if (runtime !== undefined && runtime.state === TierState.container) {
+        this.enter(runtime, TierState.wasm, `idle for ${this.settings.containerIdleMs} ms`);
+        this.track(fn).recent = [];
+      }
+      void this.containers.remove(fn, 'idle');
+    }
+  }
+
+  async reset(runtime: FunctionRuntime, reason: string): Promise<void> {
+    this.tracks.delete(runtime.name);
+    await this.containers.remove(runtime.name, reason);
+    runtime.transition(TierState.cold, reason);
+  }
+
+  containerTier(): { available: boolean; reason: string } {
+    return { available: true, reason: '' };
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    await this.containers.close();
+  }
+}
