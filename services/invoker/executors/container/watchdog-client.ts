@@ -69,6 +69,7 @@ function exchange<T>(socketPath: string, parts: Buffer[], complete: (buf: Buffer
       else resolve(value as T);
     };
     const onAbort = (): void => finish(new Error('aborted'));
+    if (signal?.aborted === true) return onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
     for (const p of parts) if (p.length > 0) sock.write(p);
     sock.on('data', (d: Buffer) => {

@@ -1,0 +1,155 @@
+/**
+ * The hybrid tier policy end to end, with a real dockerd: policy container, auto moving a hot vectorisable
+ * function to a container while a trivial one stays in WASM, idle TTL, a container killed mid-call, and
+ * the sandbox of every container hayate starts.
+ */
+import { readFileSync } from 'node:fs';
+import anyTest from 'ava';
+import type { TestFn } from 'ava';
+import type Docker from 'dockerode';
+import { headers as natsHeaders } from 'nats';
+import type { Cluster } from './helpers/cluster';
+import { startCluster } from './helpers/cluster';
+import { containersOf, dockerOrReason } from './helpers/docker';
+import { exampleWasm } from './helpers/paths';
+
+const test = anyTest as TestFn<{ cluster?: Cluster; docker?: Docker; skip?: string }>;
+
+interface StatusFn { name: string; state: string; last_error: string; wasm: { invocations: number }; container: { invocations: number } }
+
+test.before(async (t) => {
+  const probe = await dockerOrReason();
+  if (!('docker' in probe)) {
+    t.context.skip = probe.reason;
+    return;
+  }
+  t.context.docker = probe.docker;
+  // a small hot threshold and a short idle TTL keep the test short
+  t.context.cluster = await startCluster({ invokers: 1, env: { HAYATE_HOT_CALLS: '5', HAYATE_CONTAINER_IDLE_MS: '4000' } });
+  const { client } = t.context.cluster;
+  const image = (n: string) => ({ image: `hayate-example/${n}:latest` });
+  await client.deploy('matmul', readFileSync(exampleWasm('matmul')), { ...image('matmul'), arg: ['320'] });
+  await client.deploy('upper', readFileSync(exampleWasm('upper')), image('upper'));
+  await client.deploy('upper-c', readFileSync(exampleWasm('upper')), { ...image('upper'), policy: 'container' });
+  await client.deploy('sleep-c', readFileSync(exampleWasm('sleep')), { ...image('sleep'), policy: 'container' });
+  await client.deploy('idle', readFileSync(exampleWasm('upper')), image('upper'));
+});
+
+test.after.always(async (t) => {
+  await t.context.cluster?.stop();
+});
+
+function skipped(t: { context: { skip?: string }; log: (m: string) => void; pass: () => void }): boolean {
+  if (t.context.skip === undefined) return false;
+  t.log(`skipped: no Docker engine can run here (${t.context.skip})`);
+  t.pass();
+  return true;
+}
+
+async function fnState(cluster: Cluster, name: string): Promise<StatusFn | undefined> {
+  const s = (await cluster.client.status()) as { invokers: { functions: StatusFn[] }[] };
+  return s.invokers.flatMap((i) => i.functions).find((f) => f.name === name);
+}
+
+async function callTier(cluster: Cluster, fn: string, input = 'x'): Promise<{ tier: string; body: string; status: string }> {
+  const m = await cluster.nc.request(`hayate.v1.call.${fn}`, Buffer.from(input), { timeout: 30_000 });
+  return { tier: m.headers?.get('Hayate-Tier') ?? '', body: Buffer.from(m.data).toString(), status: m.headers?.get('Hayate-Status') ?? '' };
+}
+
+test.serial('policy container runs every call in a warm container when deployed with an image', async (t) => {
+  if (skipped(t)) return;
+  const cluster = t.context.cluster!;
+  const first = await cluster.client.invoke('upper-c', Buffer.from('boxed'));
+  t.is(first.status, 200);
+  t.is(first.body.toString(), 'BOXED');
+  t.is(first.headers.get('hayate-tier'), 'container');
+  t.is(first.headers.get('hayate-cold-start'), 'true');
+  const second = await cluster.client.invoke('upper-c', Buffer.from('again'));
+  t.is(second.headers.get('hayate-tier'), 'container');
+  t.is(second.headers.get('hayate-cold-start'), 'false');
+  t.is((await fnState(cluster, 'upper-c'))?.state, 'container');
+});
+
+test.serial('auto moves a hot vectorisable function to the container and keeps a trivial one in WASM when both are hot', async (t) => {
+  if (skipped(t)) return;
+  const cluster = t.context.cluster!;
+  const tiers: string[] = [];
+  for (let i = 0; i < 120; i += 1) {
+    const r = await callTier(cluster, 'matmul');
+    t.is(r.status, 'OK');
+    tiers.push(r.tier);
+    if (tiers.slice(-10).filter((x) => x === 'container').length >= 8) break;
+  }
+  t.is(tiers[0], 'wasm', 'the first call never waits for a container');
+  t.true(tiers.slice(-10).filter((x) => x === 'container').length >= 8, `matmul settled on ${tiers.slice(-10).join(',')}`);
+  t.is((await fnState(cluster, 'matmul'))?.state, 'container');
+
+  let upper: StatusFn | undefined;
+  for (let i = 0; i < 200; i += 1) {
+    t.is((await callTier(cluster, 'upper', `u${i}`)).body, `U${i}`);
+    upper = await fnState(cluster, 'upper');
+    if (upper !== undefined && upper.container.invocations > 0 && upper.state === 'wasm') break;
+  }
+  t.is(upper?.state, 'wasm');
+  t.true((upper?.container.invocations ?? 0) > 0, 'the container tier was measured before being set aside');
+  t.regex(upper?.last_error ?? '', /slower than WASM/);
+});
+
+test.serial('a container killed during a call gives a clean error and the next call recovers when policy is container', async (t) => {
+  if (skipped(t)) return;
+  const { cluster, docker } = t.context;
+  await callTier(cluster!, 'sleep-c');
+  const h = natsHeaders();
+  h.append('Hayate-Arg', '3000');
+  const pending = cluster!.nc.request('hayate.v1.call.sleep-c', Buffer.from(''), { timeout: 30_000, headers: h });
+  await new Promise((r) => setTimeout(r, 300));
+  const mine = (await containersOf(docker!, cluster!.invokers.map((i) => i.id))).filter((c) => c.Labels['hayate.function'] === 'sleep-c');
+  t.is(mine.length, 1);
+  await docker!.getContainer(mine[0]!.Id).kill();
+  const failed = await pending;
+  t.is(failed.headers?.get('Hayate-Status'), 'OVERLOADED');
+  t.is(failed.headers?.get('Hayate-Error-Code'), 'HAYATE_ERR_CONTAINER_UNAVAILABLE');
+  const h2 = natsHeaders();
+  h2.append('Hayate-Arg', '10');
+  const next = await cluster!.nc.request('hayate.v1.call.sleep-c', Buffer.from(''), { timeout: 30_000, headers: h2 });
+  t.is(next.headers?.get('Hayate-Status'), 'OK');
+  t.is(Buffer.from(next.data).toString(), 'slept\n');
+});
+
+test.serial('every container hayate starts has no network, a memory limit, a read-only root and limited pids', async (t) => {
+  if (skipped(t)) return;
+  const { cluster, docker } = t.context;
+  const mine = await containersOf(docker!, cluster!.invokers.map((i) => i.id));
+  t.true(mine.length > 0);
+  for (const c of mine) {
+    const info = await docker!.getContainer(c.Id).inspect();
+    t.is(info.HostConfig.NetworkMode, 'none', c.Labels['hayate.function']);
+    t.true((info.HostConfig.Memory ?? 0) > 0);
+    t.is(info.HostConfig.MemorySwap, info.HostConfig.Memory);
+    t.true(info.HostConfig.ReadonlyRootfs === true);
+    t.true((info.HostConfig.PidsLimit ?? 0) > 0);
+    t.deepEqual(info.HostConfig.CapDrop, ['ALL']);
+    t.true((info.HostConfig.SecurityOpt ?? []).includes('no-new-privileges'));
+    t.deepEqual(Object.keys(info.NetworkSettings.Networks ?? {}).filter((n) => n !== 'none'), []);
+  }
+});
+
+test.serial('the idle TTL returns a function to wasm and removes its container when calls stop', async (t) => {
+  if (skipped(t)) return;
+  const { cluster, docker } = t.context;
+  for (let i = 0; i < 40; i += 1) {
+    await callTier(cluster!, 'idle');
+    const s = await fnState(cluster!, 'idle');
+    if (s?.state === 'container') break;
+  }
+  t.is((await fnState(cluster!, 'idle'))?.state, 'container');
+  let state = '';
+  for (let i = 0; i < 100 && state !== 'wasm'; i += 1) {
+    await new Promise((r) => setTimeout(r, 200));
+    state = (await fnState(cluster!, 'idle'))?.state ?? '';
+  }
+  t.is(state, 'wasm');
+  const left = (await containersOf(docker!, cluster!.invokers.map((i) => i.id))).filter((c) => c.Labels['hayate.function'] === 'idle');
+  t.deepEqual(left, []);
+  t.is((await callTier(cluster!, 'idle', 'back')).tier, 'wasm');
+});
