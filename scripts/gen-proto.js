@@ -17,7 +17,7 @@ fs.mkdirSync(outDir, { recursive: true });
 fs.mkdirSync(distDir, { recursive: true });
 const js = path.join(outDir, 'hayate.js');
 // --force-number: uint64 fields (timestamps, byte counts) fit in a double; no Long in our API.
-execFileSync(bin('pbjs'), ['-t', 'static-module', '-w', 'commonjs', '--force-number', '--no-verify', '--no-delimited', '--no-beautify', '-o', js, ...protos], { stdio: 'inherit' });
+execFileSync(bin('pbjs'), ['-t', 'static-module', '-w', 'commonjs', '--force-number', '--no-verify', '--no-delimited', '--no-beautify', '-p', path.join(root, 'proto'), '-o', js, ...protos], { stdio: 'inherit' });
 execFileSync(bin('pbts'), ['-o', path.join(outDir, 'hayate.d.ts'), js], { stdio: 'inherit' });
 fs.copyFileSync(js, path.join(distDir, 'hayate.js'));
 console.log(`gen-proto: ${protos.length} files → services/common/gen/hayate.{js,d.ts}`);

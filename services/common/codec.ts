@@ -107,6 +107,43 @@ export interface InvokerStatus {
   site: string;
 }
 
+/** Where an async invocation is (SPEC §7): `queued` → `running` → `succeeded` | `failed`. */
+export const ActivationState = { queued: 'queued', running: 'running', succeeded: 'succeeded', failed: 'failed' } as const;
+export type ActivationState = (typeof ActivationState)[keyof typeof ActivationState];
+
+/** The record of one async invocation (`hayate.v1.Activation`), kept in KV `hayate_activations`. */
+export interface Activation {
+  activationId: string;
+  function: string;
+  state: ActivationState;
+  /** Why it failed, or why the last attempt was given up; '' otherwise. */
+  reason: string;
+  /** Deliveries to invokers so far. */
+  attempts: number;
+  maxAttempts: number;
+  /** Status of the last answer (OK until one came). */
+  status: StatusName;
+  exitCode: number;
+  output: Uint8Array;
+  stderr: Uint8Array;
+  timings: Timings;
+  tier: Tier;
+  invokerId: string;
+  /** HAYATE_ERR_* when failed, else ''. */
+  errorCode: string;
+  createdUnixMs: number;
+  startedUnixMs: number;
+  finishedUnixMs: number;
+  deadlineUnixMs: number;
+}
+
+const STATE_TO_PB: Record<ActivationState, hayate.v1.ActivationState> = {
+  queued: pb.ActivationState.QUEUED,
+  running: pb.ActivationState.RUNNING,
+  succeeded: pb.ActivationState.SUCCEEDED,
+  failed: pb.ActivationState.FAILED,
+};
+
 const TIER_TO_PB: Record<Tier, hayate.v1.Tier> = { wasm: pb.Tier.WASM, container: pb.Tier.CONTAINER };
 
 function decodeWith<T>(what: string, decode: () => T): T {
@@ -187,6 +224,56 @@ export function decodeInvokeResponse(data: Uint8Array): InvokeResponse {
     errorCode: m.errorCode,
     errorMessage: m.errorMessage,
     attempt: m.attempt,
+  };
+}
+
+function timingsOf(t: hayate.v1.ITimings | null | undefined): Timings {
+  return { queueUs: t?.queueUs ?? 0, startupUs: t?.startupUs ?? 0, execUs: t?.execUs ?? 0, teardownUs: t?.teardownUs ?? 0, totalUs: t?.totalUs ?? 0 };
+}
+
+function activationStateFromPb(value: hayate.v1.ActivationState): ActivationState {
+  switch (value) {
+    case pb.ActivationState.RUNNING:
+      return ActivationState.running;
+    case pb.ActivationState.SUCCEEDED:
+      return ActivationState.succeeded;
+    case pb.ActivationState.FAILED:
+      return ActivationState.failed;
+    default:
+      return ActivationState.queued;
+  }
+}
+
+/** Encodes an Activation. */
+export function encodeActivation(a: Activation): Uint8Array {
+  return pb.Activation.encode({ ...a, state: STATE_TO_PB[a.state], status: pb.Status[a.status], tier: TIER_TO_PB[a.tier] }).finish();
+}
+
+/**
+ * Decodes an Activation.
+ * @throws HayateError HAYATE_ERR_BAD_REQUEST on malformed bytes
+ */
+export function decodeActivation(data: Uint8Array): Activation {
+  const m = decodeWith('Activation', () => pb.Activation.decode(data));
+  return {
+    activationId: m.activationId,
+    function: m.function,
+    state: activationStateFromPb(m.state),
+    reason: m.reason,
+    attempts: m.attempts,
+    maxAttempts: m.maxAttempts,
+    status: statusFromPb(m.status),
+    exitCode: m.exitCode,
+    output: bytes(m.output),
+    stderr: bytes(m.stderr),
+    timings: timingsOf(m.timings),
+    tier: tierFromPb(m.tier),
+    invokerId: m.invokerId,
+    errorCode: m.errorCode,
+    createdUnixMs: m.createdUnixMs,
+    startedUnixMs: m.startedUnixMs,
+    finishedUnixMs: m.finishedUnixMs,
+    deadlineUnixMs: m.deadlineUnixMs,
   };
 }
 

@@ -74,6 +74,22 @@ export interface Config {
   apiKey: string;
   /** JetStream replicas of hayate's buckets and streams (3 on a hub cluster). Env `HAYATE_REPLICAS`. @default 1 */
   replicas: number;
+  /** Beat period invokers are asked for while a sync call runs (SPEC §7). Env `HAYATE_BEAT_MS`. @default 500 */
+  beatMs: number;
+  /** Silence (no answer, no beat) after which a sync call is re-sent to another invoker. Env `HAYATE_DEAD_AFTER_MS`. @default 1500 */
+  deadAfterMs: number;
+  /** How long an activation record is kept in `hayate_activations`. Env `HAYATE_ACTIVATION_TTL_MS`. @default 86400000 (24 h) */
+  activationTtlMs: number;
+  /** An async invocation not started within this long after it was accepted is dropped as stale. Env `HAYATE_ASYNC_DEADLINE_MS`. @default 600000 */
+  asyncDeadlineMs: number;
+  /** Runs of an async invocation before its activation is `failed`. Env `HAYATE_ASYNC_MAX_ATTEMPTS`. @default 5 */
+  asyncMaxAttempts: number;
+  /** JetStream ack wait of the async consumer: an invoker silent this long is taken for dead. Env `HAYATE_ASYNC_ACK_WAIT_MS`. @default 4000 */
+  asyncAckWaitMs: number;
+  /** Async invocations one invoker runs at once (0 = its WASM workers). Env `HAYATE_ASYNC_CONCURRENCY`. @default 0 */
+  asyncConcurrency: number;
+  /** Append-only audit file where invokers log every execution start and answer (for chaos tests). Env `HAYATE_EXECUTION_LOG`. @default '' (off) */
+  executionLogFile: string;
 }
 
 /** Every default of the configuration. */
@@ -101,6 +117,14 @@ export const DEFAULTS: Readonly<Omit<Config, 'invokerId' | 'workers'>> = Object.
   controllerUrl: 'http://127.0.0.1:8080',
   apiKey: '',
   replicas: 1,
+  beatMs: 500,
+  deadAfterMs: 1500,
+  activationTtlMs: 86_400_000,
+  asyncDeadlineMs: 600_000,
+  asyncMaxAttempts: 5,
+  asyncAckWaitMs: 4000,
+  asyncConcurrency: 0,
+  executionLogFile: '',
   functionDefaults: Object.freeze({
     memoryMb: 128,
     timeoutMs: 10_000,
@@ -155,6 +179,14 @@ export function loadConfig(env: Env, overrides: Partial<Config> = {}): Readonly<
     controllerUrl: env['HAYATE_URL'] || DEFAULTS.controllerUrl,
     apiKey: env['HAYATE_API_KEY'] || DEFAULTS.apiKey,
     replicas: int(env, 'HAYATE_REPLICAS', DEFAULTS.replicas, 1, 5),
+    beatMs: int(env, 'HAYATE_BEAT_MS', DEFAULTS.beatMs, 50, 60_000),
+    deadAfterMs: int(env, 'HAYATE_DEAD_AFTER_MS', DEFAULTS.deadAfterMs, 100, 600_000),
+    activationTtlMs: int(env, 'HAYATE_ACTIVATION_TTL_MS', DEFAULTS.activationTtlMs, 1000),
+    asyncDeadlineMs: int(env, 'HAYATE_ASYNC_DEADLINE_MS', DEFAULTS.asyncDeadlineMs, 100),
+    asyncMaxAttempts: int(env, 'HAYATE_ASYNC_MAX_ATTEMPTS', DEFAULTS.asyncMaxAttempts, 1, 100),
+    asyncAckWaitMs: int(env, 'HAYATE_ASYNC_ACK_WAIT_MS', DEFAULTS.asyncAckWaitMs, 500, 600_000),
+    asyncConcurrency: int(env, 'HAYATE_ASYNC_CONCURRENCY', DEFAULTS.asyncConcurrency, 0, 1024),
+    executionLogFile: env['HAYATE_EXECUTION_LOG'] || DEFAULTS.executionLogFile,
     ...stripUndefined(overrides),
   };
   return Object.freeze(config);

@@ -6,11 +6,16 @@
  *   <prefix>.v1.call.<fn>       raw stdin → raw stdout, status in headers     (queue group hayate-invokers)
  *   <prefix>.v1.async.<fn>      protobuf InvokeRequest, JetStream work queue  (no reply)
  *   <prefix>.v1.status          empty → protobuf InvokerStatus               (every invoker answers)
- * where <fn> is a FunctionName (`[a-z0-9][a-z0-9-]{0,62}`), so it is always exactly one token.
+ *   <prefix>.v1.answer.<id>     empty → `ack`, beats, then protobuf InvokeResponse: "who holds the answer of
+ *                               invocation <id>?", asked by an invoker given a retry (every invoker listens)
+ * where <fn> is a FunctionName (`[a-z0-9][a-z0-9-]{0,62}`) and <id> an InvocationId (`[A-Za-z0-9_-]{1,64}`),
+ * so each is always exactly one token. JetStream names: stream `<PREFIX>_ASYNC` on `<prefix>.v1.async.>`,
+ * its durable consumer `hayate-invokers`, and the server's advisory
+ *   $JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<stream>.<consumer>
  */
 import { HayateError } from './errors';
-import type { FunctionName } from './names';
-import { parseFunctionName } from './names';
+import type { FunctionName, InvocationId } from './names';
+import { parseFunctionName, parseInvocationId } from './names';
 
 const PREFIX = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 
@@ -24,6 +29,8 @@ export const FUNCTIONS_BUCKET = 'hayate_functions';
 export const MODULES_BUCKET = 'hayate_modules';
 /** JetStream KV bucket of activation records. */
 export const ACTIVATIONS_BUCKET = 'hayate_activations';
+/** Durable pull consumer of the async stream, shared by every invoker (a work queue). */
+export const ASYNC_CONSUMER = 'hayate-invokers';
 
 /** The subject kinds a function has. */
 export const FunctionSubjectKind = { invoke: 'invoke', call: 'call', async: 'async' } as const;
@@ -60,6 +67,40 @@ export class Subjects {
   /** Name of the JetStream stream that holds async invocations. */
   asyncStream(): string {
     return `${this.prefix.replace(/[.]/g, '_').toUpperCase()}_ASYNC`;
+  }
+
+  /** `<prefix>.v1.async.>`: the subjects of the async stream. */
+  asyncStreamSubjects(): string {
+    return `${this.prefix}.v1.async.>`;
+  }
+
+  /** The server's advisory when a message of the async stream reached the consumer's max_deliver. */
+  asyncMaxDeliveriesAdvisory(): string {
+    return `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${this.asyncStream()}.${ASYNC_CONSUMER}`;
+  }
+
+  /**
+   * `<prefix>.v1.answer.<id>`
+   * @throws HayateError HAYATE_ERR_BAD_REQUEST when `id` is not a valid invocation id
+   */
+  answer(id: InvocationId | string): string {
+    return `${this.prefix}.v1.answer.${parseInvocationId(id)}`;
+  }
+
+  /** `<prefix>.v1.answer.*`: what every invoker listens on. */
+  allAnswers(): string {
+    return `${this.prefix}.v1.answer.*`;
+  }
+
+  /** The invocation id of a subject built by `answer(id)`, or null. */
+  invocationOfAnswer(subject: string): InvocationId | null {
+    const head = `${this.prefix}.v1.answer.`;
+    if (!subject.startsWith(head)) return null;
+    try {
+      return parseInvocationId(subject.slice(head.length));
+    } catch {
+      return null;
+    }
   }
 
   /**
