@@ -74,6 +74,16 @@ export interface Config {
   apiKey: string;
   /** JetStream replicas of hayate's buckets and streams (3 on a hub cluster). Env `HAYATE_REPLICAS`. @default 1 */
   replicas: number;
+  /**
+   * JetStream domain of the hub that holds hayate's buckets and streams; '' = the JetStream of the server
+   * connected to. Processes at an edge site set it to the hub's domain so their JetStream API calls cross the
+   * site's leaf node (`$JS.<domain>.API.>`). Env `HAYATE_JS_DOMAIN`. @default ''
+   */
+  jsDomain: string;
+  /** Port of the invoker's Prometheus `/metrics` listener; -1 = off, 0 = any free. Env `HAYATE_METRICS_PORT`. @default -1 */
+  metricsPort: number;
+  /** Listen address of the invoker's `/metrics`. Env `HAYATE_METRICS_HOST`. @default '127.0.0.1' */
+  metricsHost: string;
   /** Beat period invokers are asked for while a sync call runs (SPEC §7). Env `HAYATE_BEAT_MS`. @default 500 */
   beatMs: number;
   /** Silence (no answer, no beat) after which a sync call is re-sent to another invoker. Env `HAYATE_DEAD_AFTER_MS`. @default 1500 */
@@ -117,6 +127,9 @@ export const DEFAULTS: Readonly<Omit<Config, 'invokerId' | 'workers'>> = Object.
   controllerUrl: 'http://127.0.0.1:8080',
   apiKey: '',
   replicas: 1,
+  jsDomain: '',
+  metricsPort: -1,
+  metricsHost: '127.0.0.1',
   beatMs: 500,
   deadAfterMs: 1500,
   activationTtlMs: 86_400_000,
@@ -179,6 +192,9 @@ export function loadConfig(env: Env, overrides: Partial<Config> = {}): Readonly<
     controllerUrl: env['HAYATE_URL'] || DEFAULTS.controllerUrl,
     apiKey: env['HAYATE_API_KEY'] || DEFAULTS.apiKey,
     replicas: int(env, 'HAYATE_REPLICAS', DEFAULTS.replicas, 1, 5),
+    jsDomain: env['HAYATE_JS_DOMAIN'] || DEFAULTS.jsDomain,
+    metricsPort: int(env, 'HAYATE_METRICS_PORT', DEFAULTS.metricsPort, -1, 65535),
+    metricsHost: env['HAYATE_METRICS_HOST'] || DEFAULTS.metricsHost,
     beatMs: int(env, 'HAYATE_BEAT_MS', DEFAULTS.beatMs, 50, 60_000),
     deadAfterMs: int(env, 'HAYATE_DEAD_AFTER_MS', DEFAULTS.deadAfterMs, 100, 600_000),
     activationTtlMs: int(env, 'HAYATE_ACTIVATION_TTL_MS', DEFAULTS.activationTtlMs, 1000),

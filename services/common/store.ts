@@ -24,6 +24,11 @@ export type FunctionEvent = { kind: 'put'; spec: FunctionSpec } | { kind: 'delet
 export interface StoreOptions {
   /** JetStream replicas of each bucket (3 on a hub cluster). @default 1 */
   replicas?: number;
+  /**
+   * JetStream domain holding the buckets: the hub's, when connected to an edge site's leaf node (whose own
+   * server has no JetStream). @default '' (the connected server's JetStream)
+   */
+  domain?: string;
 }
 
 /** Function specs and modules in JetStream. */
@@ -35,7 +40,7 @@ export class FunctionStore {
 
   /** Opens (creating when missing) the functions KV and modules object store. */
   static async open(nc: NatsConnection, options: StoreOptions = {}): Promise<FunctionStore> {
-    const js: JetStreamClient = nc.jetstream();
+    const js: JetStreamClient = nc.jetstream(options.domain ? { domain: options.domain } : {});
     const replicas = options.replicas ?? 1;
     const kv = await js.views.kv(FUNCTIONS_BUCKET, { history: 5, replicas });
     const modules = await js.views.os(MODULES_BUCKET, { replicas, storage: undefined });

@@ -25,7 +25,7 @@ export async function main(overrides: Partial<Config> = {}): Promise<void> {
   }
   const log = createLogger({ name: 'controller', level: config.logLevel });
   const nc = await connectNats(config.natsUrl, 'hayate-controller', log);
-  const store = await FunctionStore.open(nc, { replicas: config.replicas });
+  const store = await FunctionStore.open(nc, { replicas: config.replicas, domain: config.jsDomain });
   const { app, client } = buildServer({ nc, store, config, log });
   const address = await app.listen({ host: config.httpHost, port: config.httpPort });
   log.info({ address, auth: config.apiKeys.length > 0 }, 'controller listening');

@@ -20,7 +20,7 @@ export async function main(overrides: Partial<Config> = {}): Promise<void> {
   const config = loadConfig(process.env, overrides);
   const log = createLogger({ name: 'invoker', level: config.logLevel, base: { invokerId: config.invokerId } });
   const nc = await connectNats(config.natsUrl, `hayate-invoker-${config.invokerId}`, log);
-  const store = await FunctionStore.open(nc, { replicas: config.replicas });
+  const store = await FunctionStore.open(nc, { replicas: config.replicas, domain: config.jsDomain });
   const modules = new ModuleCache(config.moduleCacheBytes, (digest) => store.getModule(digest));
   const wasm = new WasmExecutor(modules, config.workers, log);
   await wasm.start();
