@@ -40,7 +40,7 @@ SIGINT or SIGTERM drains and stops everything (controller, then invokers, then N
   --examples         build and deploy examples/functions/*
   --workers N        WASM worker threads per invoker     [cores]
 `,
-  controller: `Usage: hayate controller [--nats URL] [--port P] [--host H] [--insecure]
+  controller: `Usage: hayate controller [--nats URL] [--port P] [--host H] [--insecure] [--js-domain D]
 
 Runs the HTTP API (SPEC §5) against an existing NATS. Prints "hayate controller ready http=<url>".
 Refuses to listen beyond loopback without HAYATE_API_KEYS unless --insecure.
@@ -49,8 +49,9 @@ Refuses to listen beyond loopback without HAYATE_API_KEYS unless --insecure.
   --port P       listen port (0 = any free)          [HAYATE_HTTP_PORT or 8080]
   --host H       listen address                      [HAYATE_HTTP_HOST or 127.0.0.1]
   --insecure     allow a non-loopback address without API keys
+  --js-domain D  JetStream domain of the hub holding hayate's buckets  [HAYATE_JS_DOMAIN or the server's own]
 `,
-  invoker: `Usage: hayate invoker [--nats URL] [--id ID] [--workers N] [--site NAME]
+  invoker: `Usage: hayate invoker [--nats URL] [--id ID] [--workers N] [--site NAME] [--js-domain D] [--metrics-port P]
 
 Runs one invoker against an existing NATS: subscribes to hayate.v1.invoke.* and hayate.v1.call.* in the
 queue group hayate-invokers, answers hayate.v1.status, registers the micro service hayate-invoker.
@@ -59,7 +60,11 @@ Prints "hayate invoker ready id=<id>". SIGTERM drains: stop intake, finish in-fl
   --nats URL     NATS server(s), comma-separated   [HAYATE_NATS_URL or nats://127.0.0.1:4222]
   --id ID        invoker id                          [HAYATE_INVOKER_ID or <hostname>-<pid>]
   --workers N    WASM worker threads                 [HAYATE_WORKERS or cores]
-  --site NAME    edge site shown in status           [HAYATE_SITE]
+  --site NAME    edge site shown in status and metrics  [HAYATE_SITE]
+  --js-domain D  JetStream domain of the hub holding hayate's buckets, for an invoker on an edge site's
+                 leaf node                           [HAYATE_JS_DOMAIN or the server's own]
+  --metrics-port P  serve Prometheus /metrics on P (0 = any free; the ready line then ends with
+                 " metrics=<url>"), on HAYATE_METRICS_HOST  [HAYATE_METRICS_PORT or off]
 `,
   deploy: `Usage: hayate deploy <name> <file.wasm> [--image I] [--memory-mb M] [--timeout-ms T]
                      [--max-concurrency C] [--policy auto|wasm|container] [--env K=V]... [--arg A]...
@@ -83,6 +88,19 @@ failures; the error goes to stderr). With --async prints {"id": …}; see hayate
   get: 'Usage: hayate get <name> [--url U]\n\nPrints the function\'s spec as JSON.\n',
   rm: 'Usage: hayate rm <name> [--url U] [--json]\n\nRemoves a function.\n',
   status: 'Usage: hayate status [--url U] [--json]\n\nShows every invoker and, per function, its tier state, invocations and p50/p99 per tier.\n',
+  bench: `Usage: hayate bench [--quick] [--json FILE] [--report DIR] [--invokers N]
+
+Reproduces the seed evaluation on this machine: startup, execution and teardown of tasks of several sizes
+(upper, sha256, primes, matmul) and amounts (a cold call; 10, 100, 1000 calls; concurrency 1, 8, 32) for
+the hybrid policy, WASM only, containers only and a cold \`docker run\` per call, with the limits measured
+in the same run (bare NATS round trip, in-process @wasmer/wasi run). Starts its own cluster (hayate up on
+free ports) and stops it after. Shows progress on stderr.
+
+  --quick          a short run (within 2 minutes)
+  --json FILE      write the results as JSON
+  --report DIR     folder of report.md and charts/*.svg       [bench-results/<time>]
+  --invokers N     invoker processes                          [1]
+`,
   activation: 'Usage: hayate activation <id> [--url U]\n\nPrints an async invocation\'s record: state, attempts, output, stderr, timings, tier, invoker.\n',
 };
 

@@ -37,6 +37,7 @@ const VERB_OPTIONS: Record<string, Options> = {
     port: { type: 'string' },
     host: { type: 'string' },
     insecure: { type: 'boolean', default: false },
+    'js-domain': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
   invoker: {
@@ -44,6 +45,8 @@ const VERB_OPTIONS: Record<string, Options> = {
     id: { type: 'string' },
     workers: { type: 'string' },
     site: { type: 'string' },
+    'js-domain': { type: 'string' },
+    'metrics-port': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
   deploy: {
@@ -62,6 +65,13 @@ const VERB_OPTIONS: Record<string, Options> = {
   rm: CLIENT_OPTIONS,
   status: CLIENT_OPTIONS,
   activation: CLIENT_OPTIONS,
+  bench: {
+    quick: { type: 'boolean', default: false },
+    json: { type: 'string' },
+    report: { type: 'string' },
+    invokers: { type: 'string', default: '1' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
 };
 
 /** Thrown by verbs to exit with a given code after printing nothing more. */
@@ -213,14 +223,19 @@ export async function run(argv: string[]): Promise<void> {
         );
         return; // keeps running until a signal
       }
+      case 'bench': {
+        const { runBench } = await import('../../bench/bench');
+        await runBench({ quick: values['quick'] === true, jsonFile: values['json'] as string | undefined, reportDir: values['report'] as string | undefined, invokers: intFlag(values['invokers'], 'invokers', 1, 16) ?? 1 });
+        process.exit(0);
+      }
       case 'controller': {
         const { main } = await import('../controller/main');
-        await main({ natsUrl: values['nats'] as string | undefined, httpPort: intFlag(values['port'], 'port'), httpHost: values['host'] as string | undefined, insecure: values['insecure'] === true ? true : undefined });
+        await main({ natsUrl: values['nats'] as string | undefined, httpPort: intFlag(values['port'], 'port'), httpHost: values['host'] as string | undefined, insecure: values['insecure'] === true ? true : undefined, jsDomain: values['js-domain'] as string | undefined });
         return;
       }
       case 'invoker': {
         const { main } = await import('../invoker/main');
-        await main({ natsUrl: values['nats'] as string | undefined, invokerId: values['id'] as string | undefined, workers: intFlag(values['workers'], 'workers', 1, 256), site: values['site'] as string | undefined });
+        await main({ natsUrl: values['nats'] as string | undefined, invokerId: values['id'] as string | undefined, workers: intFlag(values['workers'], 'workers', 1, 256), site: values['site'] as string | undefined, jsDomain: values['js-domain'] as string | undefined, metricsPort: intFlag(values['metrics-port'], 'metrics-port') });
         return;
       }
       default:

@@ -29,9 +29,13 @@ export class FunctionRuntime {
   lastError = '';
   digest = '';
 
+  /**
+   * @param onTransition told of every state change after it is logged (metrics)
+   */
   constructor(
     readonly name: string,
     private readonly log: Logger,
+    private readonly onTransition: (from: TierState, to: TierState) => void = () => {},
   ) {}
 
   /**
@@ -44,7 +48,9 @@ export class FunctionRuntime {
       throw new HayateError('HAYATE_ERR_INTERNAL', `Cannot move function ${this.name} from ${this.state} to ${to}`);
     }
     this.log.info({ fn: this.name, from: this.state, to, reason }, 'tier transition');
+    const from = this.state;
     this.state = to;
+    this.onTransition(from, to);
   }
 
   /** Records one finished invocation's end-to-end time inside the invoker. */

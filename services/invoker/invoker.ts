@@ -7,18 +7,24 @@ import { headers as natsHeaders } from 'nats';
 import type { Msg, MsgHdrs, NatsConnection, Service, ServiceMsg, Subscription } from 'nats';
 import type { InvokeRequest, InvokeResponse, InvokerStatus } from '../common/codec';
 import { decodeInvokeRequest, encodeInvokeResponse, encodeInvokerStatus, Tier } from '../common/codec';
+import type { ActivationStore } from '../common/activations';
+import type { AsyncQueue } from '../common/async-queue';
 import type { Config } from '../common/config';
 import { ERRORS, HayateError, toHayateError } from '../common/errors';
 import { Header, Progress } from '../common/headers';
 import type { Logger } from '../common/logger';
 import type { FunctionName } from '../common/names';
-import { newInvocationId, parseInvocationId } from '../common/names';
+import { newInvocationId, parseFunctionName, parseInvocationId } from '../common/names';
 import type { FunctionStore } from '../common/store';
 import { INVOKER_QUEUE, INVOKER_SERVICE, Subjects } from '../common/subjects';
+import { AsyncConsumer } from './async-consumer';
+import { ExecutionLog } from './execution-log';
 import type { ExecutionRequest, ExecutionResult, Executor } from './executor';
 import { FunctionRuntime, TierState } from './function-runtime';
 import { Gate } from './gate';
+import type { InvokerObserver } from './metrics';
 import type { ModuleCache } from './module-cache';
+import { PeerAnswers } from './peer-answers';
 import { RecentResults } from './recent-results';
 import { SpecCache } from './spec-cache';
 import { version } from '../common/version';
@@ -48,6 +54,11 @@ export interface InvokerDeps {
   modules: ModuleCache;
   wasm: Executor & { readonly workers: number };
   router: TierRouter;
+  /** Async invocations (SPEC §7): both set = this invoker pulls from the async work queue. @default none */
+  queue?: AsyncQueue;
+  activations?: ActivationStore;
+  /** Told of every answer and tier transition (Prometheus metrics). @default none */
+  metrics?: InvokerObserver;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -69,11 +80,16 @@ export class Invoker {
   private statusSub: Subscription | null = null;
   private closing: Promise<void> | null = null;
   private readonly log: Logger;
+  private readonly executions: ExecutionLog;
+  private readonly peers: PeerAnswers;
+  private asyncConsumer: AsyncConsumer | null = null;
 
   constructor(private readonly deps: InvokerDeps) {
     this.log = deps.log.child({ component: 'invoker' });
     this.subjects = new Subjects(deps.config.subjectPrefix);
     this.specs = new SpecCache(deps.store, this.log);
+    this.executions = new ExecutionLog(deps.config.executionLogFile, deps.config.invokerId);
+    this.peers = new PeerAnswers({ nc: deps.nc, subjects: this.subjects, recent: this.recent, invokerId: deps.config.invokerId, log: this.log, beatMs: deps.config.beatMs, deadAfterMs: deps.config.deadAfterMs });
   }
 
   get id(): string {
@@ -105,6 +121,22 @@ export class Invoker {
     this.service.addEndpoint('call', { subject: this.subjects.allFunctions('call'), queue: INVOKER_QUEUE, handler: (err, msg) => this.accept(err, msg, 'call') });
     // no queue group: every invoker answers status
     this.statusSub = nc.subscribe(this.subjects.status(), { callback: (err, msg) => this.answerStatus(err, msg) });
+    this.peers.start();
+    if (this.deps.queue !== undefined && this.deps.activations !== undefined) {
+      this.asyncConsumer = new AsyncConsumer({
+        nc,
+        subjects: this.subjects,
+        queue: this.deps.queue,
+        activations: this.deps.activations,
+        executions: this.executions,
+        invokerId: config.invokerId,
+        slots: config.asyncConcurrency || this.deps.wasm.workers,
+        log: this.log,
+        run: (request) => this.runAsync(request),
+        track: (work) => this.track(work),
+      });
+      await this.asyncConsumer.start();
+    }
     this.log.info({ prefix: config.subjectPrefix, workers: this.deps.wasm.workers, site: config.site }, 'invoker listening');
   }
 
@@ -120,12 +152,22 @@ export class Invoker {
         return;
       }
       this.transition(InvokerState.draining, [InvokerState.running]);
+      // the async loops end once their current message is handed over (finished, or aborted at the timeout)
+      let asyncStopped: Promise<void> = Promise.resolve();
       const steps: [string, () => Promise<unknown>][] = [
-        ['stop intake', async () => this.service?.stop()],
+        ['stop intake', async () => {
+          asyncStopped = this.asyncConsumer?.stop() ?? Promise.resolve();
+          await this.service?.stop();
+        }],
         ['finish in-flight', () => this.finishInFlight()],
+        ['stop async consumer', () => asyncStopped],
         ['release executors', () => Promise.allSettled([this.deps.router.close(), this.deps.wasm.close()])],
         ['stop watch', async () => this.specs.stop()],
-        ['stop status', async () => this.statusSub?.unsubscribe()],
+        ['stop status', async () => {
+          this.statusSub?.unsubscribe();
+          this.peers.stop();
+        }],
+        ['close execution log', async () => this.executions.close()],
       ];
       for (const [step, run] of steps) {
         try {
@@ -191,9 +233,24 @@ export class Invoker {
       this.log.error({ err }, 'subscription error');
       return;
     }
-    const task = this.handle(msg, kind, receivedMs).catch((e: unknown) => this.log.error({ err: e }, 'reply failed'));
+    this.track(this.handle(msg, kind, receivedMs).catch((e: unknown) => this.log.error({ err: e }, 'reply failed')));
+  }
+
+  /** Registers work that drain waits for. */
+  private track(task: Promise<unknown>): void {
     this.inFlight.add(task);
     void task.finally(() => this.inFlight.delete(task));
+  }
+
+  /** Runs an async invocation (from the work queue) like a sync one; never rejects. */
+  private async runAsync(request: InvokeRequest): Promise<InvokeResponse> {
+    const receivedMs = performance.now();
+    try {
+      const fn = parseFunctionName(request.function);
+      return await this.invokeOnce(request, fn, receivedMs);
+    } catch (e: unknown) {
+      return this.errorResponse(request, toHayateError(e), receivedMs);
+    }
   }
 
   private async handle(msg: ServiceMsg, kind: 'invoke' | 'call', receivedMs: number): Promise<void> {
@@ -216,6 +273,7 @@ export class Invoker {
     if (msg.reply === undefined || msg.reply === '') return; // fire-and-forget publish: nothing to answer
     if (kind === 'invoke') msg.respond(encodeInvokeResponse(response));
     else msg.respond(response.output, { headers: this.callHeaders(response) });
+    this.executions.answered(response.invocationId, response.attempt);
   }
 
   /** A raw call: body = stdin; optional headers carry id, args and deadline. */
@@ -252,15 +310,30 @@ export class Invoker {
     return () => clearInterval(timer);
   }
 
-  /** Runs a request at most once per invocation id on this invoker. */
+  /**
+   * Runs a request at most once per invocation id on this invoker, and a retry (attempt > 1) only when no
+   * live peer holds its answer (see PeerAnswers).
+   */
   private invokeOnce(request: InvokeRequest, fn: FunctionName, receivedMs: number): Promise<InvokeResponse> {
-    const previous = this.recent.get(request.invocationId);
+    const id = request.invocationId;
+    const previous = this.recent.get(id);
     if (previous !== undefined) {
-      this.log.info({ invocationId: request.invocationId, attempt: request.attempt }, 'retry answered from recent results');
+      this.log.info({ invocationId: id, attempt: request.attempt }, 'retry answered from recent results');
       return previous;
     }
-    const answer = this.execute(request, fn, receivedMs);
-    this.recent.set(request.invocationId, answer);
+    const lookup = request.attempt > 1;
+    const answer = (async () => {
+      if (lookup) {
+        const peer = await this.peers.lookup(id, request.deadlineUnixMs > 0 ? request.deadlineUnixMs : Date.now() + this.deps.config.functionDefaults.timeoutMs);
+        this.recent.hold(id);
+        if (peer !== null) {
+          this.log.info({ invocationId: id, attempt: request.attempt, holder: peer.invokerId }, 'retry answered by a peer');
+          return peer;
+        }
+      }
+      return this.execute(request, fn, receivedMs);
+    })();
+    this.recent.set(id, answer, !lookup);
     answer.then(
       (r) => {
         // an answer that says "try again elsewhere" must not be replayed to a retry
@@ -275,7 +348,7 @@ export class Invoker {
   private runtimeOf(fn: FunctionName): FunctionRuntime {
     let runtime = this.runtimes.get(fn);
     if (runtime === undefined) {
-      runtime = new FunctionRuntime(fn, this.log);
+      runtime = new FunctionRuntime(fn, this.log, (from, to) => this.deps.metrics?.transition(fn, from, to));
       this.runtimes.set(fn, runtime);
     }
     return runtime;
@@ -324,7 +397,12 @@ export class Invoker {
     try {
       runtime.digest = spec.digest;
       const executor = this.deps.router.choose(runtime, exec);
+      this.executions.started(request.invocationId, request.attempt);
       result = await executor.invoke(exec, this.shutdown.signal);
+      if (this.shutdown.signal.aborted && result.outcome.kind === 'timeout') {
+        // cut short by the drain timeout, not by its own: let the caller run it elsewhere
+        throw new HayateError('HAYATE_ERR_UNAVAILABLE', `Cannot finish ${fn} as invoker ${this.id} stopped before it ended`);
+      }
       if (result.tier === Tier.wasm && runtime.state === TierState.cold) runtime.transition(TierState.wasm, 'first invocation compiled the module');
       this.invocations += 1;
       return this.responseOf(request, result, receivedMs, startMs, log);
@@ -382,7 +460,7 @@ export class Invoker {
     if (error !== null) status = error.status;
     const totalUs = micros(receivedMs);
     log.debug({ tier: result.tier, status, exitCode, totalUs }, 'invocation finished');
-    return {
+    const response: InvokeResponse = {
       invocationId: request.invocationId,
       status,
       exitCode,
@@ -402,11 +480,13 @@ export class Invoker {
       errorMessage: error?.message ?? '',
       attempt: request.attempt,
     };
+    this.deps.metrics?.answered(request.function, response, true);
+    return response;
   }
 
   private errorResponse(request: InvokeRequest | null, err: HayateError, receivedMs: number): InvokeResponse {
     if (err.code === 'HAYATE_ERR_INTERNAL') this.log.error({ err, invocationId: request?.invocationId }, 'invocation failed');
-    return {
+    const response: InvokeResponse = {
       invocationId: request?.invocationId ?? '',
       status: err.status,
       exitCode: -1,
@@ -420,6 +500,10 @@ export class Invoker {
       errorMessage: err.message,
       attempt: request?.attempt ?? 0,
     };
+    // label by function only for functions this invoker runs: refused names must not grow the label set
+    const fn = request !== null && this.runtimes.has(request.function) ? request.function : '_other';
+    this.deps.metrics?.answered(fn, response, false);
+    return response;
   }
 
   private callHeaders(r: InvokeResponse): MsgHdrs {

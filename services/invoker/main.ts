@@ -1,6 +1,8 @@
 /**
  * `hayate invoker`: config → logger → connect → start → signals.
  */
+import { ActivationStore } from '../common/activations';
+import { AsyncQueue } from '../common/async-queue';
 import { loadConfig } from '../common/config';
 import type { Config } from '../common/config';
 import { createLogger } from '../common/logger';
@@ -9,11 +11,14 @@ import { onShutdownSignal } from '../common/signals';
 import { FunctionStore } from '../common/store';
 import { WasmExecutor } from './executors/wasm/wasm-executor';
 import { Invoker } from './invoker';
+import { InvokerMetrics } from './metrics';
+import { serveMetrics } from './metrics-server';
 import { ModuleCache } from './module-cache';
 import { createRouter } from './router-factory';
 
 /**
- * Runs one invoker until SIGINT/SIGTERM. Prints `hayate invoker ready id=<id>` on stdout once it serves.
+ * Runs one invoker until SIGINT/SIGTERM. Prints `hayate invoker ready id=<id>` on stdout once it serves
+ * (followed by ` metrics=<url>` when the metrics listener is on).
  * @param overrides settings from CLI flags (win over the environment)
  */
 export async function main(overrides: Partial<Config> = {}): Promise<void> {
@@ -25,11 +30,20 @@ export async function main(overrides: Partial<Config> = {}): Promise<void> {
   const wasm = new WasmExecutor(modules, config.workers, log);
   await wasm.start();
   const router = await createRouter({ config, log, wasm });
-  const invoker = new Invoker({ nc, config, log, store, modules, wasm, router });
+  const queue = await AsyncQueue.open(nc, { prefix: config.subjectPrefix, replicas: config.replicas, ackWaitMs: config.asyncAckWaitMs, maxAttempts: config.asyncMaxAttempts });
+  const activations = await ActivationStore.open(nc, { replicas: config.replicas, ttlMs: config.activationTtlMs });
+  const metrics = config.metricsPort >= 0 ? new InvokerMetrics({ invoker: config.invokerId, site: config.site }) : undefined;
+  const invoker = new Invoker({ nc, config, log, store, modules, wasm, router, queue, activations, metrics });
+  metrics?.sample(() => {
+    const s = invoker.status();
+    return { pending: s.inFlight, workers: s.workers, moduleCacheBytes: s.moduleCacheBytes };
+  });
   await invoker.start();
+  const metricsServer = metrics === undefined ? null : await serveMetrics(metrics.registry, config.metricsHost, config.metricsPort, log);
   onShutdownSignal(log, async () => {
     await invoker.drain();
     await nc.drain();
+    await metricsServer?.close();
   });
-  process.stdout.write(`hayate invoker ready id=${config.invokerId}\n`);
+  process.stdout.write(`hayate invoker ready id=${config.invokerId}${metricsServer === null ? '' : ` metrics=${metricsServer.url}`}\n`);
 }
