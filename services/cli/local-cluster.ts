@@ -1,0 +1,71 @@
+/**
+ * Runs `hayate up` as a child process on free loopback ports in a temp folder: the real embedded cluster
+ * (nats-server, controller, invokers as OS processes), for `hayate bench` and the tests.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { HAYATE_BIN } from './processes';
+
+/** The state file `hayate up --state-file` writes. */
+export interface LocalClusterState {
+  http: string;
+  nats: string;
+  invokers: { id: string; pid: number }[];
+}
+
+export interface LocalCluster extends LocalClusterState {
+  dir: string;
+  child: ChildProcess;
+  /** SIGTERM (drain) and wait; SIGKILL after 30 s; removes the temp folder. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `hayate up` and waits for its ready line.
+ * @param options.invokers invoker processes @default 2
+ * @param options.env extra environment of every process (e.g. HAYATE_HOT_CALLS)
+ * @param options.args extra `hayate up` flags
+ * @throws Error when it does not get ready within 90 s
+ */
+export async function startLocalCluster(options: { invokers?: number; env?: Record<string, string>; args?: string[] } = {}): Promise<LocalCluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'hayate-'));
+  const stateFile = join(dir, 'state.json');
+  const child = spawn(process.execPath, [HAYATE_BIN, 'up', '--data', join(dir, 'data'), '--http-port', '0', '--nats-port', '0', '--invokers', String(options.invokers ?? 2), '--state-file', stateFile, ...(options.args ?? [])], {
+    env: { ...process.env, HAYATE_LOG_LEVEL: process.env['HAYATE_LOG_LEVEL'] ?? 'warn', ...options.env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('hayate up did not get ready in 90 s')), 90_000);
+    child.once('exit', (code) => reject(new Error(`hayate up exited with ${code}`)));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (line.startsWith('hayate ready ')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  const state = JSON.parse(readFileSync(stateFile, 'utf8')) as LocalClusterState;
+  let stopped: Promise<void> | null = null;
+  return {
+    ...state,
+    dir,
+    child,
+    stop() {
+      stopped ??= (async () => {
+        if (child.exitCode === null && child.signalCode === null) {
+          const exited = new Promise((r) => child.once('exit', r));
+          child.kill('SIGTERM');
+          const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+          await exited;
+          clearTimeout(timer);
+        }
+        rmSync(dir, { recursive: true, force: true });
+      })();
+      return stopped;
+    },
+  };
+}
