@@ -8,7 +8,9 @@
  * neither the answer nor a beat arrives for `deadAfterMs`, or NATS answers "no responders", the same
  * request (same invocation id, attempt + 1) is sent again and another invoker of the queue group takes
  * it. Invokers remember recent ids, so a retry that lands on an invoker that already ran it gets the
- * stored answer instead of a second run.
+ * stored answer instead of a second run, and an invoker given a retry first asks its peers for the answer
+ * (`<prefix>.v1.answer.<id>`), so one whose answer was lost on the way (a NATS server died) is not run twice.
+ * Every attempt keeps listening until the call ends: a late answer of an attempt taken for dead still wins.
  */
 import { createInbox, headers as natsHeaders } from 'nats';
 import type { Msg, NatsConnection, Subscription } from 'nats';
@@ -53,19 +55,32 @@ export interface CallResult {
   response: InvokeResponse;
   /** Attempts sent (1 = no failover). */
   attempts: number;
-  /** Time spent waiting on invokers that died or had no room, in ms. */
+  /**
+   * Failover time in ms: from the last sign of life of the first attempt that failed (its send, its last
+   * beat, or its "no responders") to the answer; 0 when the first attempt answered. An upper bound on the
+   * time from the death of the invoker to the answer.
+   */
   failoverMs: number;
 }
 
-interface Pending {
-  onMessage: (msg: Msg) => void;
+/** One send of the request, under its own reply token. */
+interface Attempt {
+  token: string;
+  number: number;
+  /** Last time anything arrived for it (or it was sent). */
+  lastHeardMs: number;
 }
+
+type Outcome = { kind: 'answer'; response: InvokeResponse; attempts: number; failoverMs: number } | { kind: 'gave-up'; error: unknown };
 
 export class InvocationClient {
   private readonly subjects: Subjects;
   private readonly inbox: string;
   private readonly sub: Subscription;
-  private readonly pending = new Map<string, Pending>();
+  /** Reply token → the handler of the attempt it belongs to. */
+  private readonly pending = new Map<string, (msg: Msg) => void>();
+  /** Calls in progress, to end them on close. */
+  private readonly calls = new Set<(error: unknown) => void>();
   private seq = 0;
   private readonly o: Required<Omit<InvocationClientOptions, 'log' | 'prefix'>>;
 
@@ -87,7 +102,7 @@ export class InvocationClient {
       callback: (err, msg) => {
         if (err !== null) return;
         const token = msg.subject.slice(this.inbox.length + 1);
-        this.pending.get(token)?.onMessage(msg);
+        this.pending.get(token)?.(msg);
       },
     });
   }
@@ -96,7 +111,8 @@ export class InvocationClient {
    * Invokes a function and waits for its answer, re-sending to another invoker when the one that took it
    * dies. Function failures come back as a response with a non-OK status, not as a throw.
    * @throws HayateError HAYATE_ERR_NO_INVOKER when no invoker took the request before the deadline,
-   *   HAYATE_ERR_TIMEOUT when invokers kept failing until the deadline, HAYATE_ERR_INVALID_NAME for a bad name
+   *   HAYATE_ERR_TIMEOUT when invokers kept failing until the deadline, HAYATE_ERR_INVALID_NAME for a bad name,
+   *   HAYATE_ERR_UNAVAILABLE when the client was closed meanwhile
    */
   async call(input: CallInput): Promise<CallResult> {
     const fn = parseFunctionName(input.function);
@@ -112,70 +128,122 @@ export class InvocationClient {
       deadlineUnixMs: deadline,
       attempt: 0,
     };
-    const subject = this.subjects.fn('invoke', fn);
-    let failoverMs = 0;
-    let lastReason = 'no invoker answered';
-    while (Date.now() < deadline) {
-      request.attempt += 1;
-      const started = Date.now();
-      const outcome = await this.attempt(subject, request, deadline);
-      if (outcome.kind === 'answer') {
-        const code = outcome.response.errorCode;
-        const retryable = code !== '' && code in ERRORS && ERRORS[code as keyof typeof ERRORS].retryable && code !== 'HAYATE_ERR_INTERNAL';
-        if (!retryable) return { response: outcome.response, attempts: request.attempt, failoverMs };
-        lastReason = `${code}: ${outcome.response.errorMessage}`;
-      } else {
-        lastReason = outcome.reason;
-      }
-      failoverMs += Date.now() - started;
-      this.options.log?.warn({ invocationId: request.invocationId, fn, attempt: request.attempt, reason: lastReason }, 'invocation re-sent');
-      if (outcome.kind === 'no-responders' || outcome.kind === 'answer') await sleep(Math.min(this.o.noResponderBackoffMs * request.attempt, 1000));
-    }
-    const code = lastReason.startsWith('no responders') || lastReason === 'no invoker answered' ? 'HAYATE_ERR_NO_INVOKER' : 'HAYATE_ERR_TIMEOUT';
-    throw new HayateError(code, `Cannot invoke ${fn}: gave up after ${request.attempt} attempts (${lastReason})`);
+    const outcome = await this.run(this.subjects.fn('invoke', fn), request, deadline);
+    if (outcome.kind === 'gave-up') throw outcome.error;
+    return { response: outcome.response, attempts: outcome.attempts, failoverMs: outcome.failoverMs };
   }
 
-  /** Stops listening; calls in progress fail. */
+  /** Stops listening; calls in progress fail with HAYATE_ERR_UNAVAILABLE. */
   close(): void {
     this.sub.unsubscribe();
-    for (const p of this.pending.values()) p.onMessage({ subject: '', data: new Uint8Array(0), headers: undefined } as unknown as Msg);
+    for (const end of [...this.calls]) end(new HayateError('HAYATE_ERR_UNAVAILABLE', 'Cannot finish the call as the invocation client was closed'));
     this.pending.clear();
   }
 
-  private attempt(subject: string, request: InvokeRequest, deadline: number): Promise<{ kind: 'answer'; response: InvokeResponse } | { kind: 'dead' | 'no-responders'; reason: string }> {
-    const token = String((this.seq += 1));
-    const h = natsHeaders();
-    h.set(Header.progress, String(this.o.beatMs));
-    h.set(Header.attempt, String(request.attempt));
-    return new Promise((resolve) => {
-      let timer: NodeJS.Timeout;
-      const finish = (value: Parameters<typeof resolve>[0]): void => {
+  /**
+   * Sends `request` until an answer comes. Every attempt keeps listening on its own token until the call
+   * ends, so a late answer of an attempt that was taken for dead (a slow invoker, a lost beat) still wins.
+   */
+  private run(subject: string, request: InvokeRequest, deadline: number): Promise<Outcome> {
+    const fn = request.function;
+    const log = this.options.log;
+    const tokens: string[] = [];
+    let current: Attempt | null = null;
+    let timer: NodeJS.Timeout | undefined;
+    let settled = false;
+    /** Last sign of life of the first attempt that failed; 0 while none has. */
+    let failedSinceMs = 0;
+    let lastReason = 'no invoker answered';
+    let lastCode: 'HAYATE_ERR_NO_INVOKER' | 'HAYATE_ERR_TIMEOUT' = 'HAYATE_ERR_NO_INVOKER';
+
+    return new Promise<Outcome>((resolve) => {
+      const settle = (outcome: Outcome): void => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
-        this.pending.delete(token);
-        resolve(value);
+        for (const t of tokens) this.pending.delete(t);
+        this.calls.delete(end);
+        resolve(outcome);
       };
-      const arm = (): void => {
+      const end = (error: unknown): void => settle({ kind: 'gave-up', error });
+      this.calls.add(end);
+
+      const giveUp = (): void => end(new HayateError(lastCode, `Cannot invoke ${fn}: gave up after ${request.attempt} attempts (${lastReason})`));
+
+      /** The current attempt failed: note why and send again after `delayMs`. */
+      const failover = (attempt: Attempt, reason: string, code: typeof lastCode, delayMs: number): void => {
+        if (settled || attempt !== current) return;
+        current = null;
         clearTimeout(timer);
-        const wait = Math.max(1, Math.min(this.o.deadAfterMs, deadline - Date.now()));
-        timer = setTimeout(() => finish({ kind: 'dead', reason: `no answer nor beat for ${wait} ms` }), wait);
+        if (failedSinceMs === 0) failedSinceMs = attempt.lastHeardMs;
+        lastReason = reason;
+        lastCode = code;
+        log?.warn({ invocationId: request.invocationId, fn, attempt: attempt.number, reason }, 'invocation re-sent');
+        if (Date.now() + delayMs >= deadline) return giveUp();
+        timer = setTimeout(send, delayMs);
       };
-      this.pending.set(token, {
-        onMessage: (msg) => {
-          if (msg.headers?.hasError === true && msg.headers.code === 503) return finish({ kind: 'no-responders', reason: 'no responders in the queue group' });
-          const progress = msg.headers?.get(Header.progress);
-          if (progress === Progress.beat || progress === Progress.ack) return arm();
-          if (msg.subject === '') return finish({ kind: 'dead', reason: 'client closed' });
-          try {
-            finish({ kind: 'answer', response: decodeInvokeResponse(msg.data) });
-          } catch {
-            finish({ kind: 'dead', reason: 'malformed answer' });
-          }
-        },
-      });
-      arm();
-      this.nc.publish(subject, encodeInvokeRequest(request), { reply: `${this.inbox}.${token}`, headers: h });
+
+      /** Called when the attempt's silence may have lasted deadAfterMs. */
+      const check = (attempt: Attempt): void => {
+        if (settled || attempt !== current) return;
+        const now = Date.now();
+        if (now >= deadline) return giveUp();
+        const silentMs = now - attempt.lastHeardMs;
+        if (silentMs < this.o.deadAfterMs) return arm(attempt, this.o.deadAfterMs - silentMs);
+        failover(attempt, `no answer nor beat for ${silentMs} ms`, 'HAYATE_ERR_TIMEOUT', 0);
+      };
+
+      const arm = (attempt: Attempt, waitMs: number): void => {
+        clearTimeout(timer);
+        const wait = Math.max(1, Math.min(waitMs, deadline - Date.now()));
+        // setImmediate: after an event-loop stall, read the answers and beats already waiting in the socket
+        // before deciding that the invoker is dead (timers run before I/O in Node's loop)
+        timer = setTimeout(() => setImmediate(() => check(attempt)), wait);
+      };
+
+      const onMessage = (attempt: Attempt, msg: Msg): void => {
+        if (settled) return;
+        attempt.lastHeardMs = Date.now();
+        if (msg.headers?.hasError === true && msg.headers.code === 503) {
+          const backoff = Math.min(this.o.noResponderBackoffMs * attempt.number, 1000);
+          return failover(attempt, 'no responders in the queue group', 'HAYATE_ERR_NO_INVOKER', backoff);
+        }
+        const progress = msg.headers?.get(Header.progress);
+        if (progress === Progress.beat || progress === Progress.ack) return;
+        let response: InvokeResponse;
+        try {
+          response = decodeInvokeResponse(msg.data);
+        } catch {
+          return failover(attempt, 'malformed answer', 'HAYATE_ERR_TIMEOUT', 0);
+        }
+        const code = response.errorCode;
+        const retryable = code !== '' && code in ERRORS && ERRORS[code as keyof typeof ERRORS].retryable && code !== 'HAYATE_ERR_INTERNAL';
+        if (retryable) return failover(attempt, `${code}: ${response.errorMessage}`, 'HAYATE_ERR_TIMEOUT', Math.min(this.o.noResponderBackoffMs * attempt.number, 1000));
+        settle({ kind: 'answer', response, attempts: request.attempt, failoverMs: failedSinceMs === 0 ? 0 : Date.now() - failedSinceMs });
+      };
+
+      const send = (): void => {
+        if (settled) return;
+        if (Date.now() >= deadline) return giveUp();
+        request.attempt += 1;
+        const attempt: Attempt = { token: String((this.seq += 1)), number: request.attempt, lastHeardMs: Date.now() };
+        current = attempt;
+        tokens.push(attempt.token);
+        this.pending.set(attempt.token, (msg) => onMessage(attempt, msg));
+        const h = natsHeaders();
+        h.set(Header.progress, String(this.o.beatMs));
+        h.set(Header.attempt, String(attempt.number));
+        arm(attempt, this.o.deadAfterMs);
+        try {
+          this.nc.publish(subject, encodeInvokeRequest(request), { reply: `${this.inbox}.${attempt.token}`, headers: h });
+        } catch (err: unknown) {
+          // refused before sending (over max_payload, connection closed): no other invoker would do better;
+          // the NATS error goes up as it is, for the caller to map (the controller answers 413 for size)
+          end(err);
+        }
+      };
+
+      send();
     });
   }
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

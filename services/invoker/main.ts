@@ -30,8 +30,8 @@ export async function main(overrides: Partial<Config> = {}): Promise<void> {
   const wasm = new WasmExecutor(modules, config.workers, log);
   await wasm.start();
   const router = await createRouter({ config, log, wasm });
-  const queue = await AsyncQueue.open(nc, { prefix: config.subjectPrefix, replicas: config.replicas, ackWaitMs: config.asyncAckWaitMs, maxAttempts: config.asyncMaxAttempts });
-  const activations = await ActivationStore.open(nc, { replicas: config.replicas, ttlMs: config.activationTtlMs });
+  const queue = await AsyncQueue.open(nc, { prefix: config.subjectPrefix, replicas: config.replicas, domain: config.jsDomain, ackWaitMs: config.asyncAckWaitMs, maxAttempts: config.asyncMaxAttempts });
+  const activations = await ActivationStore.open(nc, { replicas: config.replicas, domain: config.jsDomain, ttlMs: config.activationTtlMs });
   const metrics = config.metricsPort >= 0 ? new InvokerMetrics({ invoker: config.invokerId, site: config.site }) : undefined;
   const invoker = new Invoker({ nc, config, log, store, modules, wasm, router, queue, activations, metrics });
   metrics?.sample(() => {

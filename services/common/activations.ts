@@ -1,0 +1,126 @@
+/**
+ * Activation records of async invocations, in the JetStream KV bucket `hayate_activations` (SPEC §1, §7),
+ * one key per activation id, kept for a TTL after their last change. Writers go through compare-and-set, so
+ * a record that reached `succeeded` or `failed` is never moved back by a late or duplicate attempt.
+ */
+import type { KV, NatsConnection } from 'nats';
+import type { Activation } from './codec';
+import { ActivationState, decodeActivation, encodeActivation, Tier } from './codec';
+import { HayateError } from './errors';
+import type { InvocationId } from './names';
+import { parseInvocationId } from './names';
+import { ACTIVATIONS_BUCKET } from './subjects';
+
+/** Options for opening the bucket. */
+export interface ActivationStoreOptions {
+  /** JetStream replicas (3 on a cluster). @default 1 */
+  replicas?: number;
+  /** How long a record is kept after its last write. @default 86400000 (24 h) */
+  ttlMs?: number;
+  /** JetStream domain holding the bucket (the hub's, from an edge site's leaf). @default '' (the connected server's) */
+  domain?: string;
+}
+
+/** True when no attempt may change the record any more. */
+export function isTerminal(a: Pick<Activation, 'state'>): boolean {
+  return a.state === ActivationState.succeeded || a.state === ActivationState.failed;
+}
+
+/** A fresh `queued` record. */
+export function queuedActivation(id: InvocationId, fn: string, maxAttempts: number, deadlineUnixMs: number, nowMs = Date.now()): Activation {
+  return {
+    activationId: id,
+    function: fn,
+    state: ActivationState.queued,
+    reason: '',
+    attempts: 0,
+    maxAttempts,
+    status: 'OK',
+    exitCode: 0,
+    output: new Uint8Array(0),
+    stderr: new Uint8Array(0),
+    timings: { queueUs: 0, startupUs: 0, execUs: 0, teardownUs: 0, totalUs: 0 },
+    tier: Tier.wasm,
+    invokerId: '',
+    errorCode: '',
+    createdUnixMs: nowMs,
+    startedUnixMs: 0,
+    finishedUnixMs: 0,
+    deadlineUnixMs,
+  };
+}
+
+/** Whether a KV error is a failed compare-and-set (someone wrote the key in between). */
+function isConflict(err: unknown): boolean {
+  const text = err instanceof Error ? `${err.message} ${String((err as { code?: unknown }).code ?? '')}` : String(err);
+  return /wrong last sequence|10071|key exists/i.test(text);
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export class ActivationStore {
+  private constructor(private readonly kv: KV) {}
+
+  /** Opens (creating when missing) the bucket. */
+  static async open(nc: NatsConnection, options: ActivationStoreOptions = {}): Promise<ActivationStore> {
+    const kv = await nc.jetstream(options.domain ? { domain: options.domain } : {}).views.kv(ACTIVATIONS_BUCKET, {
+      history: 1,
+      replicas: options.replicas ?? 1,
+      ttl: options.ttlMs ?? 86_400_000,
+      // reads go to the stream leader: a GET right after the 202 must see the record just written
+      allow_direct: false,
+    });
+    return new ActivationStore(kv);
+  }
+
+  /**
+   * The record of `id`, or null when there is none (never made, or past its TTL).
+   * @throws HayateError HAYATE_ERR_BAD_REQUEST when `id` is not a valid activation id
+   */
+  async get(id: string): Promise<Activation | null> {
+    return (await this.read(parseInvocationId(id)))?.activation ?? null;
+  }
+
+  /**
+   * Writes a new record; resolves false when one with that id exists already.
+   */
+  async create(activation: Activation): Promise<boolean> {
+    try {
+      await this.kv.create(parseInvocationId(activation.activationId), encodeActivation(activation));
+      return true;
+    } catch (err: unknown) {
+      if (isConflict(err)) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Changes a record by compare-and-set: `change` gets the current record (null when there is none) and
+   * returns the next one, or null to leave it as it is. Retries when another writer got in between.
+   * @returns the record as stored afterwards (null when there is none)
+   * @throws HayateError HAYATE_ERR_UNAVAILABLE when the record kept changing under it
+   */
+  async update(id: string, change: (current: Activation | null) => Activation | null): Promise<Activation | null> {
+    const key = parseInvocationId(id);
+    for (let round = 0; round < 20; round += 1) {
+      const current = await this.read(key);
+      const next = change(current?.activation ?? null);
+      if (next === null) return current?.activation ?? null;
+      try {
+        if (current === null) await this.kv.create(key, encodeActivation(next));
+        else await this.kv.update(key, encodeActivation(next), current.revision);
+        return next;
+      } catch (err: unknown) {
+        if (!isConflict(err)) throw err;
+        await sleep(5 + round * 10);
+      }
+    }
+    throw new HayateError('HAYATE_ERR_UNAVAILABLE', `Cannot update activation ${key} as it kept changing under 20 attempts`);
+  }
+
+  private async read(key: InvocationId): Promise<{ activation: Activation; revision: number } | null> {
+    const entry = await this.kv.get(key);
+    if (entry === null || entry.operation !== 'PUT' || entry.value.byteLength === 0) return null;
+    return { activation: decodeActivation(entry.value), revision: entry.revision };
+  }
+}
