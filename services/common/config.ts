@@ -58,6 +58,8 @@ export interface Config {
   hotWindowMs: number;
   /** After a container failed or lost to WASM, wait this long before warming one again. Env `HAYATE_CONTAINER_RETRY_MS`. @default 300000 */
   containerRetryMs: number;
+  /** Fetch and compile modules when they are deployed, not at their first call. Env `HAYATE_PREFETCH` (`on`/`off`). @default true */
+  prefetchModules: boolean;
   /** Use the container tier when Docker answers. Env `HAYATE_CONTAINERS` (`on`/`off`). @default true */
   containers: boolean;
   /** Host path of the static container watchdog; '' = the project's build. Env `HAYATE_WATCHDOG`. @default '' */
@@ -120,6 +122,7 @@ export const DEFAULTS: Readonly<Omit<Config, 'invokerId' | 'workers'>> = Object.
   containerIdleMs: 60_000,
   hotWindowMs: 10_000,
   containerRetryMs: 300_000,
+  prefetchModules: true,
   containers: true,
   watchdogPath: '',
   dockerSocket: '/var/run/docker.sock',
@@ -184,6 +187,7 @@ export function loadConfig(env: Env, overrides: Partial<Config> = {}): Readonly<
     containerIdleMs: int(env, 'HAYATE_CONTAINER_IDLE_MS', DEFAULTS.containerIdleMs, 100),
     hotWindowMs: int(env, 'HAYATE_HOT_WINDOW_MS', DEFAULTS.hotWindowMs, 1),
     containerRetryMs: int(env, 'HAYATE_CONTAINER_RETRY_MS', DEFAULTS.containerRetryMs, 0),
+    prefetchModules: (env['HAYATE_PREFETCH'] ?? 'on') !== 'off',
     containers: (env['HAYATE_CONTAINERS'] ?? 'on') !== 'off',
     watchdogPath: env['HAYATE_WATCHDOG'] || DEFAULTS.watchdogPath,
     dockerSocket: env['HAYATE_DOCKER_SOCKET'] || DEFAULTS.dockerSocket,

@@ -5,7 +5,7 @@
 import { hostname } from 'node:os';
 import { headers as natsHeaders } from 'nats';
 import type { Msg, MsgHdrs, NatsConnection, Service, ServiceMsg, Subscription } from 'nats';
-import type { InvokeRequest, InvokeResponse, InvokerStatus } from '../common/codec';
+import type { FunctionSpec, InvokeRequest, InvokeResponse, InvokerStatus } from '../common/codec';
 import { decodeInvokeRequest, encodeInvokeResponse, encodeInvokerStatus, Tier } from '../common/codec';
 import type { ActivationStore } from '../common/activations';
 import type { AsyncQueue } from '../common/async-queue';
@@ -107,6 +107,7 @@ export class Invoker {
         const runtime = this.runtimes.get(name);
         if (runtime !== undefined) void this.deps.router.reset(runtime, event.kind === 'delete' ? 'deleted' : 'redeployed');
       }
+      if (event.kind === 'put') this.prefetch(event.spec);
     });
     await this.specs.start();
     const { nc, config } = this.deps;
@@ -179,6 +180,18 @@ export class Invoker {
       this.transition(InvokerState.stopped, [InvokerState.draining]);
     })();
     return this.closing;
+  }
+
+  /**
+   * Fetches and compiles a deployed module in the background, so that the first call after a deploy finds
+   * it compiled (an object store read and a compile cost several ms; SPEC's cold-start budget is ~5 ms).
+   * Only while the module cache has room to spare: a node with more functions than cache compiles on demand.
+   */
+  private prefetch(spec: FunctionSpec): void {
+    const { config, modules } = this.deps;
+    if (!config.prefetchModules || modules.bytes + spec.moduleBytes > config.moduleCacheBytes / 2) return;
+    const memoryMb = spec.memoryMb || config.functionDefaults.memoryMb;
+    modules.get(spec.digest, memoryMb).catch((err: unknown) => this.log.debug({ err, fn: spec.name }, 'module prefetch failed'));
   }
 
   /** This invoker's status (`hayate.v1.status`). */
