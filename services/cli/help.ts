@@ -108,3 +108,10 @@ free ports) and stops it after. Shows progress on stderr.
 export function verbHelp(verb: string): string {
   return VERBS[verb] ?? HELP;
 }
+
+/** docs/cli.md, made from the help texts above (`npm run docs:cli`; a test keeps the file in step). */
+export function cliMarkdown(): string {
+  const parts = ['# The hayate CLI', '', 'Generated from `hayate --help` and `hayate <verb> --help` (`npm run docs:cli`).', '', '```', HELP.trimEnd(), '```', ''];
+  for (const [verb, text] of Object.entries(VERBS)) parts.push(`## hayate ${verb}`, '', '```', text.trimEnd(), '```', '');
+  return parts.join('\n');
+}
