@@ -8,6 +8,8 @@ export const Header = {
   coldStart: 'Hayate-Cold-Start',
   errorCode: 'Hayate-Error-Code',
   attempt: 'Hayate-Attempt',
+  /** HTTP answers that needed a failover: ms from the last sign of life of the failed attempt to the answer. */
+  failoverMs: 'Hayate-Failover-Ms',
   /** Raw calls: one header value per extra argument. */
   arg: 'Hayate-Arg',
   /** Raw calls: absolute deadline, Unix ms. */

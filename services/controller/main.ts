@@ -1,6 +1,8 @@
 /**
  * `hayate controller`: config → logger → connect → start → signals.
  */
+import { ActivationStore } from '../common/activations';
+import { AsyncQueue } from '../common/async-queue';
 import { loadConfig } from '../common/config';
 import type { Config } from '../common/config';
 import { HayateError } from '../common/errors';
@@ -26,7 +28,9 @@ export async function main(overrides: Partial<Config> = {}): Promise<void> {
   const log = createLogger({ name: 'controller', level: config.logLevel });
   const nc = await connectNats(config.natsUrl, 'hayate-controller', log);
   const store = await FunctionStore.open(nc, { replicas: config.replicas, domain: config.jsDomain });
-  const { app, client } = buildServer({ nc, store, config, log });
+  const queue = await AsyncQueue.open(nc, { prefix: config.subjectPrefix, replicas: config.replicas, domain: config.jsDomain, ackWaitMs: config.asyncAckWaitMs, maxAttempts: config.asyncMaxAttempts });
+  const activations = await ActivationStore.open(nc, { replicas: config.replicas, domain: config.jsDomain, ttlMs: config.activationTtlMs });
+  const { app, client } = buildServer({ nc, store, config, log, queue, activations });
   const address = await app.listen({ host: config.httpHost, port: config.httpPort });
   log.info({ address, auth: config.apiKeys.length > 0 }, 'controller listening');
   onShutdownSignal(log, async () => {

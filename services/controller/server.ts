@@ -6,6 +6,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyError, FastifyReply } from 'fastify';
 import type { NatsConnection } from 'nats';
+import type { ActivationStore } from '../common/activations';
+import type { AsyncQueue } from '../common/async-queue';
 import type { InvokeResponse } from '../common/codec';
 import type { Config } from '../common/config';
 import { ERRORS, HayateError, toHayateError } from '../common/errors';
@@ -15,6 +17,7 @@ import type { Logger } from '../common/logger';
 import { parseFunctionName } from '../common/names';
 import type { FunctionStore } from '../common/store';
 import { Subjects } from '../common/subjects';
+import { invokeAsync, readActivation, wantsAsync } from './async-invoke';
 import { gatherStatus, statusView } from './cluster-status';
 import type { DeployQuery } from './deploy-options';
 import { buildSpec, specView } from './deploy-options';
@@ -25,6 +28,9 @@ export interface ControllerDeps {
   store: FunctionStore;
   config: Readonly<Config>;
   log: Logger;
+  /** The async work queue and activation records (SPEC §7). */
+  queue: AsyncQueue;
+  activations: ActivationStore;
 }
 
 type NameParams = { Params: { name: string }; Querystring: DeployQuery };
@@ -58,7 +64,7 @@ function sendError(reply: FastifyReply, err: HayateError, extra: Record<string, 
 export function buildServer(deps: ControllerDeps) {
   const { nc, store, config } = deps;
   const subjects = new Subjects(config.subjectPrefix);
-  const client = new InvocationClient(nc, { prefix: config.subjectPrefix, log: deps.log.child({ component: 'invocation-client' }), defaultTimeoutMs: config.functionDefaults.timeoutMs });
+  const client = new InvocationClient(nc, { prefix: config.subjectPrefix, log: deps.log.child({ component: 'invocation-client' }), defaultTimeoutMs: config.functionDefaults.timeoutMs, beatMs: config.beatMs, deadAfterMs: config.deadAfterMs });
   const metrics = new ControllerMetrics();
   const keys = config.apiKeys.map(sha);
   const app = Fastify({
@@ -132,6 +138,7 @@ export function buildServer(deps: ControllerDeps) {
     const started = performance.now();
     let result;
     try {
+      if (wantsAsync(req)) return await invokeAsync(deps, { fn, input, args: list(req.query['arg']), timeoutMs }, reply);
       result = await client.call({ function: fn, input, args: list(req.query['arg']), timeoutMs });
     } catch (err: unknown) {
       // nats.js refuses messages over the server's max_payload before sending
@@ -143,18 +150,20 @@ export function buildServer(deps: ControllerDeps) {
     const r = result.response;
     metrics.observe(fn, r, result.attempts, (performance.now() - started) / 1000);
     req.log.debug({ fn, invocationId: r.invocationId, invoker: r.invokerId, status: r.status, tier: r.tier, attempts: result.attempts }, 'invoked');
-    setInvocationHeaders(reply, r, result.attempts);
+    setInvocationHeaders(reply, r, result.attempts, result.failoverMs);
     if (r.status === 'OK') return reply.code(200).type('application/octet-stream').send(Buffer.from(r.output));
     const err = HayateError.fromWire(r.errorCode, r.errorMessage);
     return sendError(reply, err, { invocation_id: r.invocationId, exit_code: r.exitCode, stderr: Buffer.from(r.stderr.subarray(0, 4096)).toString('utf8') });
   });
+
+  app.get<{ Params: { id: string } }>('/v1/activations/:id', async (req) => readActivation(deps.activations, req.params.id));
 
   app.get('/v1/status', async () => statusView(await gatherStatus(nc, subjects)));
 
   return { app, client };
 }
 
-function setInvocationHeaders(reply: FastifyReply, r: InvokeResponse, attempts: number): void {
+function setInvocationHeaders(reply: FastifyReply, r: InvokeResponse, attempts: number, failoverMs: number): void {
   const t = r.timings;
   reply.header(Header.tier, r.tier);
   reply.header(Header.invocationId, r.invocationId);
@@ -163,6 +172,7 @@ function setInvocationHeaders(reply: FastifyReply, r: InvokeResponse, attempts: 
   reply.header(Header.invoker, r.invokerId);
   reply.header(Header.status, r.status);
   reply.header(Header.attempt, String(attempts));
+  if (failoverMs > 0) reply.header(Header.failoverMs, String(failoverMs));
   reply.header('Server-Timing', `queue;dur=${ms(t.queueUs)}, startup;dur=${ms(t.startupUs)}, exec;dur=${ms(t.execUs)}, teardown;dur=${ms(t.teardownUs)}, total;dur=${ms(t.totalUs)}`);
 }
 

@@ -89,7 +89,7 @@ export class Invoker {
     this.subjects = new Subjects(deps.config.subjectPrefix);
     this.specs = new SpecCache(deps.store, this.log);
     this.executions = new ExecutionLog(deps.config.executionLogFile, deps.config.invokerId);
-    this.peers = new PeerAnswers({ nc: deps.nc, subjects: this.subjects, recent: this.recent, invokerId: deps.config.invokerId, log: this.log, beatMs: deps.config.beatMs, deadAfterMs: deps.config.deadAfterMs });
+    this.peers = new PeerAnswers({ nc: deps.nc, subjects: this.subjects, recent: this.recent, invokerId: deps.config.invokerId, log: deps.log.child({ component: 'peer-answers' }), beatMs: deps.config.beatMs, deadAfterMs: deps.config.deadAfterMs });
   }
 
   get id(): string {
@@ -132,7 +132,7 @@ export class Invoker {
         executions: this.executions,
         invokerId: config.invokerId,
         slots: config.asyncConcurrency || this.deps.wasm.workers,
-        log: this.log,
+        log: this.deps.log,
         run: (request) => this.runAsync(request),
         track: (work) => this.track(work),
       });
