@@ -1,0 +1,368 @@
+/**
+ * The in-memory filesystem a WASM function sees: a fresh tree per invocation, with POSIX semantics where C
+ * and Rust programs rely on them (overwrite in place, sparse growth, hard and symbolic links, rename over
+ * an existing name, ENOTEMPTY, ENOTDIR, ELOOP…).
+ *
+ *   /          read-only (EROFS), as the container tier's root
+ *   /tmp       writable
+ *   /dev       read-only: null, zero, random, urandom, stdin, stdout, stderr
+ *
+ * Everything a function stores (file bytes, and a fixed cost per name) counts against `limitBytes`; past
+ * it, writes fail with ENOSPC, so a function cannot fill the invoker's memory through /tmp.
+ * Names are kept as latin1 strings, one char per byte: byte-exact whatever their encoding.
+ */
+import { Errno } from './abi';
+
+/** Bytes charged for each directory entry on top of its name: the node and map slot it costs. */
+const ENTRY_COST = 256;
+/** Longest name of one path component, and of a whole path (Linux NAME_MAX and PATH_MAX). */
+const NAME_MAX = 255;
+const PATH_MAX = 4096;
+/** Symbolic links followed while resolving one path before ELOOP (Linux MAXSYMLINKS). */
+const MAX_SYMLINKS = 40;
+
+const EMPTY = new Uint8Array(0);
+
+/** What a device node does on read and write. */
+export const Device = { null: 'null', zero: 'zero', random: 'random', stdin: 'stdin', stdout: 'stdout', stderr: 'stderr' } as const;
+export type Device = (typeof Device)[keyof typeof Device];
+
+interface Meta {
+  readonly ino: number;
+  nlink: number;
+  atimNs: bigint;
+  mtimNs: bigint;
+  ctimNs: bigint;
+}
+
+export interface FileNode extends Meta {
+  kind: 'file';
+  /** Bytes past `size` are always zero, so growing a file needs no clearing. */
+  data: Uint8Array;
+  size: number;
+  /** Open descriptions: an unlinked file keeps its bytes until the last one closes. */
+  opens: number;
+}
+
+export interface DirNode extends Meta {
+  kind: 'dir';
+  entries: Map<string, Node>;
+  /** The root is its own parent (POSIX: `/..` is `/`). */
+  parent: DirNode;
+  readOnly: boolean;
+  removed: boolean;
+}
+
+export interface SymlinkNode extends Meta {
+  kind: 'symlink';
+  target: string;
+}
+
+export interface DeviceNode extends Meta {
+  kind: 'device';
+  device: Device;
+}
+
+export type Node = FileNode | DirNode | SymlinkNode | DeviceNode;
+
+/** A resolved path: the directory holding the last component, its name and the node, if any. */
+export interface Resolved {
+  parent: DirNode;
+  name: string;
+  node: Node | undefined;
+  /** The path ended with `/`: it must name a directory. */
+  dirOnly: boolean;
+}
+
+export class MemFs {
+  readonly root: DirNode;
+  private nextIno = 1;
+  private used = 0;
+  /** An allocation was refused for want of room (the invocation may have failed for that reason). */
+  full = false;
+
+  /**
+   * @param limitBytes bytes the function may store in files and names
+   * @param now current realtime clock in nanoseconds
+   */
+  constructor(
+    readonly limitBytes: number,
+    private readonly now: () => bigint,
+  ) {
+    this.root = this.newDir(null, true);
+    this.root.entries.set('tmp', this.newDir(this.root, false));
+    const dev = this.newDir(this.root, true);
+    this.root.entries.set('dev', dev);
+    for (const [name, device] of [['null', Device.null], ['zero', Device.zero], ['random', Device.random], ['urandom', Device.random], ['stdin', Device.stdin], ['stdout', Device.stdout], ['stderr', Device.stderr]] as const) {
+      dev.entries.set(name, { kind: 'device', device, ...this.meta() });
+    }
+  }
+
+  /** Bytes stored by the function. */
+  get usedBytes(): number {
+    return this.used;
+  }
+
+  /** The node of `/dev/<name>`. */
+  device(name: 'stdin' | 'stdout' | 'stderr'): DeviceNode {
+    const node = (this.root.entries.get('dev') as DirNode).entries.get(name);
+    if (node?.kind !== 'device') throw new Error(`hayate memfs lost /dev/${name}`);
+    return node;
+  }
+
+  private meta(): Meta {
+    const t = this.now();
+    return { ino: this.nextIno++, nlink: 1, atimNs: t, mtimNs: t, ctimNs: t };
+  }
+
+  private newDir(parent: DirNode | null, readOnly: boolean): DirNode {
+    const dir = { kind: 'dir', entries: new Map(), readOnly, removed: false, ...this.meta() } as unknown as DirNode;
+    dir.parent = parent ?? dir;
+    return dir;
+  }
+
+  private reserve(bytes: number): boolean {
+    if (this.used + bytes > this.limitBytes) {
+      this.full = true;
+      return false;
+    }
+    this.used += bytes;
+    return true;
+  }
+
+  private touch(dir: DirNode): void {
+    const t = this.now();
+    dir.mtimNs = t;
+    dir.ctimNs = t;
+  }
+
+  /**
+   * Resolves `path` from `start`. Intermediate symbolic links are always followed; the last one only when
+   * `followLast` (or the path ends with `/`). `..` of the root is the root: nothing lies above it.
+   */
+  resolve(start: DirNode, path: string, followLast: boolean): Resolved | Errno {
+    if (path.length === 0) return Errno.NOENT;
+    if (path.length > PATH_MAX) return Errno.NAMETOOLONG;
+    const dirOnly = path.endsWith('/');
+    let dir = path.startsWith('/') ? this.root : start;
+    let queue = path.split('/').filter((p) => p !== '');
+    let links = 0;
+    for (let i = 0; ; i += 1) {
+      if (queue.length === 0) return { parent: dir.parent, name: '.', node: dir, dirOnly: true };
+      const name = queue[i] as string;
+      if (name.length > NAME_MAX) return Errno.NAMETOOLONG;
+      const node = name === '.' ? dir : name === '..' ? dir.parent : dir.entries.get(name);
+      const last = i === queue.length - 1;
+      if (node?.kind === 'symlink' && (!last || followLast || dirOnly)) {
+        links += 1;
+        if (links > MAX_SYMLINKS) return Errno.LOOP;
+        if (node.target === '') return Errno.NOENT;
+        if (node.target.startsWith('/')) dir = this.root;
+        queue = [...node.target.split('/').filter((p) => p !== ''), ...queue.slice(i + 1)];
+        i = -1;
+        continue;
+      }
+      if (last) return { parent: dir, name, node, dirOnly };
+      if (node === undefined) return Errno.NOENT;
+      if (node.kind !== 'dir') return Errno.NOTDIR;
+      dir = node;
+    }
+  }
+
+  /** Checks that a new entry may be added under `r.parent`. */
+  private canAdd(r: Resolved): Errno {
+    if (r.node !== undefined || r.name === '.' || r.name === '..') return Errno.EXIST;
+    if (r.parent.removed) return Errno.NOENT;
+    if (r.parent.readOnly) return Errno.ROFS;
+    return Errno.SUCCESS;
+  }
+
+  private add(r: Resolved, node: Node): Errno {
+    if (!this.reserve(ENTRY_COST + r.name.length)) return Errno.NOSPC;
+    r.parent.entries.set(r.name, node);
+    this.touch(r.parent);
+    return Errno.SUCCESS;
+  }
+
+  private drop(parent: DirNode, name: string, node: Node): void {
+    parent.entries.delete(name);
+    this.used -= ENTRY_COST + name.length;
+    this.touch(parent);
+    node.nlink -= 1;
+    node.ctimNs = this.now();
+    if (node.kind === 'dir') {
+      node.removed = true;
+      node.nlink = 0;
+    }
+    if (node.kind === 'file') this.releaseIfUnused(node);
+  }
+
+  /** Frees a file's bytes once no name and no open description refers to it. */
+  releaseIfUnused(file: FileNode): void {
+    if (file.nlink > 0 || file.opens > 0) return;
+    this.used -= file.data.byteLength;
+    file.data = EMPTY;
+    file.size = 0;
+  }
+
+  /** Creates an empty regular file at `r`. */
+  createFile(r: Resolved): FileNode | Errno {
+    if (r.dirOnly) return Errno.ISDIR;
+    const err = this.canAdd(r);
+    if (err !== Errno.SUCCESS) return err;
+    const file: FileNode = { kind: 'file', data: EMPTY, size: 0, opens: 0, ...this.meta() };
+    const added = this.add(r, file);
+    return added === Errno.SUCCESS ? file : added;
+  }
+
+  mkdir(r: Resolved): Errno {
+    const err = this.canAdd(r);
+    if (err !== Errno.SUCCESS) return err;
+    return this.add(r, this.newDir(r.parent, false));
+  }
+
+  symlink(target: string, r: Resolved): Errno {
+    if (target.length > PATH_MAX) return Errno.NAMETOOLONG;
+    if (r.dirOnly && r.node === undefined) return Errno.NOENT;
+    const err = this.canAdd(r);
+    if (err !== Errno.SUCCESS) return err;
+    if (!this.reserve(target.length)) return Errno.NOSPC;
+    const added = this.add(r, { kind: 'symlink', target, ...this.meta() });
+    if (added !== Errno.SUCCESS) this.used -= target.length;
+    return added;
+  }
+
+  /** A hard link `to` of the node at `from` (not of directories: EPERM, as Linux). */
+  link(from: Resolved, to: Resolved): Errno {
+    const node = from.node;
+    if (node === undefined) return Errno.NOENT;
+    if (node.kind === 'dir' || node.kind === 'device') return Errno.PERM;
+    if (to.dirOnly) return to.node === undefined ? Errno.NOENT : Errno.EXIST;
+    const err = this.canAdd(to);
+    if (err !== Errno.SUCCESS) return err;
+    const added = this.add(to, node);
+    if (added === Errno.SUCCESS) {
+      node.nlink += 1;
+      node.ctimNs = this.now();
+    }
+    return added;
+  }
+
+  unlink(r: Resolved): Errno {
+    const node = r.node;
+    if (node === undefined) return Errno.NOENT;
+    if (node.kind === 'dir') return Errno.ISDIR;
+    if (r.dirOnly) return Errno.NOTDIR;
+    if (r.parent.readOnly) return Errno.ROFS;
+    this.drop(r.parent, r.name, node);
+    return Errno.SUCCESS;
+  }
+
+  rmdir(r: Resolved): Errno {
+    const node = r.node;
+    if (node === undefined) return Errno.NOENT;
+    if (r.name === '.') return Errno.INVAL;
+    if (node.kind !== 'dir') return Errno.NOTDIR;
+    if (node === this.root || r.parent.readOnly) return node === this.root ? Errno.BUSY : Errno.ROFS;
+    if (node.entries.size > 0 || r.name === '..') return Errno.NOTEMPTY;
+    this.drop(r.parent, r.name, node);
+    return Errno.SUCCESS;
+  }
+
+  /** POSIX rename: replaces an existing target of a compatible kind, refuses to move a directory into itself. */
+  rename(from: Resolved, to: Resolved): Errno {
+    const node = from.node;
+    if (node === undefined) return Errno.NOENT;
+    if (from.name === '.' || from.name === '..' || to.name === '.' || to.name === '..') return Errno.INVAL;
+    if (to.parent.removed) return Errno.NOENT;
+    if (from.parent.readOnly || to.parent.readOnly) return Errno.ROFS;
+    const target = to.node;
+    if (node.kind === 'dir') {
+      if (target !== undefined && target.kind !== 'dir') return Errno.NOTDIR;
+      if (target !== undefined && target.kind === 'dir' && target.entries.size > 0 && target !== node) return Errno.NOTEMPTY;
+      for (let d = to.parent; ; d = d.parent) {
+        if (d === node) return Errno.INVAL;
+        if (d === this.root) break;
+      }
+    } else {
+      if (from.dirOnly || to.dirOnly) return Errno.NOTDIR;
+      if (target !== undefined && target.kind === 'dir') return Errno.ISDIR;
+    }
+    if (target === node) return Errno.SUCCESS;
+    if (target === undefined && !this.reserve(ENTRY_COST + to.name.length)) return Errno.NOSPC;
+    if (target !== undefined) {
+      to.parent.entries.delete(to.name);
+      target.nlink -= 1;
+      if (target.kind === 'dir') target.removed = true;
+      if (target.kind === 'file') this.releaseIfUnused(target);
+    }
+    from.parent.entries.delete(from.name);
+    this.used -= ENTRY_COST + from.name.length;
+    to.parent.entries.set(to.name, node);
+    if (node.kind === 'dir') node.parent = to.parent;
+    node.ctimNs = this.now();
+    this.touch(from.parent);
+    this.touch(to.parent);
+    return Errno.SUCCESS;
+  }
+
+  /** Copies up to `dst.length` bytes from `offset`; returns how many. */
+  read(file: FileNode, dst: Uint8Array, offset: number): number {
+    if (offset >= file.size) return 0;
+    const n = Math.min(dst.length, file.size - offset);
+    dst.set(file.data.subarray(offset, offset + n));
+    return n;
+  }
+
+  /** Writes `src` at `offset`, overwriting in place and growing (zero-filled) as needed. */
+  write(file: FileNode, src: Uint8Array, offset: number): Errno {
+    const end = offset + src.length;
+    if (end > file.data.length && !this.grow(file, end)) return Errno.NOSPC;
+    file.data.set(src, offset);
+    if (end > file.size) file.size = end;
+    const t = this.now();
+    file.mtimNs = t;
+    file.ctimNs = t;
+    return Errno.SUCCESS;
+  }
+
+  /** Sets the size; growth reads as zeros. */
+  truncate(file: FileNode, size: number): Errno {
+    if (size > file.data.length && !this.grow(file, size)) return Errno.NOSPC;
+    if (size === 0 && file.data.length > 0) {
+      this.used -= file.data.length;
+      file.data = EMPTY;
+    } else if (size < file.size) {
+      file.data.fill(0, size, file.size);
+    }
+    file.size = size;
+    const t = this.now();
+    file.mtimNs = t;
+    file.ctimNs = t;
+    return Errno.SUCCESS;
+  }
+
+  private grow(file: FileNode, needed: number): boolean {
+    const old = file.data.length;
+    const room = this.limitBytes - this.used;
+    if (needed - old > room) {
+      this.full = true;
+      return false;
+    }
+    // double while small, so a file written in small pieces is not copied at every write
+    const capacity = Math.min(Math.max(needed, old * 2, 4096), old + room);
+    const data = new Uint8Array(capacity);
+    data.set(file.data.subarray(0, file.size));
+    this.used += capacity - old;
+    file.data = data;
+    return true;
+  }
+
+  /** Link count as stat shows it: a directory counts `.`, its entry in the parent and each subdirectory's `..`. */
+  nlinkOf(node: Node): number {
+    if (node.kind !== 'dir') return node.nlink;
+    let n = 2;
+    for (const child of node.entries.values()) if (child.kind === 'dir') n += 1;
+    return n;
+  }
+}
