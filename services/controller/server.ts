@@ -14,7 +14,7 @@ import { ERRORS, HayateError, toHayateError } from '../common/errors';
 import { Header } from '../common/headers';
 import { InvocationClient } from '../common/invocation-client';
 import type { Logger } from '../common/logger';
-import { parseFunctionName } from '../common/names';
+import { newInvocationId, parseFunctionName } from '../common/names';
 import type { FunctionStore } from '../common/store';
 import { Subjects } from '../common/subjects';
 import { invokeAsync, readActivation, wantsAsync } from './async-invoke';
@@ -137,10 +137,16 @@ export function buildServer(deps: ControllerDeps) {
     const timeoutMs = typeof timeout === 'string' && /^\d+$/.test(timeout) ? Number(timeout) : 0;
     const started = performance.now();
     let result;
+    // the id is made here, not by the client, so that every log line of this request, here and on the
+    // invokers, carries it (`invocationId`)
+    const invocationId = newInvocationId();
+    const log = req.log.child({ invocationId, fn });
     try {
       if (wantsAsync(req)) return await invokeAsync(deps, { fn, input, args: list(req.query['arg']), timeoutMs }, reply);
-      result = await client.call({ function: fn, input, args: list(req.query['arg']), timeoutMs });
+      log.debug({ bytes: input.byteLength }, 'invoke received');
+      result = await client.call({ function: fn, input, args: list(req.query['arg']), timeoutMs, invocationId });
     } catch (err: unknown) {
+      log.warn({ err }, 'invocation not answered');
       // nats.js refuses messages over the server's max_payload before sending
       if (err instanceof Error && /MAX_PAYLOAD_EXCEEDED/i.test(String((err as { code?: string }).code ?? err.message))) {
         throw new HayateError('HAYATE_ERR_PAYLOAD_TOO_LARGE', `Cannot invoke ${fn} as its input of ${input.byteLength} bytes exceeds the NATS max_payload of ${nc.info?.max_payload ?? 'unknown'} bytes`);
@@ -149,7 +155,7 @@ export function buildServer(deps: ControllerDeps) {
     }
     const r = result.response;
     metrics.observe(fn, r, result.attempts, (performance.now() - started) / 1000);
-    req.log.debug({ fn, invocationId: r.invocationId, invoker: r.invokerId, status: r.status, tier: r.tier, attempts: result.attempts }, 'invoked');
+    log.debug({ invoker: r.invokerId, status: r.status, tier: r.tier, attempts: result.attempts, totalUs: r.timings.totalUs }, 'invoked');
     setInvocationHeaders(reply, r, result.attempts, result.failoverMs);
     if (r.status === 'OK') return reply.code(200).type('application/octet-stream').send(Buffer.from(r.output));
     const err = HayateError.fromWire(r.errorCode, r.errorMessage);
