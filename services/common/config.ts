@@ -48,6 +48,11 @@ export interface Config {
   moduleCacheBytes: number;
   /** Largest module accepted at deploy. Env `HAYATE_MAX_MODULE_MB`. @default 64 MiB */
   maxModuleBytes: number;
+  /**
+   * Largest HTTP invoke body the controller reads (413 past it); a function's own `max_input_bytes` and the
+   * NATS `max_payload` also apply. Env `HAYATE_MAX_REQUEST_MB`. @default 8 MiB (the `max_payload` of `hayate up`)
+   */
+  maxRequestBytes: number;
   /** Upper bound on a graceful drain. Env `HAYATE_DRAIN_TIMEOUT_MS`. @default 15000 */
   drainTimeoutMs: number;
   /** Invocations before a function counts as hot (container warm-up in policy auto). Env `HAYATE_HOT_CALLS`. @default 20 */
@@ -117,6 +122,7 @@ export const DEFAULTS: Readonly<Omit<Config, 'invokerId' | 'workers'>> = Object.
   maxPending: 1024,
   moduleCacheBytes: 512 * MiB,
   maxModuleBytes: 64 * MiB,
+  maxRequestBytes: 8 * MiB,
   drainTimeoutMs: 15_000,
   hotCalls: 20,
   containerIdleMs: 60_000,
@@ -182,6 +188,7 @@ export function loadConfig(env: Env, overrides: Partial<Config> = {}): Readonly<
     maxPending: int(env, 'HAYATE_MAX_PENDING', DEFAULTS.maxPending, 1),
     moduleCacheBytes: int(env, 'HAYATE_MODULE_CACHE_MB', DEFAULTS.moduleCacheBytes / MiB, 1) * MiB,
     maxModuleBytes: int(env, 'HAYATE_MAX_MODULE_MB', DEFAULTS.maxModuleBytes / MiB, 1, 1024) * MiB,
+    maxRequestBytes: int(env, 'HAYATE_MAX_REQUEST_MB', DEFAULTS.maxRequestBytes / MiB, 1, 1024) * MiB,
     drainTimeoutMs: int(env, 'HAYATE_DRAIN_TIMEOUT_MS', DEFAULTS.drainTimeoutMs, 0),
     hotCalls: int(env, 'HAYATE_HOT_CALLS', DEFAULTS.hotCalls, 1),
     containerIdleMs: int(env, 'HAYATE_CONTAINER_IDLE_MS', DEFAULTS.containerIdleMs, 100),

@@ -10,6 +10,22 @@ export const PAGES_PER_MIB = 16;
 const MEMORY_SECTION = 5;
 const WASI_MODULES = new Set(['wasi_snapshot_preview1', 'wasi_unstable']);
 
+/**
+ * Every function of WASI preview1 (`wasi_snapshot_preview1`; `wasi_unstable` has the same names but
+ * `sock_accept`). The invoker's WASI host implements exactly these (a test keeps them in step); a module that
+ * imports anything else (WASIX `sock_open`, `thread-spawn`…) could not be instantiated, so deploy refuses it.
+ */
+export const WASI_FUNCTIONS: readonly string[] = [
+  'args_get', 'args_sizes_get', 'environ_get', 'environ_sizes_get', 'clock_res_get', 'clock_time_get',
+  'fd_advise', 'fd_allocate', 'fd_close', 'fd_datasync', 'fd_fdstat_get', 'fd_fdstat_set_flags', 'fd_fdstat_set_rights',
+  'fd_filestat_get', 'fd_filestat_set_size', 'fd_filestat_set_times', 'fd_pread', 'fd_prestat_get', 'fd_prestat_dir_name',
+  'fd_pwrite', 'fd_read', 'fd_readdir', 'fd_renumber', 'fd_seek', 'fd_sync', 'fd_tell', 'fd_write',
+  'path_create_directory', 'path_filestat_get', 'path_filestat_set_times', 'path_link', 'path_open', 'path_readlink',
+  'path_remove_directory', 'path_rename', 'path_symlink', 'path_unlink_file', 'poll_oneoff', 'proc_exit', 'proc_raise',
+  'sched_yield', 'random_get', 'sock_accept', 'sock_recv', 'sock_send', 'sock_shutdown',
+];
+const WASI_FUNCTION_SET = new Set(WASI_FUNCTIONS);
+
 /** Node's Buffers and Uint8Arrays are never backed by a SharedArrayBuffer here; tell TypeScript so. */
 export function asBufferSource(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
   return bytes as Uint8Array<ArrayBuffer>;
@@ -92,7 +108,7 @@ function findMemorySection(bytes: Uint8Array): MemorySection | null {
 /**
  * Checks that `bytes` is a valid WASI preview1 command module that hayate can run.
  * @throws HayateError HAYATE_ERR_INVALID_MODULE with the reason (invalid binary, missing `_start` or
- *   `memory` export, imports outside WASI, shared or 64-bit memory)
+ *   `memory` export, an import that is not a WASI preview1 function, shared or 64-bit memory)
  */
 export function inspectModule(bytes: Uint8Array): ModuleShape {
   if (bytes.byteLength === 0) throw new HayateError('HAYATE_ERR_INVALID_MODULE', 'Cannot deploy function as module is empty');
@@ -105,9 +121,13 @@ export function inspectModule(bytes: Uint8Array): ModuleShape {
   if (!exports.some((e) => e.name === 'memory' && e.kind === 'memory')) {
     throw new HayateError('HAYATE_ERR_INVALID_MODULE', 'Cannot deploy function as module is not a WASI command: missing export memory');
   }
-  const foreign = WebAssembly.Module.imports(module).find((i) => !WASI_MODULES.has(i.module));
-  if (foreign !== undefined) {
-    throw new HayateError('HAYATE_ERR_INVALID_MODULE', `Cannot deploy function as module imports ${foreign.module}.${foreign.name}: only WASI preview1 imports are available`);
+  for (const i of WebAssembly.Module.imports(module)) {
+    if (!WASI_MODULES.has(i.module)) {
+      throw new HayateError('HAYATE_ERR_INVALID_MODULE', `Cannot deploy function as module imports ${i.module}.${i.name}: only WASI preview1 imports are available`);
+    }
+    if (i.kind !== 'function' || !WASI_FUNCTION_SET.has(i.name)) {
+      throw new HayateError('HAYATE_ERR_INVALID_MODULE', `Cannot deploy function as module imports ${i.kind} ${i.module}.${i.name}, which WASI preview1 does not have`);
+    }
   }
   const section = findMemorySection(bytes);
   const memory = section?.limits[0];

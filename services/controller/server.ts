@@ -88,7 +88,10 @@ export function buildServer(deps: ControllerDeps) {
 
   app.setErrorHandler((error: FastifyError | HayateError, req, reply) => {
     if (error instanceof HayateError) return sendError(reply, error);
-    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, new HayateError('HAYATE_ERR_PAYLOAD_TOO_LARGE', `Cannot accept request body: ${error.message}`));
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      const limit = req.routeOptions.url?.endsWith('/invoke') === true ? 'HAYATE_MAX_REQUEST_MB' : 'HAYATE_MAX_MODULE_MB';
+      return sendError(reply, new HayateError('HAYATE_ERR_PAYLOAD_TOO_LARGE', `Cannot accept request body as it is larger than ${req.routeOptions.bodyLimit ?? config.maxModuleBytes} bytes (${limit})`));
+    }
     if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) return sendError(reply, new HayateError('HAYATE_ERR_BAD_REQUEST', error.message));
     req.log.error({ err: error }, 'request failed');
     return sendError(reply, toHayateError(error));
@@ -130,7 +133,8 @@ export function buildServer(deps: ControllerDeps) {
     return reply.code(204).send();
   });
 
-  app.post<NameParams>('/v1/functions/:name/invoke', async (req, reply) => {
+  // an invoke body is a function's stdin: bounded far below a module, so a client cannot make the controller buffer 64 MiB
+  app.post<NameParams>('/v1/functions/:name/invoke', { bodyLimit: config.maxRequestBytes }, async (req, reply) => {
     const fn = parseFunctionName(req.params.name);
     const input = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const timeout = req.query['timeout_ms'];
