@@ -39,3 +39,19 @@ export function parseInvocationId(value: unknown): InvocationId {
 export function newInvocationId(): InvocationId {
   return randomUUID() as InvocationId;
 }
+
+const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+
+/**
+ * Validates the args and env a request adds to a function's own, before they reach the program (where a NUL
+ * would silently cut a C string and a key with `=` would change another variable).
+ * @throws HayateError HAYATE_ERR_BAD_REQUEST naming the first bad value
+ */
+export function checkArgsAndEnv(args: readonly string[], env: Readonly<Record<string, string>>): void {
+  const arg = args.findIndex((a) => a.includes('\0'));
+  if (arg >= 0) throw new HayateError('HAYATE_ERR_BAD_REQUEST', `Invalid argument ${arg + 1}: arguments cannot contain NUL`);
+  for (const [key, value] of Object.entries(env)) {
+    if (!ENV_KEY.test(key)) throw new HayateError('HAYATE_ERR_BAD_REQUEST', `Invalid environment variable ${JSON.stringify(key)}: names must match [A-Za-z_][A-Za-z0-9_]{0,127}`);
+    if (value.includes('\0')) throw new HayateError('HAYATE_ERR_BAD_REQUEST', `Invalid environment variable ${key}: values cannot contain NUL`);
+  }
+}

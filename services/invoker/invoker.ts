@@ -14,7 +14,7 @@ import { ERRORS, HayateError, toHayateError } from '../common/errors';
 import { Header, Progress } from '../common/headers';
 import type { Logger } from '../common/logger';
 import type { FunctionName } from '../common/names';
-import { newInvocationId, parseFunctionName, parseInvocationId } from '../common/names';
+import { checkArgsAndEnv, newInvocationId, parseFunctionName, parseInvocationId } from '../common/names';
 import type { FunctionStore } from '../common/store';
 import { INVOKER_QUEUE, INVOKER_SERVICE, Subjects } from '../common/subjects';
 import { AsyncConsumer } from './async-consumer';
@@ -284,9 +284,36 @@ export class Invoker {
       stopProgress();
     }
     if (msg.reply === undefined || msg.reply === '') return; // fire-and-forget publish: nothing to answer
-    if (kind === 'invoke') msg.respond(encodeInvokeResponse(response));
-    else msg.respond(response.output, { headers: this.callHeaders(response) });
+    this.reply(msg, kind, response, request?.function ?? '');
     this.executions.answered(response.invocationId, response.attempt);
+  }
+
+  /**
+   * Sends the answer. One that NATS cannot carry (over the server's max_payload: a function deployed with a
+   * large max_output_bytes) is replaced by a LIMIT_EXCEEDED answer, never dropped: nats.js throws on such a
+   * publish, and the caller would only see silence, then retry the same invocation.
+   */
+  private reply(msg: ServiceMsg, kind: 'invoke' | 'call', response: InvokeResponse, fn: string): void {
+    const maxPayload = this.deps.nc.info?.max_payload ?? Number.POSITIVE_INFINITY;
+    const send = (r: InvokeResponse): void => {
+      if (kind === 'invoke') {
+        const data = encodeInvokeResponse(r);
+        if (data.byteLength > maxPayload) throw new HayateError('HAYATE_ERR_LIMIT_EXCEEDED', `${data.byteLength} bytes`);
+        msg.respond(data);
+      } else {
+        // headers take a few hundred bytes; leave them 4 KiB
+        if (r.output.byteLength + 4096 > maxPayload) throw new HayateError('HAYATE_ERR_LIMIT_EXCEEDED', `${r.output.byteLength} bytes`);
+        msg.respond(r.output, { headers: this.callHeaders(r) });
+      }
+    };
+    try {
+      send(response);
+    } catch (err: unknown) {
+      const size = response.output.byteLength + response.stderr.byteLength;
+      this.log.warn({ err, invocationId: response.invocationId, bytes: size, maxPayload }, 'answer too large for NATS');
+      const tooLarge = new HayateError('HAYATE_ERR_LIMIT_EXCEEDED', `Function ${fn} answered ${size} bytes of output and stderr, more than the NATS max_payload of ${maxPayload} bytes allows (lower its max_output_bytes)`);
+      send({ ...response, status: tooLarge.status, output: EMPTY, stderr: response.stderr.subarray(0, 4096), errorCode: tooLarge.code, errorMessage: tooLarge.message });
+    }
   }
 
   /** A raw call: body = stdin; optional headers carry id, args and deadline. */
@@ -375,6 +402,7 @@ export class Invoker {
       throw new HayateError('HAYATE_ERR_DEADLINE_EXCEEDED', `Cannot run ${fn} as its deadline passed ${now - request.deadlineUnixMs} ms before it reached an invoker`);
     }
     if (this.state !== InvokerState.running) throw new HayateError('HAYATE_ERR_UNAVAILABLE', `Cannot run ${fn} as invoker ${this.id} is ${this.state}`);
+    checkArgsAndEnv(request.args, request.env);
     const spec = await this.specs.get(fn);
     if (spec === null) throw new HayateError('HAYATE_ERR_NOT_FOUND', `Cannot invoke function ${fn} as it is not deployed`);
     const d = this.deps.config.functionDefaults;
