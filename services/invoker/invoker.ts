@@ -310,7 +310,8 @@ export class Invoker {
       send(response);
     } catch (err: unknown) {
       const size = response.output.byteLength + response.stderr.byteLength;
-      this.log.warn({ err, invocationId: response.invocationId, bytes: size, maxPayload }, 'answer too large for NATS');
+      if (!(err instanceof HayateError)) this.log.error({ err, invocationId: response.invocationId }, 'reply refused by NATS');
+      this.log.warn({ invocationId: response.invocationId, fn, bytes: size, maxPayload }, 'answer too large for NATS');
       const tooLarge = new HayateError('HAYATE_ERR_LIMIT_EXCEEDED', `Function ${fn} answered ${size} bytes of output and stderr, more than the NATS max_payload of ${maxPayload} bytes allows (lower its max_output_bytes)`);
       send({ ...response, status: tooLarge.status, output: EMPTY, stderr: response.stderr.subarray(0, 4096), errorCode: tooLarge.code, errorMessage: tooLarge.message });
     }

@@ -1,0 +1,34 @@
+/**
+ * Builds the C test programs of test/fixtures/<dir>/ into WASI modules (clang --target=wasm32-wasi, as
+ * scripts/build-examples.sh builds the examples) under build/test-fixtures/<dir>/; a module newer than its
+ * source and check.h is reused.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT } from './paths';
+
+const FLAGS = ['--target=wasm32-wasi', `--sysroot=${process.env['WASI_SYSROOT'] ?? '/usr'}`, '-O2', '-Wall', '-Wno-infinite-recursion', '-Wl,--strip-debug'];
+
+/** Source folder of a fixture set. */
+export function fixtureDir(dir: string): string {
+  return join(ROOT, 'test', 'fixtures', dir);
+}
+
+/**
+ * The module built from test/fixtures/<dir>/<name>.c.
+ * @throws Error with clang's output when it does not compile
+ */
+export function buildFixture(dir: string, name: string): Buffer {
+  const srcDir = fixtureDir(dir);
+  const src = join(srcDir, `${name}.c`);
+  const outDir = join(ROOT, 'build', 'test-fixtures', dir);
+  const out = join(outDir, `${name}.wasm`);
+  const header = join(srcDir, 'check.h');
+  const newest = Math.max(statSync(src).mtimeMs, existsSync(header) ? statSync(header).mtimeMs : 0);
+  if (!existsSync(out) || statSync(out).mtimeMs < newest) {
+    mkdirSync(outDir, { recursive: true });
+    execFileSync(process.env['CLANG'] ?? 'clang', [...FLAGS, `-I${srcDir}`, src, '-o', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+  }
+  return readFileSync(out);
+}
