@@ -34,8 +34,12 @@ export async function main(overrides: Partial<Config> = {}): Promise<void> {
   const address = await app.listen({ host: config.httpHost, port: config.httpPort });
   log.info({ address, auth: config.apiKeys.length > 0 }, 'controller listening');
   onShutdownSignal(log, async () => {
-    // stop intake, let in-flight requests finish (fastify waits for them), then release NATS
-    await app.close();
+    // stop intake, let in-flight requests finish (fastify waits for them), then release NATS. A keep-alive
+    // connection that goes idle after close() began would hold the server open until its keep-alive timeout
+    // (72 s): close such connections as they go idle.
+    const closing = app.close();
+    const sweep = setInterval(() => app.server.closeIdleConnections(), 100);
+    await closing.finally(() => clearInterval(sweep));
     client.close();
     await nc.drain();
   });
