@@ -26,19 +26,27 @@ HAYATE_WORKERS, … (services; see docs/configuration.md).
 
 const VERBS: Record<string, string> = {
   up: `Usage: hayate up [--data DIR] [--invokers N] [--http-port P] [--nats-port P] [--state-file F] [--examples]
+                 [--sites N]
 
 Starts nats-server with JetStream (data under DIR), one controller and N invokers, each in its own
 process, on 127.0.0.1. When all are ready it prints exactly one line:
   hayate ready http=<url> nats=<url>
 SIGINT or SIGTERM drains and stops everything (controller, then invokers, then NATS).
 
+With --sites N it starts an edge deployment instead: a hub of 3 nats-servers with JetStream (domain
+"hub", 3 replicas) on free ports, a leaf-node nats-server per site (site-a, site-b, …) with --invokers
+invokers each, and the controller on the hub. A call published at a site's leaf is served by that site's
+invokers, and by another site when it has none. nats=<url> is then the first hub server, and the state
+file adds "hub" and "sites": [{"name","nats","invokers":[{"id","pid"}]}].
+
   --data DIR         JetStream data directory            [.hayate]
-  --invokers N       invoker processes (0 allowed)       [2]
+  --invokers N       invoker processes (per site with --sites; 0 allowed)  [2]
   --http-port P      controller port (0 = any free)      [8080]
-  --nats-port P      NATS port (0 = any free)            [4222]
+  --nats-port P      NATS port (0 = any free; without --sites)  [4222]
   --state-file F     write {"http","nats","invokers":[{"id","pid"}]} to F
   --examples         build and deploy examples/functions/*
   --workers N        WASM worker threads per invoker     [cores]
+  --sites N          edge sites, each a leaf node of a 3-server hub (0 = one server)  [0]
 `,
   controller: `Usage: hayate controller [--nats URL] [--port P] [--host H] [--insecure] [--js-domain D]
 

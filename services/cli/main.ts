@@ -30,6 +30,7 @@ const VERB_OPTIONS: Record<string, Options> = {
     'state-file': { type: 'string' },
     examples: { type: 'boolean', default: false },
     workers: { type: 'string' },
+    sites: { type: 'string', default: '0' },
     help: { type: 'boolean', short: 'h', default: false },
   },
   controller: {
@@ -218,6 +219,7 @@ export async function run(argv: string[]): Promise<void> {
             stateFile: values['state-file'] as string | undefined,
             examples: values['examples'] === true,
             workers: intFlag(values['workers'], 'workers', 1, 256),
+            sites: intFlag(values['sites'], 'sites', 0, 26) ?? 0,
           },
           log,
         );

@@ -24,8 +24,13 @@ export interface NatsClusterOptions {
   name?: string;
   /** Largest message; 8 MiB fits a 6 MiB function input in its envelope (SPEC §2). @default 8388608 */
   maxPayload?: number;
-  /** Extra config lines of server i (0-based), e.g. `leafnodes { … }` or `jetstream` domain settings. */
+  /** Extra config lines of server i (0-based), e.g. `leafnodes { … }`. */
   extraConfig?: (index: number) => string[];
+  /**
+   * JetStream domain of the cluster, for leaf nodes whose clients reach this JetStream through
+   * `$JS.<domain>.API.>` (nats-server 2.9 denies the plain `$JS.API.>` across a leaf link). @default none
+   */
+  jetstreamDomain?: string;
   /** Wait this long for a server (or the cluster's JetStream) to get ready. @default 30000 */
   readyTimeoutMs?: number;
 }
@@ -91,7 +96,7 @@ export class NatsCluster {
         `listen: 127.0.0.1:${s.clientPort}`,
         `http: 127.0.0.1:${s.monitorPort}`,
         `max_payload: ${options.maxPayload ?? 8 * 1024 * 1024}`,
-        `jetstream { store_dir: ${JSON.stringify(s.storeDir)} }`,
+        `jetstream { store_dir: ${JSON.stringify(s.storeDir)}${options.jetstreamDomain ? `, domain: ${JSON.stringify(options.jetstreamDomain)}` : ''} }`,
         ...(size > 1 ? [`cluster { name: ${JSON.stringify(name)}, listen: 127.0.0.1:${s.clusterPort}, routes: [${routes.map((r) => JSON.stringify(r)).join(', ')}] }`] : []),
         ...(options.extraConfig?.(s.index) ?? []),
         '',

@@ -20,6 +20,11 @@ export interface UpOptions {
   stateFile?: string;
   examples: boolean;
   workers?: number;
+  /**
+   * Edge sites: 0 = one nats-server and `invokers` invokers on it; N > 0 = a 3-server JetStream hub and N
+   * leaf-node sites with `invokers` invokers each (see up-sites.ts). @default 0
+   */
+  sites?: number;
 }
 
 interface InvokerProc {
@@ -87,6 +92,10 @@ export async function startInvoker(natsUrl: string, id: string, extraArgs: strin
 
 /** Runs `hayate up` until SIGINT/SIGTERM. */
 export async function up(options: UpOptions, log: Logger): Promise<void> {
+  if (options.sites !== undefined && options.sites > 0) {
+    const { upSites } = await import('./up-sites');
+    return upSites({ ...options, sites: options.sites }, log);
+  }
   const data = resolve(options.data);
   mkdirSync(data, { recursive: true });
   const natsPort = options.natsPort === 0 ? await freePort() : options.natsPort;

@@ -1,0 +1,111 @@
+/**
+ * `hayate up --sites N`: the embedded cluster as an edge deployment. A hub of 3 nats-servers with JetStream
+ * (domain `hub`, buckets and streams with 3 replicas), a leaf-node nats-server per site, `--invokers`
+ * invokers per site connected to their site's leaf, and the controller on the hub. Each server and service
+ * is its own OS process on loopback, so a site's invokers, its leaf or a hub server can be killed alone.
+ *
+ * Routing is NATS' own: a call published at a site's leaf goes to that site's invokers (local queue
+ * members first) and crosses to the hub, and so to another site, only when the site has none left.
+ */
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Logger } from '../common/logger';
+import { onShutdownSignal } from '../common/signals';
+import { deployExamples, EXAMPLES_SCRIPT } from './examples';
+import { NatsCluster } from './nats-cluster';
+import { NatsLeaf } from './nats-leaf';
+import { freePort, HAYATE_BIN, spawnUntilReady, stopChild } from './processes';
+import type { UpOptions } from './up';
+import { startInvoker } from './up';
+
+/** JetStream domain of the hub; site processes get it as HAYATE_JS_DOMAIN. */
+export const HUB_DOMAIN = 'hub';
+/** Servers in the hub: the smallest JetStream cluster that survives the loss of one. */
+const HUB_SIZE = 3;
+
+/** `site-a`, `site-b`, … */
+export function siteName(index: number): string {
+  return `site-${String.fromCharCode(97 + index)}`;
+}
+
+/**
+ * Runs the hub-and-sites topology until SIGINT/SIGTERM; prints the ready line like `up` (its `nats=` is
+ * the first hub server) and writes the state file with `hub` and `sites` added.
+ */
+export async function upSites(options: UpOptions & { sites: number }, log: Logger): Promise<void> {
+  const data = resolve(options.data);
+  const leafPorts = await Promise.all(Array.from({ length: HUB_SIZE }, () => freePort()));
+  const hub = await NatsCluster.start({
+    dir: join(data, 'hub'),
+    size: HUB_SIZE,
+    name: 'hub',
+    jetstreamDomain: HUB_DOMAIN,
+    extraConfig: (i) => [`leafnodes { listen: 127.0.0.1:${leafPorts[i]} }`],
+  });
+  log.info({ servers: hub.urls }, 'nats hub ready');
+  const started: { leaves: NatsLeaf[] } = { leaves: [] };
+  let stopping = false;
+  try {
+    for (let i = 0; i < options.sites; i += 1) {
+      const leaf = await NatsLeaf.start({ dir: join(data, 'sites'), name: siteName(i), hubLeafUrls: leafPorts.map((p) => `nats-leaf://127.0.0.1:${p}`), hubDomain: HUB_DOMAIN });
+      leaf.onExit((code) => {
+        if (!stopping) log.error({ site: leaf.name, code }, 'leaf node exited');
+      });
+      started.leaves.push(leaf);
+      log.info({ site: leaf.name, url: leaf.url }, 'leaf node ready');
+    }
+  } catch (err: unknown) {
+    await Promise.allSettled(started.leaves.map((l) => l.stop()));
+    await hub.stop();
+    throw err;
+  }
+  const leaves = started.leaves;
+  // every service stores and reads through the hub's domain with 3 replicas, wherever it connects
+  const env = { ...process.env, HAYATE_REPLICAS: String(HUB_SIZE), HAYATE_JS_DOMAIN: HUB_DOMAIN };
+  const controller = await spawnUntilReady(process.execPath, [HAYATE_BIN, 'controller', '--nats', hub.url, '--port', String(options.httpPort), '--host', '127.0.0.1'], /^hayate controller ready http=/, { label: 'controller', env });
+  const http = controller.line.replace(/^hayate controller ready http=/, '').trim();
+  const workerArgs = options.workers !== undefined ? ['--workers', String(options.workers)] : [];
+  const sites = await Promise.all(
+    leaves.map(async (leaf) => ({
+      leaf,
+      invokers: await Promise.all(Array.from({ length: options.invokers }, (_, j) => startInvoker(leaf.url, `invoker-${leaf.name}-${j + 1}`, [...workerArgs, '--site', leaf.name], env))),
+    })),
+  );
+  for (const site of sites) {
+    for (const inv of site.invokers) {
+      inv.child.once('exit', (code, signal) => {
+        if (!stopping) log.warn({ invoker: inv.id, site: site.leaf.name, code, signal }, 'invoker exited');
+      });
+    }
+  }
+
+  onShutdownSignal(log, async () => {
+    stopping = true;
+    // drain order: stop intake at the controller, invokers finish their work, then the sites' links, then the hub
+    await stopChild(controller.child);
+    await Promise.all(sites.flatMap((s) => s.invokers.map((i) => stopChild(i.child))));
+    await Promise.all(leaves.map((l) => l.stop()));
+    await hub.stop();
+  });
+
+  if (options.examples) {
+    execFileSync('bash', [EXAMPLES_SCRIPT], { stdio: ['ignore', 2, 2] });
+    log.info({ functions: await deployExamples(http, log) }, 'examples deployed');
+  }
+  const firstHub = hub.urls[0] ?? '';
+  if (options.stateFile !== undefined) {
+    const ids = (s: (typeof sites)[number]) => s.invokers.map((i) => ({ id: i.id, pid: i.child.pid }));
+    const state = {
+      http,
+      nats: firstHub,
+      invokers: sites.flatMap(ids),
+      controller: { pid: controller.child.pid },
+      hub: { domain: HUB_DOMAIN, servers: hub.servers.map((s) => ({ name: s.name, url: s.url, pid: s.child?.pid })) },
+      sites: sites.map((s) => ({ name: s.leaf.name, nats: s.leaf.url, pid: s.leaf.pid, invokers: ids(s) })),
+      data,
+    };
+    writeFileSync(options.stateFile, JSON.stringify(state, null, 2));
+  }
+  process.stdout.write(`hayate ready http=${http} nats=${firstHub}\n`);
+}
