@@ -45,6 +45,8 @@ export const ERRORS = {
   HAYATE_ERR_NO_INVOKER: { message: 'No invoker available', httpStatus: 503, status: 'OVERLOADED', retryable: true },
   HAYATE_ERR_CONTAINER_UNAVAILABLE: { message: 'Container tier unavailable', httpStatus: 503, status: 'OVERLOADED', retryable: true },
   HAYATE_ERR_UNAVAILABLE: { message: 'Service unavailable', httpStatus: 503, status: 'OVERLOADED', retryable: true },
+  // not retryable: a cut-off site stays cut off for longer than a caller should wait; it says so at once
+  HAYATE_ERR_STORE_UNREACHABLE: { message: 'Function store unreachable', httpStatus: 503, status: 'OVERLOADED', retryable: false },
   HAYATE_ERR_INTERNAL: { message: 'Internal error', httpStatus: 500, status: 'INTERNAL', retryable: true },
 } as const satisfies Record<string, ErrorDef>;
 

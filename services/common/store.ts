@@ -59,10 +59,11 @@ export class FunctionStore {
 
   /**
    * Reads a module by digest and checks it against the digest.
-   * @throws HayateError HAYATE_ERR_NOT_FOUND when no such module is stored
+   * @throws HayateError HAYATE_ERR_NOT_FOUND when no such module is stored, HAYATE_ERR_STORE_UNREACHABLE when
+   *   JetStream does not answer
    */
   async getModule(digest: string): Promise<Uint8Array> {
-    const data = await this.modules.getBlob(digest);
+    const data = await reach(`Cannot load module ${digest}`, () => this.modules.getBlob(digest));
     if (data === null) throw new HayateError('HAYATE_ERR_NOT_FOUND', `Cannot load module ${digest}: it is not in the ${MODULES_BUCKET} object store`);
     if (digestOf(data) !== digest) throw new HayateError('HAYATE_ERR_INTERNAL', `Cannot load module ${digest}: stored bytes do not match the digest`);
     return data;
@@ -74,9 +75,12 @@ export class FunctionStore {
     return { ...spec, version: revision };
   }
 
-  /** The spec of `name`, or null when it is not deployed. */
+  /**
+   * The spec of `name`, or null when it is not deployed.
+   * @throws HayateError HAYATE_ERR_STORE_UNREACHABLE when JetStream does not answer
+   */
   async getSpec(name: FunctionName): Promise<FunctionSpec | null> {
-    const entry = await this.kv.get(name);
+    const entry = await reach(`Cannot read the spec of ${name}`, () => this.kv.get(name));
     return entry === null || entry.operation !== 'PUT' ? null : specOf(entry);
   }
 
@@ -116,6 +120,20 @@ export class FunctionStore {
         signal.removeEventListener('abort', stop);
       }
     })();
+  }
+}
+
+/**
+ * Runs a JetStream read. Not reaching JetStream (no responders, a timeout: an edge site cut off from the
+ * hub, or a hub without quorum) becomes HAYATE_ERR_STORE_UNREACHABLE, so that callers learn why at once.
+ */
+async function reach<T>(what: string, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (err: unknown) {
+    if (err instanceof HayateError) throw err;
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new HayateError('HAYATE_ERR_STORE_UNREACHABLE', `${what} as JetStream did not answer (${reason}); a site cut off from the hub serves only the functions it has cached`, { cause: err });
   }
 }
 
