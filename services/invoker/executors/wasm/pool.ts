@@ -46,7 +46,7 @@ export class WasmPool {
     private readonly log: Logger,
   ) {}
 
-  /** Starts every worker and waits until each has initialised @wasmer/wasi. */
+  /** Starts every worker and waits until each is ready to run. */
   async start(): Promise<void> {
     const ready: Promise<void>[] = [];
     for (let i = 0; i < this.size; i += 1) ready.push(this.spawn());
@@ -57,6 +57,13 @@ export class WasmPool {
 
   get workers(): number {
     return this.size;
+  }
+
+  /** Workers started, initialised and not being replaced: `workers` once the pool has recovered from a kill. */
+  get ready(): number {
+    let n = 0;
+    for (const slot of this.slots) if (slot.ready) n += 1;
+    return n;
   }
 
   /** Runs queued; jobs waiting for a worker count here. */

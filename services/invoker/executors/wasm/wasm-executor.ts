@@ -1,5 +1,5 @@
 /**
- * The WASM tier: runs a function's module in the worker pool with @wasmer/wasi.
+ * The WASM tier: runs a function's module in the worker pool, on hayate's WASI host (./wasi).
  */
 import { Tier } from '../../../common/codec';
 import type { Logger } from '../../../common/logger';

@@ -1,0 +1,69 @@
+/**
+ * The WASM worker pool with real worker threads: a run that overruns is stopped by terminating its worker,
+ * and the pool starts a replacement, so it is full again and keeps serving.
+ */
+import { readFileSync } from 'node:fs';
+import anyTest from 'ava';
+import type { TestFn } from 'ava';
+import pino from 'pino';
+import { asBufferSource, capModuleMemory } from '../services/common/wasm-module';
+import { WasmPool } from '../services/invoker/executors/wasm/pool';
+import type { RunMessage } from '../services/invoker/executors/wasm/worker-protocol';
+import { buildFixture } from './helpers/c-fixtures';
+import { exampleWasm } from './helpers/paths';
+
+const test = anyTest as TestFn<{ pool: WasmPool; spin: WebAssembly.Module; upper: WebAssembly.Module }>;
+const MEMORY_MB = 16;
+
+test.before(async (t) => {
+  t.context.pool = new WasmPool(2, pino({ level: 'silent' }));
+  await t.context.pool.start();
+  const compile = (bytes: Uint8Array) => WebAssembly.compile(asBufferSource(capModuleMemory(bytes, MEMORY_MB)));
+  t.context.spin = await compile(buildFixture('hostile', 'spin'));
+  t.context.upper = await compile(readFileSync(exampleWasm('upper')));
+});
+
+test.after.always(async (t) => {
+  await t.context.pool?.close();
+});
+
+function job(name: string, module: WebAssembly.Module, input = ''): Omit<RunMessage, 'id' | 'type'> {
+  return { digest: name, module, argv: [name], env: {}, input: Buffer.from(input), maxOutputBytes: 1 << 20, maxStderrBytes: 1 << 16, memoryLimitBytes: MEMORY_MB << 20 };
+}
+
+async function until(condition: () => boolean): Promise<boolean> {
+  for (let i = 0; i < 200 && !condition(); i += 1) await new Promise((r) => setTimeout(r, 50));
+  return condition();
+}
+
+test.serial('wasm pool replaces each worker it terminated when runs overrun their timeout', async (t) => {
+  const { pool, spin, upper } = t.context;
+  const never = new AbortController().signal;
+  // both workers spin; the upper run waits in the queue and is served by a replacement worker
+  const spins = [pool.run(job('spin', spin), 300, never), pool.run(job('spin', spin), 300, never)];
+  const served = pool.run(job('upper', upper, 'queued'), 10_000, never);
+  t.deepEqual((await Promise.all(spins)).map((r) => r.type), ['timeout', 'timeout']);
+  const r = await served;
+  t.is(r.type, 'result');
+  if (r.type === 'result') {
+    t.deepEqual(r.outcome, { kind: 'exited', exitCode: 0 });
+    t.is(Buffer.from(r.stdout).toString(), 'QUEUED');
+  }
+  t.true(await until(() => pool.ready === 2), `ready workers: ${pool.ready}`);
+});
+
+test.serial('wasm pool is full again when many runs in a row were stopped', async (t) => {
+  const { pool, spin, upper } = t.context;
+  const never = new AbortController().signal;
+  for (let i = 0; i < 4; i += 1) {
+    const stopped = new AbortController();
+    const run = pool.run(job('spin', spin), 10_000, stopped.signal);
+    stopped.abort();
+    t.is((await run).type, 'timeout');
+    t.is((await pool.run(job('spin', spin), 100, never)).type, 'timeout');
+  }
+  t.true(await until(() => pool.ready === 2), `ready workers: ${pool.ready}`);
+  t.is(pool.workers, 2);
+  const outputs = await Promise.all(['a', 'b', 'c'].map(async (s) => pool.run(job('upper', upper, s), 10_000, never)));
+  t.deepEqual(outputs.map((o) => (o.type === 'result' ? Buffer.from(o.stdout).toString() : o.type)), ['A', 'B', 'C']);
+});
