@@ -95,7 +95,7 @@ export async function upSites(options: UpOptions & { sites: number }, log: Logge
   }
   const firstHub = hub.urls[0] ?? '';
   if (options.stateFile !== undefined) {
-    const ids = (s: (typeof sites)[number]) => s.invokers.map((i) => ({ id: i.id, pid: i.child.pid }));
+    const ids = (s: (typeof sites)[number]) => s.invokers.map((i) => ({ id: i.id, pid: i.child.pid, metrics: i.metrics }));
     const state = {
       http,
       nats: firstHub,

@@ -30,6 +30,8 @@ export interface UpOptions {
 interface InvokerProc {
   id: string;
   child: ChildProcess;
+  /** Its `/metrics` URL, when HAYATE_METRICS_PORT turned the listener on. */
+  metrics?: string;
 }
 
 /** Writes a single-server JetStream config and starts nats-server with it. */
@@ -86,8 +88,9 @@ async function spawnUntilReadyNats(bin: string, args: string[], url: string): Pr
 
 /** Starts one invoker process; resolves once it serves. */
 export async function startInvoker(natsUrl: string, id: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<InvokerProc> {
-  const { child } = await spawnUntilReady(process.execPath, [HAYATE_BIN, 'invoker', '--nats', natsUrl, '--id', id, ...extraArgs], /^hayate invoker ready/, { label: id, env });
-  return { id, child };
+  const { child, line } = await spawnUntilReady(process.execPath, [HAYATE_BIN, 'invoker', '--nats', natsUrl, '--id', id, ...extraArgs], /^hayate invoker ready/, { label: id, env });
+  const metrics = / metrics=(\S+)/.exec(line)?.[1];
+  return metrics === undefined ? { id, child } : { id, child, metrics };
 }
 
 /** Runs `hayate up` until SIGINT/SIGTERM. */
@@ -130,7 +133,7 @@ export async function up(options: UpOptions, log: Logger): Promise<void> {
     log.info({ functions: deployed }, 'examples deployed');
   }
   if (options.stateFile !== undefined) {
-    const state = { http, nats: nats.url, invokers: invokers.map((i) => ({ id: i.id, pid: i.child.pid })), controller: { pid: controller.child.pid }, nats_pid: nats.child.pid, data };
+    const state = { http, nats: nats.url, invokers: invokers.map((i) => ({ id: i.id, pid: i.child.pid, metrics: i.metrics })), controller: { pid: controller.child.pid }, nats_pid: nats.child.pid, data };
     writeFileSync(options.stateFile, JSON.stringify(state, null, 2));
   }
   process.stdout.write(`hayate ready http=${http} nats=${nats.url}\n`);
