@@ -67,6 +67,8 @@ export interface ScaleRow {
    * (other programs: a figure taken beside a busy neighbour is not this topology's ceiling).
    */
   cpu: { invokers: number; nats: number; client: number; total: number; other: number };
+  /** CPU milliseconds per served call: in the invokers, and in every process of ours. */
+  cpuMsPerCall: { invokers: number; total: number };
   /** Calls served per site (when sites > 0), from the answers' invoker ids. */
   perSite: Record<string, number>;
 }
@@ -83,8 +85,8 @@ const TOPOLOGIES: Topology[] = [
 const LOADS: Load[] = [
   // trivial: what a call costs the platform (bus, protobuf, worker hand-off, WASI set-up)
   { label: 'upper 16 B', fn: 'upper', input: Buffer.from('hello, edge!    '), args: [] },
-  // compute-bound, ≈ 10 ms of WASM per call: what the cores can run
-  { label: 'primes N=1e5', fn: 'primes', input: Buffer.alloc(0), args: ['100000'] },
+  // compute-bound, ≈ 8 ms of WASM per call: what the cores can run
+  { label: 'primes N=1e6', fn: 'primes', input: Buffer.alloc(0), args: ['1000000'] },
 ];
 
 const TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
@@ -189,6 +191,10 @@ async function measure(topology: Topology, concurrency: number, seconds: number)
         p50Us: q.p50,
         p99Us: q.p99,
         cpu,
+        cpuMsPerCall: {
+          invokers: run.samples.length === 0 ? 0 : Number(((cpu.invokers * 10 * run.elapsedS) / run.samples.length).toFixed(2)),
+          total: run.samples.length === 0 ? 0 : Number(((cpu.total * 10 * run.elapsedS) / run.samples.length).toFixed(2)),
+        },
         perSite: topology.sites > 0 ? run.perSite : {},
       };
       log(`${row.topology}, ${row.invokers} invoker(s), ${row.workload}: ${row.callsPerSecond} calls/s, CPU ${cpu.total}%`);
@@ -203,7 +209,7 @@ async function measure(topology: Topology, concurrency: number, seconds: number)
 }
 
 function table(rows: ScaleRow[]): string {
-  const head = ['topology', 'invokers', 'workload', 'calls/s', 'p50 ms', 'p99 ms', 'err', 'CPU% inv', 'CPU% nats', 'CPU% client', 'CPU% total', 'CPU% other', 'served by site'];
+  const head = ['topology', 'invokers', 'workload', 'calls/s', 'p50 ms', 'p99 ms', 'err', 'CPU% inv', 'CPU% nats', 'CPU% client', 'CPU% total', 'CPU% other', 'CPU ms/call inv', 'CPU ms/call all', 'served by site'];
   const body = rows.map((r) => [
     r.topology,
     String(r.invokers),
@@ -217,6 +223,8 @@ function table(rows: ScaleRow[]): string {
     String(r.cpu.client),
     String(r.cpu.total),
     String(r.cpu.other),
+    r.cpuMsPerCall.invokers.toFixed(2),
+    r.cpuMsPerCall.total.toFixed(2),
     Object.entries(r.perSite).map(([s, n]) => `${s}:${n}`).join(' ') || '-',
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
@@ -233,7 +241,7 @@ async function main(): Promise<void> {
   for (const topology of chosen) rows.push(...(await measure(topology, concurrency, seconds)));
   const cores = availableParallelism();
   process.stdout.write(`hayate scale benchmark: ${cores} cores (${cpus()[0]?.model ?? 'unknown CPU'}), ${concurrency} calls in flight, ${seconds} s per row, container tier off\n\n${table(rows)}\n`);
-  process.stdout.write(`\nCPU% is of one core (${cores * 100}% = every core busy), over the measured seconds, for all invoker processes (WASM worker threads included), all nats-server processes, and this load generator; "other" is the rest of the machine meanwhile.\n`);
+  process.stdout.write(`\nCPU% is of one core (${cores * 100}% = every core busy), over the measured seconds, for all invoker processes (WASM worker threads included), all nats-server processes, and this load generator; "other" is the rest of the machine meanwhile. CPU ms/call: CPU time per served call in the invokers, and in all of our processes (the ceiling is ${cores * 1000} divided by it).\n`);
   if (values.json !== undefined) writeFileSync(values.json, JSON.stringify({ cores, concurrency, seconds, rows }, null, 2));
 }
 
