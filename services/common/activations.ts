@@ -1,7 +1,8 @@
 /**
  * Activation records of async invocations, in the JetStream KV bucket `hayate_activations` (SPEC §1, §7),
  * one key per activation id, kept for a TTL after their last change. Writers go through compare-and-set, so
- * a record that reached `succeeded` or `failed` is never moved back by a late or duplicate attempt.
+ * a record that reached `succeeded` or `failed` is never moved back by a late or duplicate attempt. Every call
+ * rides out the short outages of a NATS cluster (a server or a leader lost) for up to 10 s.
  */
 import type { KV, NatsConnection } from 'nats';
 import type { Activation } from './codec';
@@ -9,6 +10,7 @@ import { ActivationState, decodeActivation, encodeActivation, Tier } from './cod
 import { HayateError } from './errors';
 import type { InvocationId } from './names';
 import { parseInvocationId } from './names';
+import { withNatsRetry } from './nats-retry';
 import { ACTIVATIONS_BUCKET } from './subjects';
 
 /** Options for opening the bucket. */
@@ -86,7 +88,8 @@ export class ActivationStore {
    */
   async create(activation: Activation): Promise<boolean> {
     try {
-      await this.kv.create(parseInvocationId(activation.activationId), encodeActivation(activation));
+      const key = parseInvocationId(activation.activationId);
+      await withNatsRetry(`create activation ${key}`, () => this.kv.create(key, encodeActivation(activation)));
       return true;
     } catch (err: unknown) {
       if (isConflict(err)) return false;
@@ -107,8 +110,8 @@ export class ActivationStore {
       const next = change(current?.activation ?? null);
       if (next === null) return current?.activation ?? null;
       try {
-        if (current === null) await this.kv.create(key, encodeActivation(next));
-        else await this.kv.update(key, encodeActivation(next), current.revision);
+        if (current === null) await withNatsRetry(`create activation ${key}`, () => this.kv.create(key, encodeActivation(next)));
+        else await withNatsRetry(`update activation ${key}`, () => this.kv.update(key, encodeActivation(next), current.revision));
         return next;
       } catch (err: unknown) {
         if (!isConflict(err)) throw err;
@@ -119,7 +122,7 @@ export class ActivationStore {
   }
 
   private async read(key: InvocationId): Promise<{ activation: Activation; revision: number } | null> {
-    const entry = await this.kv.get(key);
+    const entry = await withNatsRetry(`read activation ${key}`, () => this.kv.get(key));
     if (entry === null || entry.operation !== 'PUT' || entry.value.byteLength === 0) return null;
     return { activation: decodeActivation(entry.value), revision: entry.revision };
   }

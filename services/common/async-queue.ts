@@ -21,7 +21,7 @@ export interface AsyncQueueOptions {
   replicas?: number;
   /** JetStream domain holding the stream (the hub's, from an edge site's leaf). @default '' (the connected server's) */
   domain?: string;
-  /** Silence after which a delivered message goes to another invoker. @default 4000 */
+  /** Silence after which a delivered message goes to another invoker. @default 3000 */
   ackWaitMs?: number;
   /**
    * Runs an activation gets. The consumer's max_deliver is one more: the extra delivery never runs the
@@ -62,7 +62,7 @@ export class AsyncQueue {
    */
   static async open(nc: NatsConnection, options: AsyncQueueOptions = {}): Promise<AsyncQueue> {
     const subjects = new Subjects(options.prefix ?? 'hayate');
-    const o = { replicas: options.replicas ?? 1, ackWaitMs: options.ackWaitMs ?? 4000, maxAttempts: options.maxAttempts ?? 5 };
+    const o = { replicas: options.replicas ?? 1, ackWaitMs: options.ackWaitMs ?? 3000, maxAttempts: options.maxAttempts ?? 5 };
     const domain = options.domain ? { domain: options.domain } : {};
     const queue = new AsyncQueue(await nc.jetstreamManager(domain), subjects, nc.jetstream(domain), o);
     await queue.ensureStream(o.replicas);

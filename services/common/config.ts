@@ -101,7 +101,7 @@ export interface Config {
   asyncDeadlineMs: number;
   /** Runs of an async invocation before its activation is `failed`. Env `HAYATE_ASYNC_MAX_ATTEMPTS`. @default 5 */
   asyncMaxAttempts: number;
-  /** JetStream ack wait of the async consumer: an invoker silent this long is taken for dead. Env `HAYATE_ASYNC_ACK_WAIT_MS`. @default 4000 */
+  /** JetStream ack wait of the async consumer: an invoker silent this long is taken for dead. Env `HAYATE_ASYNC_ACK_WAIT_MS`. @default 3000 */
   asyncAckWaitMs: number;
   /** Async invocations one invoker runs at once (0 = its WASM workers). Env `HAYATE_ASYNC_CONCURRENCY`. @default 0 */
   asyncConcurrency: number;
@@ -144,7 +144,7 @@ export const DEFAULTS: Readonly<Omit<Config, 'invokerId' | 'workers'>> = Object.
   activationTtlMs: 86_400_000,
   asyncDeadlineMs: 600_000,
   asyncMaxAttempts: 5,
-  asyncAckWaitMs: 4000,
+  asyncAckWaitMs: 3000,
   asyncConcurrency: 0,
   executionLogFile: '',
   functionDefaults: Object.freeze({

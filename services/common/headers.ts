@@ -10,6 +10,8 @@ export const Header = {
   attempt: 'Hayate-Attempt',
   /** HTTP answers that needed a failover: ms from the last sign of life of the failed attempt to the answer. */
   failoverMs: 'Hayate-Failover-Ms',
+  /** HTTP answers that needed a failover: the longest silence after which an attempt was taken for dead, ms. */
+  failoverDetectMs: 'Hayate-Failover-Detect-Ms',
   /** Raw calls: one header value per extra argument. */
   arg: 'Hayate-Arg',
   /** Raw calls: absolute deadline, Unix ms. */

@@ -61,6 +61,11 @@ export interface CallResult {
    * time from the death of the invoker to the answer.
    */
   failoverMs: number;
+  /**
+   * Detection time in ms: the longest silence (no answer, no beat) after which an attempt was taken for dead
+   * and the request re-sent; 0 when no attempt was. The death happened within this long before the re-send.
+   */
+  detectMs: number;
 }
 
 /** One send of the request, under its own reply token. */
@@ -71,7 +76,7 @@ interface Attempt {
   lastHeardMs: number;
 }
 
-type Outcome = { kind: 'answer'; response: InvokeResponse; attempts: number; failoverMs: number } | { kind: 'gave-up'; error: unknown };
+type Outcome = { kind: 'answer'; response: InvokeResponse; attempts: number; failoverMs: number; detectMs: number } | { kind: 'gave-up'; error: unknown };
 
 export class InvocationClient {
   private readonly subjects: Subjects;
@@ -130,7 +135,7 @@ export class InvocationClient {
     };
     const outcome = await this.run(this.subjects.fn('invoke', fn), request, deadline);
     if (outcome.kind === 'gave-up') throw outcome.error;
-    return { response: outcome.response, attempts: outcome.attempts, failoverMs: outcome.failoverMs };
+    return { response: outcome.response, attempts: outcome.attempts, failoverMs: outcome.failoverMs, detectMs: outcome.detectMs };
   }
 
   /** Stops listening; calls in progress fail with HAYATE_ERR_UNAVAILABLE. */
@@ -153,6 +158,7 @@ export class InvocationClient {
     let settled = false;
     /** Last sign of life of the first attempt that failed; 0 while none has. */
     let failedSinceMs = 0;
+    let detectMs = 0;
     let lastReason = 'no invoker answered';
     let lastCode: 'HAYATE_ERR_NO_INVOKER' | 'HAYATE_ERR_TIMEOUT' = 'HAYATE_ERR_NO_INVOKER';
 
@@ -190,6 +196,7 @@ export class InvocationClient {
         if (now >= deadline) return giveUp();
         const silentMs = now - attempt.lastHeardMs;
         if (silentMs < this.o.deadAfterMs) return arm(attempt, this.o.deadAfterMs - silentMs);
+        detectMs = Math.max(detectMs, silentMs);
         failover(attempt, `no answer nor beat for ${silentMs} ms`, 'HAYATE_ERR_TIMEOUT', 0);
       };
 
@@ -219,7 +226,7 @@ export class InvocationClient {
         const code = response.errorCode;
         const retryable = code !== '' && code in ERRORS && ERRORS[code as keyof typeof ERRORS].retryable && code !== 'HAYATE_ERR_INTERNAL';
         if (retryable) return failover(attempt, `${code}: ${response.errorMessage}`, 'HAYATE_ERR_TIMEOUT', Math.min(this.o.noResponderBackoffMs * attempt.number, 1000));
-        settle({ kind: 'answer', response, attempts: request.attempt, failoverMs: failedSinceMs === 0 ? 0 : Date.now() - failedSinceMs });
+        settle({ kind: 'answer', response, attempts: request.attempt, failoverMs: failedSinceMs === 0 ? 0 : Date.now() - failedSinceMs, detectMs });
       };
 
       const send = (): void => {

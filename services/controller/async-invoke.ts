@@ -14,6 +14,7 @@ import type { Config } from '../common/config';
 import { HayateError } from '../common/errors';
 import type { FunctionName } from '../common/names';
 import { newInvocationId, parseInvocationId } from '../common/names';
+import { withNatsRetry } from '../common/nats-retry';
 import type { FunctionStore } from '../common/store';
 
 export interface AsyncInvokeDeps {
@@ -47,7 +48,7 @@ export function wantsAsync(req: FastifyRequest<{ Querystring: Record<string, unk
  */
 export async function invokeAsync(deps: AsyncInvokeDeps, call: AsyncInvokeInput, reply: FastifyReply): Promise<FastifyReply> {
   const { store, queue, activations, config } = deps;
-  if ((await store.getSpec(call.fn)) === null) throw new HayateError('HAYATE_ERR_NOT_FOUND', `Cannot invoke function ${call.fn} as it is not deployed`);
+  if ((await withNatsRetry(`read function ${call.fn}`, () => store.getSpec(call.fn))) === null) throw new HayateError('HAYATE_ERR_NOT_FOUND', `Cannot invoke function ${call.fn} as it is not deployed`);
   const id = newInvocationId();
   const now = Date.now();
   const deadline = now + config.asyncDeadlineMs;

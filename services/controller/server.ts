@@ -160,7 +160,7 @@ export function buildServer(deps: ControllerDeps) {
     const r = result.response;
     metrics.observe(fn, r, result.attempts, (performance.now() - started) / 1000);
     log.debug({ invoker: r.invokerId, status: r.status, tier: r.tier, attempts: result.attempts, totalUs: r.timings.totalUs }, 'invoked');
-    setInvocationHeaders(reply, r, result.attempts, result.failoverMs);
+    setInvocationHeaders(reply, r, result.attempts, result);
     if (r.status === 'OK') return reply.code(200).type('application/octet-stream').send(Buffer.from(r.output));
     const err = HayateError.fromWire(r.errorCode, r.errorMessage);
     return sendError(reply, err, { invocation_id: r.invocationId, exit_code: r.exitCode, stderr: Buffer.from(r.stderr.subarray(0, 4096)).toString('utf8') });
@@ -173,7 +173,7 @@ export function buildServer(deps: ControllerDeps) {
   return { app, client };
 }
 
-function setInvocationHeaders(reply: FastifyReply, r: InvokeResponse, attempts: number, failoverMs: number): void {
+function setInvocationHeaders(reply: FastifyReply, r: InvokeResponse, attempts: number, failover: { failoverMs: number; detectMs: number }): void {
   const t = r.timings;
   reply.header(Header.tier, r.tier);
   reply.header(Header.invocationId, r.invocationId);
@@ -182,7 +182,8 @@ function setInvocationHeaders(reply: FastifyReply, r: InvokeResponse, attempts: 
   reply.header(Header.invoker, r.invokerId);
   reply.header(Header.status, r.status);
   reply.header(Header.attempt, String(attempts));
-  if (failoverMs > 0) reply.header(Header.failoverMs, String(failoverMs));
+  if (failover.failoverMs > 0) reply.header(Header.failoverMs, String(failover.failoverMs));
+  if (failover.detectMs > 0) reply.header(Header.failoverDetectMs, String(failover.detectMs));
   reply.header('Server-Timing', `queue;dur=${ms(t.queueUs)}, startup;dur=${ms(t.startupUs)}, exec;dur=${ms(t.execUs)}, teardown;dur=${ms(t.teardownUs)}, total;dur=${ms(t.totalUs)}`);
 }
 
