@@ -47,13 +47,18 @@ export class FunctionStore {
     return new FunctionStore(kv, modules);
   }
 
-  /** Stores a module under its digest unless it is there already; returns the digest. */
+  /**
+   * Stores a module under its digest unless it is there already; returns the digest.
+   * @throws HayateError HAYATE_ERR_STORE_UNREACHABLE when JetStream does not answer (safe to retry)
+   */
   async putModule(module: Uint8Array): Promise<string> {
     const digest = digestOf(module);
-    const existing = await this.modules.info(digest);
-    if (existing === null || existing.deleted || existing.size !== module.byteLength) {
-      await this.modules.putBlob({ name: digest, description: 'wasm module' }, module);
-    }
+    await reach(`Cannot store module ${digest}`, async () => {
+      const existing = await this.modules.info(digest);
+      if (existing === null || existing.deleted || existing.size !== module.byteLength) {
+        await this.modules.putBlob({ name: digest, description: 'wasm module' }, module);
+      }
+    });
     return digest;
   }
 
@@ -69,9 +74,13 @@ export class FunctionStore {
     return data;
   }
 
-  /** Writes a spec; returns it with `version` set to the KV revision. */
+  /**
+   * Writes a spec; returns it with `version` set to the KV revision.
+   * @throws HayateError HAYATE_ERR_STORE_UNREACHABLE when JetStream does not answer (safe to retry)
+   */
   async putSpec(spec: FunctionSpec): Promise<FunctionSpec> {
-    const revision = await this.kv.put(spec.name, encodeFunctionSpec(spec));
+    const encoded = encodeFunctionSpec(spec);
+    const revision = await reach(`Cannot store the spec of ${spec.name}`, () => this.kv.put(spec.name, encoded));
     return { ...spec, version: revision };
   }
 
@@ -88,7 +97,9 @@ export class FunctionStore {
   async listSpecs(): Promise<FunctionSpec[]> {
     // collect the keys first: awaiting inside the keys iterator loses keys (nats.js 2.29)
     const keys: FunctionName[] = [];
-    for await (const key of await this.kv.keys()) if (isFunctionName(key)) keys.push(key);
+    await reach('Cannot list functions', async () => {
+      for await (const key of await this.kv.keys()) if (isFunctionName(key)) keys.push(key);
+    });
     const specs = (await Promise.all(keys.map((k) => this.getSpec(k)))).filter((s): s is FunctionSpec => s !== null);
     return specs.sort((a, b) => a.name.localeCompare(b.name));
   }
@@ -97,7 +108,7 @@ export class FunctionStore {
   async deleteSpec(name: FunctionName): Promise<boolean> {
     const existing = await this.getSpec(name);
     if (existing === null) return false;
-    await this.kv.delete(name);
+    await reach(`Cannot remove ${name}`, () => this.kv.delete(name));
     return true;
   }
 
@@ -124,17 +135,26 @@ export class FunctionStore {
 }
 
 /**
- * Runs a JetStream read. Not reaching JetStream (no responders, a timeout: an edge site cut off from the
+ * Runs a JetStream call. Not reaching JetStream (no responders, a timeout: an edge site cut off from the
  * hub, or a hub without quorum) becomes HAYATE_ERR_STORE_UNREACHABLE, so that callers learn why at once.
  */
-async function reach<T>(what: string, read: () => Promise<T>): Promise<T> {
+async function reach<T>(what: string, call: () => Promise<T>): Promise<T> {
   try {
-    return await read();
+    return await call();
   } catch (err: unknown) {
-    if (err instanceof HayateError) throw err;
+    if (err instanceof HayateError || !unreachable(err)) throw err;
     const reason = err instanceof Error ? err.message : String(err);
-    throw new HayateError('HAYATE_ERR_STORE_UNREACHABLE', `${what} as JetStream did not answer (${reason}); a site cut off from the hub serves only the functions it has cached`, { cause: err });
+    throw new HayateError('HAYATE_ERR_STORE_UNREACHABLE', `${what} as JetStream did not answer (${reason}): the hub is unreachable from here or has no quorum`, { cause: err });
   }
+}
+
+/** NATS' ways of saying "nobody answered": no responders, timeouts, a lost connection, JetStream without quorum. */
+const UNREACHABLE_CODES = new Set(['503', 'TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_DRAINING', 'DISCONNECT', 'CONNECTION_REFUSED']);
+
+function unreachable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = String((err as { code?: unknown }).code ?? '');
+  return UNREACHABLE_CODES.has(code) || /temporarily unavailable|no responders|timeout/i.test(err.message);
 }
 
 function specOf(entry: KvEntry): FunctionSpec {
