@@ -45,9 +45,9 @@ export interface ChaosOptions {
   killEveryMs?: number;
   /** Pause between NATS server kills (scenario nats); each server stays down ~2 s. @default 4000 */
   natsKillEveryMs?: number;
-  /** Sync requests in flight at once. @default 4 */
+  /** Sync requests in flight at once. @default 3 */
   syncConcurrency?: number;
-  /** Async requests queued per second. @default 20 */
+  /** Async requests queued per second. @default 10 */
   asyncPerSecond?: number;
   /** Every n-th sync request is a long one (~300 ms). @default 12 */
   longEvery?: number;
@@ -107,7 +107,7 @@ async function startService(dir: string, label: string, args: string[], ready: R
 
 /** Runs one scenario and reports; every process it started is stopped before it resolves. */
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
-  const o = { minInvokerKills: 0, maxDurationMs: options.durationMs * 3, invokers: 3, killEveryMs: 1500, natsKillEveryMs: 4000, syncConcurrency: 4, asyncPerSecond: 20, longEvery: 12, settleMs: 60_000, keep: false, progress: () => undefined, ...options };
+  const o = { minInvokerKills: 0, maxDurationMs: options.durationMs * 3, invokers: 3, killEveryMs: 1500, natsKillEveryMs: 4000, syncConcurrency: 3, asyncPerSecond: 10, longEvery: 12, settleMs: 60_000, keep: false, progress: () => undefined, ...options };
   const say = o.progress;
   const dir = mkdtempSync(join(tmpdir(), `hayate-chaos-${o.scenario}-`));
   const audit = join(dir, 'executions.log');
