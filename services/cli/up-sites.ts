@@ -44,34 +44,40 @@ export async function upSites(options: UpOptions & { sites: number }, log: Logge
     extraConfig: (i) => [`leafnodes { listen: 127.0.0.1:${leafPorts[i]} }`],
   });
   log.info({ servers: hub.urls }, 'nats hub ready');
-  const started: { leaves: NatsLeaf[] } = { leaves: [] };
   let stopping = false;
+  // what started so far, stopped in reverse when a later step fails (children would outlive us otherwise)
+  const undo: (() => Promise<void>)[] = [() => hub.stop()];
+  const leaves: NatsLeaf[] = [];
+  // every service stores and reads through the hub's domain with 3 replicas, wherever it connects
+  const env = { ...process.env, HAYATE_REPLICAS: String(HUB_SIZE), HAYATE_JS_DOMAIN: HUB_DOMAIN };
+  let controller: Awaited<ReturnType<typeof spawnUntilReady>>;
+  let sites: { leaf: NatsLeaf; invokers: Awaited<ReturnType<typeof startInvoker>>[] }[];
   try {
     for (let i = 0; i < options.sites; i += 1) {
       const leaf = await NatsLeaf.start({ dir: join(data, 'sites'), name: siteName(i), hubLeafUrls: leafPorts.map((p) => `nats-leaf://127.0.0.1:${p}`), hubDomain: HUB_DOMAIN });
+      undo.push(() => leaf.stop());
       leaf.onExit((code) => {
         if (!stopping) log.error({ site: leaf.name, code }, 'leaf node exited');
       });
-      started.leaves.push(leaf);
+      leaves.push(leaf);
       log.info({ site: leaf.name, url: leaf.url }, 'leaf node ready');
     }
+    const started = await spawnUntilReady(process.execPath, [HAYATE_BIN, 'controller', '--nats', hub.url, '--port', String(options.httpPort), '--host', '127.0.0.1'], /^hayate controller ready http=/, { label: 'controller', env });
+    undo.push(() => stopChild(started.child));
+    controller = started;
+    const workerArgs = options.workers !== undefined ? ['--workers', String(options.workers)] : [];
+    const attempts = leaves.flatMap((leaf) => Array.from({ length: options.invokers }, (_, j) => ({ leaf, run: startInvoker(leaf.url, `invoker-${leaf.name}-${j + 1}`, [...workerArgs, '--site', leaf.name], env) })));
+    const outcomes = await Promise.allSettled(attempts.map((a) => a.run));
+    for (const o of outcomes) if (o.status === 'fulfilled') undo.push(() => stopChild(o.value.child));
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+    sites = leaves.map((leaf) => ({ leaf, invokers: outcomes.flatMap((o, i) => (o.status === 'fulfilled' && attempts[i]?.leaf === leaf ? [o.value] : [])) }));
   } catch (err: unknown) {
-    await Promise.allSettled(started.leaves.map((l) => l.stop()));
-    await hub.stop();
+    stopping = true;
+    for (const step of undo.reverse()) await step().catch(() => undefined);
     throw err;
   }
-  const leaves = started.leaves;
-  // every service stores and reads through the hub's domain with 3 replicas, wherever it connects
-  const env = { ...process.env, HAYATE_REPLICAS: String(HUB_SIZE), HAYATE_JS_DOMAIN: HUB_DOMAIN };
-  const controller = await spawnUntilReady(process.execPath, [HAYATE_BIN, 'controller', '--nats', hub.url, '--port', String(options.httpPort), '--host', '127.0.0.1'], /^hayate controller ready http=/, { label: 'controller', env });
   const http = controller.line.replace(/^hayate controller ready http=/, '').trim();
-  const workerArgs = options.workers !== undefined ? ['--workers', String(options.workers)] : [];
-  const sites = await Promise.all(
-    leaves.map(async (leaf) => ({
-      leaf,
-      invokers: await Promise.all(Array.from({ length: options.invokers }, (_, j) => startInvoker(leaf.url, `invoker-${leaf.name}-${j + 1}`, [...workerArgs, '--site', leaf.name], env))),
-    })),
-  );
   for (const site of sites) {
     for (const inv of site.invokers) {
       inv.child.once('exit', (code, signal) => {
