@@ -24,14 +24,14 @@ function assertDelivered(t: ExecutionContext, r: ChaosReport): void {
   t.is(r.executions.unexplained, 0, 'every re-execution followed a death');
 }
 
-test('chaos suite loses nothing and runs nothing finished twice when invokers are SIGKILLed every 1.5 s', async (t) => {
+test.serial('chaos suite loses nothing and runs nothing finished twice when invokers are SIGKILLed every 1.5 s', async (t) => {
   t.timeout(120_000);
   const r = await runChaos({ scenario: Scenario.invokers, durationMs: 15_000, minInvokerKills: 10, maxDurationMs: 45_000, syncConcurrency: 3, asyncPerSecond: 10, settleMs: 45_000 });
   assertDelivered(t, r);
   t.true(r.invokerKills >= 10, `${r.invokerKills} invoker kills`);
 });
 
-test('chaos suite loses nothing and runs nothing finished twice when a server of a 3-node NATS cluster is killed and restarted', async (t) => {
+test.serial('chaos suite loses nothing and runs nothing finished twice when a server of a 3-node NATS cluster is killed and restarted', async (t) => {
   t.timeout(120_000);
   const r = await runChaos({ scenario: Scenario.nats, durationMs: 9000, natsKillEveryMs: 2500, syncConcurrency: 3, asyncPerSecond: 10, settleMs: 45_000 });
   assertDelivered(t, r);
