@@ -146,6 +146,14 @@ const STATE_TO_PB: Record<ActivationState, hayate.v1.ActivationState> = {
 
 const TIER_TO_PB: Record<Tier, hayate.v1.Tier> = { wasm: pb.Tier.WASM, container: pb.Tier.CONTAINER };
 
+/**
+ * protobufjs reads a Node Buffer (what nats.js hands out) with a reader that cuts a truncated string field
+ * short instead of failing; through a plain Uint8Array view it uses the reader that checks every length.
+ */
+function strict(data: Uint8Array): Uint8Array {
+  return Buffer.isBuffer(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : data;
+}
+
 function decodeWith<T>(what: string, decode: () => T): T {
   try {
     return decode();
@@ -176,7 +184,7 @@ export function encodeInvokeRequest(req: InvokeRequest): Uint8Array {
  * @throws HayateError HAYATE_ERR_BAD_REQUEST on malformed bytes
  */
 export function decodeInvokeRequest(data: Uint8Array): InvokeRequest {
-  const m = decodeWith('InvokeRequest', () => pb.InvokeRequest.decode(data));
+  const m = decodeWith('InvokeRequest', () => pb.InvokeRequest.decode(strict(data)));
   return {
     invocationId: m.invocationId,
     function: m.function,
@@ -203,7 +211,7 @@ export function encodeInvokeResponse(res: InvokeResponse): Uint8Array {
  * @throws HayateError HAYATE_ERR_BAD_REQUEST on malformed bytes
  */
 export function decodeInvokeResponse(data: Uint8Array): InvokeResponse {
-  const m = decodeWith('InvokeResponse', () => pb.InvokeResponse.decode(data));
+  const m = decodeWith('InvokeResponse', () => pb.InvokeResponse.decode(strict(data)));
   const t = m.timings;
   return {
     invocationId: m.invocationId,
@@ -254,7 +262,7 @@ export function encodeActivation(a: Activation): Uint8Array {
  * @throws HayateError HAYATE_ERR_BAD_REQUEST on malformed bytes
  */
 export function decodeActivation(data: Uint8Array): Activation {
-  const m = decodeWith('Activation', () => pb.Activation.decode(data));
+  const m = decodeWith('Activation', () => pb.Activation.decode(strict(data)));
   return {
     activationId: m.activationId,
     function: m.function,
@@ -287,7 +295,7 @@ export function encodeFunctionSpec(spec: FunctionSpec): Uint8Array {
  * @throws HayateError HAYATE_ERR_BAD_REQUEST on malformed bytes
  */
 export function decodeFunctionSpec(data: Uint8Array): FunctionSpec {
-  const m = decodeWith('FunctionSpec', () => pb.FunctionSpec.decode(data));
+  const m = decodeWith('FunctionSpec', () => pb.FunctionSpec.decode(strict(data)));
   return pb.FunctionSpec.toObject(m, { defaults: true, arrays: true, objects: true, longs: Number }) as FunctionSpec;
 }
 
@@ -301,6 +309,6 @@ export function encodeInvokerStatus(status: InvokerStatus): Uint8Array {
  * @throws HayateError HAYATE_ERR_BAD_REQUEST on malformed bytes
  */
 export function decodeInvokerStatus(data: Uint8Array): InvokerStatus {
-  const m = decodeWith('InvokerStatus', () => pb.InvokerStatus.decode(data));
+  const m = decodeWith('InvokerStatus', () => pb.InvokerStatus.decode(strict(data)));
   return pb.InvokerStatus.toObject(m, { defaults: true, arrays: true, objects: true, longs: Number }) as InvokerStatus;
 }

@@ -34,7 +34,8 @@ function one(q: DeployQuery, key: string): string | undefined {
 function intOption(q: DeployQuery, key: string, min: number, max: number, fallback: number): number {
   const raw = one(q, key);
   if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
+  // decimal digits only: Number() would also take "1e3", "0x10" or " 12 "
+  const n = /^-?\d{1,16}$/.test(raw) ? Number(raw) : Number.NaN;
   if (!Number.isInteger(n) || n < min || n > max) throw new HayateError('HAYATE_ERR_INVALID_OPTION', `Invalid option ${key}=${JSON.stringify(raw)}: expected an integer in [${min}, ${max}]`);
   return n;
 }

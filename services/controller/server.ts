@@ -36,6 +36,8 @@ export interface ControllerDeps {
 type NameParams = { Params: { name: string }; Querystring: DeployQuery };
 
 const ms = (us: number): string => (us / 1000).toFixed(3);
+/** A body over its limit but declared no larger than this is read to its end before the 413 goes out. */
+const DRAIN_MAX_BYTES = 128 * 1024 * 1024;
 
 function sha(value: string): Buffer {
   return createHash('sha256').update(value).digest();
@@ -43,7 +45,7 @@ function sha(value: string): Buffer {
 
 /** Constant-time check of a Bearer key against the configured keys. */
 function authorized(header: string | undefined, keys: readonly Buffer[]): boolean {
-  const match = /^Bearer (.+)$/.exec(header ?? '');
+  const match = /^Bearer (.+)$/i.exec(header ?? '');
   if (match === null || match[1] === undefined) return false;
   const given = sha(match[1]);
   let ok = false;
@@ -90,7 +92,14 @@ export function buildServer(deps: ControllerDeps) {
     if (error instanceof HayateError) return sendError(reply, error);
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       const limit = req.routeOptions.url?.endsWith('/invoke') === true ? 'HAYATE_MAX_REQUEST_MB' : 'HAYATE_MAX_MODULE_MB';
-      return sendError(reply, new HayateError('HAYATE_ERR_PAYLOAD_TOO_LARGE', `Cannot accept request body as it is larger than ${req.routeOptions.bodyLimit ?? config.maxModuleBytes} bytes (${limit})`));
+      const tooLarge = new HayateError('HAYATE_ERR_PAYLOAD_TOO_LARGE', `Cannot accept request body as it is larger than ${req.routeOptions.bodyLimit ?? config.maxModuleBytes} bytes (${limit})`);
+      // Read (and drop) the rest of a body of moderate size before answering: closing a connection with
+      // unread bytes resets it, and a client still sending (no Expect: 100-continue) then loses the 413.
+      const declared = Number(req.headers['content-length']);
+      if (req.raw.complete || !(declared <= DRAIN_MAX_BYTES)) return sendError(reply, tooLarge);
+      return new Promise<void>((resolve) => {
+        req.raw.once('end', resolve).once('error', resolve).once('close', resolve).resume();
+      }).then(() => sendError(reply, tooLarge));
     }
     if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) return sendError(reply, new HayateError('HAYATE_ERR_BAD_REQUEST', error.message));
     req.log.error({ err: error }, 'request failed');
