@@ -39,6 +39,10 @@ export interface AsyncEntry {
   attempts: number;
   /** finished_at − created_at of the record. */
   completionMs: number;
+  /** How long the POST took to answer 202 (JetStream confirmed the enqueue). */
+  acceptMs: number;
+  /** started_at (of the last attempt) − created_at: time in the queue, failovers included. */
+  queueMs: number;
 }
 
 const LONG_N = 40_000_000;
@@ -122,12 +126,13 @@ export async function sendSync(http: string, job: Job, timeoutMs: number): Promi
 }
 
 /** Queues one async job; resolves with its activation id, or an error text when it was not accepted. */
-export async function sendAsync(http: string, job: Job, timeoutMs: number): Promise<{ id: string } | { error: string }> {
+export async function sendAsync(http: string, job: Job, timeoutMs: number): Promise<{ id: string; acceptMs: number } | { error: string }> {
+  const started = performance.now();
   try {
     const res = await fetch(`${http}/v1/functions/${job.fn}/invoke?async=1`, { method: 'POST', body: asBufferSource(job.input), headers: { 'content-type': 'application/octet-stream' }, signal: AbortSignal.timeout(timeoutMs) });
     const text = await res.text();
     if (res.status !== 202) return { error: `HTTP ${res.status} ${text.slice(0, 200)}` };
-    return { id: (JSON.parse(text) as { id: string }).id };
+    return { id: (JSON.parse(text) as { id: string }).id, acceptMs: performance.now() - started };
   } catch (err: unknown) {
     return { error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) };
   }
@@ -138,12 +143,13 @@ export async function pollActivation(http: string, entry: AsyncEntry): Promise<b
   try {
     const res = await fetch(`${http}/v1/activations/${entry.id}`, { signal: AbortSignal.timeout(5000) });
     if (res.status !== 200) return false;
-    const a = (await res.json()) as { state: string; output?: string | null; attempts: number; created_at: string | null; finished_at: string | null };
+    const a = (await res.json()) as { state: string; output?: string | null; attempts: number; created_at: string | null; started_at: string | null; finished_at: string | null };
     entry.state = a.state;
     entry.attempts = a.attempts;
     if (a.state !== 'succeeded' && a.state !== 'failed') return false;
     entry.output = a.output ?? null;
     entry.completionMs = a.finished_at !== null && a.created_at !== null ? Date.parse(a.finished_at) - Date.parse(a.created_at) : 0;
+    entry.queueMs = a.started_at !== null && a.created_at !== null ? Date.parse(a.started_at) - Date.parse(a.created_at) : 0;
     return true;
   } catch {
     return false;

@@ -65,7 +65,7 @@ export interface ChaosReport {
   invokerKills: number;
   natsKills: number;
   sync: { sent: number; correct: number; wrong: number; lost: number; failedOver: number; p50Ms: number; p99Ms: number; worstMs: number; worstFailoverMs: number; worstDetectMs: number };
-  async: { sent: number; refused: number; accepted: number; succeeded: number; failed: number; wrong: number; lost: number; redelivered: number; p99CompletionMs: number; worstCompletionMs: number };
+  async: { sent: number; refused: number; accepted: number; succeeded: number; failed: number; wrong: number; lost: number; redelivered: number; p99AcceptMs: number; worstAcceptMs: number; p99QueueMs: number; p99CompletionMs: number; worstCompletionMs: number };
   executions: AuditSummary;
   /** ms from an invoker's SIGKILL to the start of its unfinished work on another invoker by the next attempt (worst). */
   worstRestartAfterKillMs: { sync: number; async: number };
@@ -156,7 +156,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         const job = jobs.next(false);
         pending.push(
           sendAsync(http, job, 30_000).then((r) => {
-            if ('id' in r) asyncEntries.push({ id: r.id, job, state: 'queued', output: null, attempts: 0, completionMs: 0 });
+            if ('id' in r) asyncEntries.push({ id: r.id, job, state: 'queued', output: null, attempts: 0, completionMs: 0, acceptMs: r.acceptMs, queueMs: 0 });
             else refusals.push(r.error);
           }),
         );
@@ -238,6 +238,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         wrong: asyncEntries.filter((e) => e.state === 'succeeded' && e.output !== e.job.expected).length,
         lost: asyncEntries.length - done.length,
         redelivered: asyncEntries.filter((e) => e.attempts > 1).length,
+        p99AcceptMs: percentile(asyncEntries.map((e) => e.acceptMs), 0.99),
+        worstAcceptMs: Math.round(Math.max(0, ...asyncEntries.map((e) => e.acceptMs))),
+        p99QueueMs: percentile(done.map((e) => e.queueMs), 0.99),
         p99CompletionMs: percentile(done.map((e) => e.completionMs), 0.99),
         worstCompletionMs: Math.max(0, ...done.map((e) => e.completionMs)),
       },
@@ -273,7 +276,8 @@ export function formatReport(r: ChaosReport): string {
   return [
     `scenario ${r.scenario}: ${(r.durationMs / 1000).toFixed(1)} s of load, ${r.invokerKills} invoker kills, ${r.natsKills} NATS server kills`,
     `  sync   sent ${r.sync.sent}  correct ${r.sync.correct}  wrong ${r.sync.wrong}  lost ${r.sync.lost}  failed over ${r.sync.failedOver}  latency p50 ${r.sync.p50Ms} ms  p99 ${r.sync.p99Ms} ms  worst ${r.sync.worstMs} ms`,
-    `  async  sent ${r.async.sent}  accepted ${r.async.accepted}  succeeded ${r.async.succeeded}  failed ${r.async.failed}  wrong ${r.async.wrong}  lost ${r.async.lost}  refused ${r.async.refused}  redelivered ${r.async.redelivered}  completion p99 ${r.async.p99CompletionMs} ms  worst ${r.async.worstCompletionMs} ms`,
+    `  async  sent ${r.async.sent}  accepted ${r.async.accepted}  succeeded ${r.async.succeeded}  failed ${r.async.failed}  wrong ${r.async.wrong}  lost ${r.async.lost}  refused ${r.async.refused}  redelivered ${r.async.redelivered}`,
+    `         202 p99 ${r.async.p99AcceptMs} ms  worst ${r.async.worstAcceptMs} ms  queued → last start p99 ${r.async.p99QueueMs} ms  accepted → finished p99 ${r.async.p99CompletionMs} ms  worst ${r.async.worstCompletionMs} ms`,
     `  executions ${e.executions} of ${e.invocations} invocations: re-executions ${e.reExecutions} (after invoker death ${e.afterInvokerDeath}, after NATS kill ${e.afterNatsKill}, unexplained ${e.unexplained}), duplicate executions of finished invocations ${e.duplicatesOfFinished}`,
     `  failover: worst sync detection (silence before a re-send) ${r.sync.worstDetectMs} ms; worst kill → re-run started on another invoker: sync ${r.worstRestartAfterKillMs.sync} ms, async ${r.worstRestartAfterKillMs.async} ms; worst sync last sign of life → answer ${r.sync.worstFailoverMs} ms`,
     ...(r.errors.length > 0 ? [`  first errors: ${r.errors.slice(0, 5).join(' | ')}`] : []),

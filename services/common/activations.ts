@@ -65,7 +65,8 @@ export class ActivationStore {
 
   /** Opens (creating when missing) the bucket. */
   static async open(nc: NatsConnection, options: ActivationStoreOptions = {}): Promise<ActivationStore> {
-    const kv = await nc.jetstream(options.domain ? { domain: options.domain } : {}).views.kv(ACTIVATIONS_BUCKET, {
+    // 2 s per try (withNatsRetry tries again): a request sent while the bucket elects a leader gets no answer
+    const kv = await nc.jetstream({ timeout: 2000, ...(options.domain ? { domain: options.domain } : {}) }).views.kv(ACTIVATIONS_BUCKET, {
       history: 1,
       replicas: options.replicas ?? 1,
       ttl: options.ttlMs ?? 86_400_000,

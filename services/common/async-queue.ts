@@ -31,6 +31,9 @@ export interface AsyncQueueOptions {
   maxAttempts?: number;
 }
 
+/** One try of an enqueue publish; then it is sent again. */
+const PUBLISH_TRY_MS = 1500;
+
 /** The stream's publish de-duplication window: a re-sent enqueue of the same activation id is dropped. */
 const DUPLICATE_WINDOW_MS = 120_000;
 
@@ -97,7 +100,9 @@ export class AsyncQueue {
     let lastError: unknown = null;
     for (let round = 0; Date.now() < untilUnixMs; round += 1) {
       try {
-        await js.publish(subject, data, { msgID: request.invocationId, expect: { streamName: this.stream }, timeout: Math.max(500, Math.min(5000, untilUnixMs - Date.now())) });
+        // short tries: a publish sent while the stream elects a leader gets no answer at all, and waiting
+        // out a long timeout for it only delays the 202; the message id makes a re-sent publish harmless
+        await js.publish(subject, data, { msgID: request.invocationId, expect: { streamName: this.stream }, timeout: Math.max(500, Math.min(PUBLISH_TRY_MS, untilUnixMs - Date.now())) });
         return;
       } catch (err: unknown) {
         if (/MAX_PAYLOAD|maximum payload/i.test(describe(err))) throw err;
