@@ -75,6 +75,8 @@ export function buildServer(deps: ControllerDeps) {
     // per-request access logs would cost more than a warm invocation; routes log what matters
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: 'x-request-id',
+    // errors fastify answers before routing (a URL that does not decode: /v1/functions/%ZZ) in hayate's form too
+    frameworkErrors: (error, _req, reply) => sendError(reply, new HayateError('HAYATE_ERR_BAD_REQUEST', `Cannot serve request: ${error.message}`)),
   });
 
   // Every body is raw bytes: a module on deploy, the function's stdin on invoke.
