@@ -1,8 +1,9 @@
 /**
  * WASI fidelity: the C programs of test/fixtures/wasi/ exercise files, directories, stat, links, args, env,
- * clocks, sleeping, randomness, stdio, /dev, exit codes, the sandbox and sockets; each prints what POSIX
- * calls returned. Run on the real invoker, their stdout must equal <name>.stdout exactly (the same output
- * the program gives natively on Linux, but for descriptor numbers and what the sandbox hides).
+ * clocks, sleeping, randomness, stdio, /dev, exit codes, the sandbox and sockets, each printing what the
+ * POSIX calls returned; wasi-api.c calls the WASI API below libc (rights, confinement to a directory,
+ * readdir cookies, renumber). Run on the real invoker, their stdout must equal <name>.stdout exactly: the
+ * output the program gives natively on Linux, but for descriptor numbers and what the sandbox hides.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -35,6 +36,7 @@ const FIXTURES: Record<string, { exitCode?: number; stderr?: string }> = {
   'exit-code': { exitCode: 42, stderr: 'stderr before exit\n' },
   sandbox: {},
   socket: {},
+  'wasi-api': {},
 };
 
 let seq = 0;

@@ -53,21 +53,25 @@ function sizeOf(node: Node): number {
 export function fsCalls(ctx: FsContext, preview0 = false): Record<string, Call> {
   const { mem, fs, fds, stdio } = ctx;
 
+  /** An open descriptor holding `right` (EBADF without it, as POSIX answers a read of a write-only file). */
   const descriptor = (fd: number, right: number): Description | Errno => {
     const d = fds.get(fd);
     if (d === undefined) return Errno.BADF;
     return (d.rights & right) === right ? d : Errno.BADF;
   };
 
-  const dirOf = (fd: number): DirNode | Errno => {
+  /** The directory of a descriptor that holds `right` (EPERM without it, as a WASI host answers). */
+  const dirOf = (fd: number, right: number): { dir: DirNode; d: Description } | Errno => {
     const d = fds.get(fd);
     if (d === undefined) return Errno.BADF;
-    return d.node.kind === 'dir' ? d.node : Errno.NOTDIR;
+    if (d.node.kind !== 'dir') return Errno.NOTDIR;
+    return (d.rights & right) === right ? { dir: d.node, d } : Errno.PERM;
   };
 
-  const resolve = (fd: number, ptr: number, len: number, follow: boolean): Resolved | Errno => {
-    const dir = dirOf(fd);
-    if (typeof dir === 'number') return dir;
+  const resolve = (fd: number, ptr: number, len: number, follow: boolean, right: number): Resolved | Errno => {
+    const at = dirOf(fd, right);
+    if (typeof at === 'number') return at;
+    const dir = at.dir;
     const path = mem.latin1(ptr, len);
     if (path === null) return Errno.FAULT;
     if (path.includes('\0')) return Errno.INVAL;
@@ -177,11 +181,14 @@ export function fsCalls(ctx: FsContext, preview0 = false): Record<string, Call> 
     return total;
   };
 
-  const seekable = (d: Description): FileNode | DirNode | null | Errno => {
+  /** What a seek moves on: a file, nothing (/dev/null and friends: every position is 0), or an errno. */
+  const seekable = (d: Description): FileNode | null | Errno => {
     const node = d.node;
-    if (node.kind === 'file' || node.kind === 'dir') return node;
+    if (node.kind === 'file') return node;
+    // WASI gives directories no seek right (POSIX would take lseek on one)
+    if (node.kind === 'dir' || node.kind === 'symlink') return Errno.BADF;
     if (node.kind === 'device' && (node.device === 'stdin' || node.device === 'stdout' || node.device === 'stderr')) return Errno.SPIPE;
-    return null; // /dev/null and friends: every position is 0
+    return null;
   };
 
   const calls = {
@@ -296,7 +303,7 @@ export function fsCalls(ctx: FsContext, preview0 = false): Record<string, Call> 
     },
 
     fd_allocate(fd: number, offset: bigint, len: bigint): number {
-      const d = descriptor(fd, Rights.FD_WRITE);
+      const d = descriptor(fd, Rights.FD_ALLOCATE);
       if (typeof d === 'number') return d;
       if (d.node.kind !== 'file') return d.node.kind === 'dir' ? Errno.BADF : Errno.SPIPE;
       if (offset < 0n || len <= 0n) return Errno.INVAL;
@@ -346,7 +353,8 @@ export function fsCalls(ctx: FsContext, preview0 = false): Record<string, Call> 
     fd_filestat_set_size(fd: number, size: bigint): number {
       const d = fds.get(fd);
       if (d === undefined) return Errno.BADF;
-      if (d.node.kind !== 'file' || (d.rights & Rights.FD_WRITE) === 0) return Errno.INVAL;
+      // Linux: EINVAL for ftruncate of a descriptor not open for writing, or of a directory
+      if (d.node.kind !== 'file' || (d.rights & Rights.FD_FILESTAT_SET_SIZE) === 0) return Errno.INVAL;
       if (size < 0n) return Errno.INVAL;
       if (size > MAX_OFFSET) return Errno.FBIG;
       return fs.truncate(d.node, Number(size));
@@ -369,9 +377,10 @@ export function fsCalls(ctx: FsContext, preview0 = false): Record<string, Call> 
     fd_prestat_dir_name(fd: number, ptr: number, len: number): number {
       const d = fds.get(fd);
       if (d === undefined || d.preopen === null) return Errno.BADF;
-      const dst = mem.bytes(ptr, Math.min(len, d.preopen.length));
+      if (len < d.preopen.length) return Errno.NAMETOOLONG;
+      const dst = mem.bytes(ptr, d.preopen.length);
       if (dst === null) return Errno.FAULT;
-      dst.set(Buffer.from(d.preopen, 'latin1').subarray(0, dst.length));
+      dst.set(Buffer.from(d.preopen, 'latin1'));
       return Errno.SUCCESS;
     },
 
@@ -405,9 +414,13 @@ export function fsCalls(ctx: FsContext, preview0 = false): Record<string, Call> 
     path_open(fd: number, dirflags: number, pathPtr: number, pathLen: number, oflags: number, rightsBase: bigint, rightsInheriting: bigint, fdflags: number, fdPtr: number): number {
       const create = (oflags & Oflags.CREAT) !== 0;
       const exclusive = create && (oflags & Oflags.EXCL) !== 0;
-      const r = resolve(fd, pathPtr, pathLen, (dirflags & Lookupflags.SYMLINK_FOLLOW) !== 0 && !exclusive);
+      const truncate = (oflags & Oflags.TRUNC) !== 0;
+      const needed = Rights.PATH_OPEN | (create ? Rights.PATH_CREATE_FILE : 0) | (truncate ? Rights.PATH_FILESTAT_SET_SIZE : 0);
+      const r = resolve(fd, pathPtr, pathLen, (dirflags & Lookupflags.SYMLINK_FOLLOW) !== 0 && !exclusive, needed);
       if (typeof r === 'number') return r;
-      const wanted = Number(rightsBase & 0x3fffffffn);
+      const from = fds.get(fd) as Description;
+      // a new descriptor gets the rights asked for, within what its directory passes on and its kind allows
+      const wanted = Number(rightsBase & 0x3fffffffn) & from.inheriting;
       let node = r.node;
       if (node === undefined) {
         if (!create) return Errno.NOENT;
@@ -419,56 +432,57 @@ export function fsCalls(ctx: FsContext, preview0 = false): Record<string, Call> 
         if (exclusive) return Errno.EXIST;
         if (node.kind === 'symlink') return Errno.LOOP; // O_NOFOLLOW on a link
         if (node.kind !== 'dir' && ((oflags & Oflags.DIRECTORY) !== 0 || r.dirOnly)) return Errno.NOTDIR;
-        if (node.kind === 'dir' && ((wanted & Rights.FD_WRITE) !== 0 || (oflags & Oflags.TRUNC) !== 0)) return Errno.ISDIR;
-        if (node.kind === 'file' && (oflags & Oflags.TRUNC) !== 0) {
+        if (node.kind === 'dir' && ((wanted & Rights.FD_WRITE) !== 0 || truncate)) return Errno.ISDIR;
+        if (node.kind === 'file' && truncate) {
           const err = fs.truncate(node, 0);
           if (err !== Errno.SUCCESS) return err;
         }
       }
-      const opened = fds.open({ node, offset: 0, rights: wanted & rightsFor(node), inheriting: Number(rightsInheriting & 0x3fffffffn), fdflags, preopen: null, dirents: null });
+      const inheriting = Number(rightsInheriting & 0x3fffffffn) & from.inheriting;
+      const opened = fds.open({ node, offset: 0, rights: wanted & rightsFor(node), inheriting: node.kind === 'dir' ? inheriting : inheriting & rightsFor(node), fdflags, preopen: null, dirents: null });
       if (opened < 0) return Errno.MFILE;
       mem.view.setUint32(fdPtr, opened, true);
       return Errno.SUCCESS;
     },
 
     path_create_directory(fd: number, pathPtr: number, pathLen: number): number {
-      const r = resolve(fd, pathPtr, pathLen, false);
+      const r = resolve(fd, pathPtr, pathLen, false, Rights.PATH_CREATE_DIRECTORY);
       return typeof r === 'number' ? r : fs.mkdir(r);
     },
 
     path_remove_directory(fd: number, pathPtr: number, pathLen: number): number {
-      const r = resolve(fd, pathPtr, pathLen, false);
+      const r = resolve(fd, pathPtr, pathLen, false, Rights.PATH_REMOVE_DIRECTORY);
       return typeof r === 'number' ? r : fs.rmdir(r);
     },
 
     path_unlink_file(fd: number, pathPtr: number, pathLen: number): number {
-      const r = resolve(fd, pathPtr, pathLen, false);
+      const r = resolve(fd, pathPtr, pathLen, false, Rights.PATH_UNLINK_FILE);
       return typeof r === 'number' ? r : fs.unlink(r);
     },
 
     path_rename(fd: number, oldPtr: number, oldLen: number, newFd: number, newPtr: number, newLen: number): number {
-      const from = resolve(fd, oldPtr, oldLen, false);
+      const from = resolve(fd, oldPtr, oldLen, false, Rights.PATH_RENAME_SOURCE);
       if (typeof from === 'number') return from;
-      const to = resolve(newFd, newPtr, newLen, false);
+      const to = resolve(newFd, newPtr, newLen, false, Rights.PATH_RENAME_TARGET);
       return typeof to === 'number' ? to : fs.rename(from, to);
     },
 
     path_link(oldFd: number, oldFlags: number, oldPtr: number, oldLen: number, newFd: number, newPtr: number, newLen: number): number {
-      const from = resolve(oldFd, oldPtr, oldLen, (oldFlags & Lookupflags.SYMLINK_FOLLOW) !== 0);
+      const from = resolve(oldFd, oldPtr, oldLen, (oldFlags & Lookupflags.SYMLINK_FOLLOW) !== 0, Rights.PATH_LINK_SOURCE);
       if (typeof from === 'number') return from;
-      const to = resolve(newFd, newPtr, newLen, false);
+      const to = resolve(newFd, newPtr, newLen, false, Rights.PATH_LINK_TARGET);
       return typeof to === 'number' ? to : fs.link(from, to);
     },
 
     path_symlink(targetPtr: number, targetLen: number, fd: number, pathPtr: number, pathLen: number): number {
       const target = mem.latin1(targetPtr, targetLen);
       if (target === null) return Errno.FAULT;
-      const r = resolve(fd, pathPtr, pathLen, false);
+      const r = resolve(fd, pathPtr, pathLen, false, Rights.PATH_SYMLINK);
       return typeof r === 'number' ? r : fs.symlink(target, r);
     },
 
     path_readlink(fd: number, pathPtr: number, pathLen: number, buf: number, bufLen: number, bufusedPtr: number): number {
-      const r = resolve(fd, pathPtr, pathLen, false);
+      const r = resolve(fd, pathPtr, pathLen, false, Rights.PATH_READLINK);
       if (typeof r === 'number') return r;
       if (r.node === undefined) return Errno.NOENT;
       if (r.node.kind !== 'symlink') return Errno.INVAL;
@@ -481,7 +495,7 @@ export function fsCalls(ctx: FsContext, preview0 = false): Record<string, Call> 
     },
 
     path_filestat_get(fd: number, flags: number, pathPtr: number, pathLen: number, ptr: number): number {
-      const r = resolve(fd, pathPtr, pathLen, (flags & Lookupflags.SYMLINK_FOLLOW) !== 0);
+      const r = resolve(fd, pathPtr, pathLen, (flags & Lookupflags.SYMLINK_FOLLOW) !== 0, Rights.PATH_FILESTAT_GET);
       if (typeof r === 'number') return r;
       if (r.node === undefined) return Errno.NOENT;
       if (r.dirOnly && r.node.kind !== 'dir') return Errno.NOTDIR;
@@ -489,7 +503,7 @@ export function fsCalls(ctx: FsContext, preview0 = false): Record<string, Call> 
     },
 
     path_filestat_set_times(fd: number, flags: number, pathPtr: number, pathLen: number, atim: bigint, mtim: bigint, fstFlags: number): number {
-      const r = resolve(fd, pathPtr, pathLen, (flags & Lookupflags.SYMLINK_FOLLOW) !== 0);
+      const r = resolve(fd, pathPtr, pathLen, (flags & Lookupflags.SYMLINK_FOLLOW) !== 0, Rights.PATH_FILESTAT_SET_TIMES);
       if (typeof r === 'number') return r;
       if (r.node === undefined) return Errno.NOENT;
       if (r.parent.readOnly && r.node.kind === 'device') return Errno.ROFS;
