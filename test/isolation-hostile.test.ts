@@ -19,7 +19,7 @@ const MiB = 1024 * 1024;
 let seq = 0;
 
 test.before(async (t) => {
-  t.context.cluster = await startCluster({ invokers: 1, args: ['--workers', '2'], env: { HAYATE_MAX_PENDING: '4' } });
+  t.context.cluster = await startCluster({ invokers: 1, args: ['--workers', '2'], env: { HAYATE_MAX_PENDING: '4', HAYATE_MAX_PENDING_MB: '1' } });
   const { client, invokers } = t.context.cluster;
   const [invoker] = invokers;
   if (invoker === undefined) throw new Error('no invoker started');
@@ -219,5 +219,16 @@ test.serial('invoker answers OVERLOADED with 503 when its bound of pending invoc
   const refused = (await Promise.all(Array.from({ length: 5 }, () => t.context.cluster.nc.request('hayate.v1.call.held', Buffer.from(''), { timeout: 30_000 })))).find((m) => m.headers?.get('Hayate-Status') === 'OVERLOADED');
   t.is(refused?.headers?.get('Nats-Service-Error-Code'), '503');
   t.is(refused?.headers?.get('Hayate-Error-Code'), 'HAYATE_ERR_OVERLOADED');
+  await stillServing(t);
+});
+
+test.serial('invoker answers OVERLOADED when the inputs it holds would pass HAYATE_MAX_PENDING_MB', async (t) => {
+  const { nc } = t.context.cluster;
+  const input = Buffer.alloc(700 * 1024, 'i');
+  // the first is taken (nothing else is held), the second would hold 1.4 MiB of input with HAYATE_MAX_PENDING_MB=1
+  const [first, second] = await Promise.all([nc.request('hayate.v1.call.held', input, { timeout: 30_000 }), nc.request('hayate.v1.call.held', input, { timeout: 30_000 })]);
+  t.deepEqual([first.headers?.get('Hayate-Status'), second.headers?.get('Hayate-Status')].sort(), ['OVERLOADED', 'TIMEOUT']);
+  const refused = first.headers?.get('Hayate-Status') === 'OVERLOADED' ? first : second;
+  t.regex(refused.headers?.get('Nats-Service-Error') ?? '', /already holds 716800 bytes of input \(max 1048576\)/);
   await stillServing(t);
 });

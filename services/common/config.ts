@@ -44,6 +44,8 @@ export interface Config {
   workers: number;
   /** Invoker-wide bound of queued + running invocations. Env `HAYATE_MAX_PENDING`. @default 1024 */
   maxPending: number;
+  /** Invoker-wide bound of the input bytes those invocations hold. Env `HAYATE_MAX_PENDING_MB`. @default 256 MiB */
+  maxPendingBytes: number;
   /** Bytes of compiled modules an invoker keeps (LRU). Env `HAYATE_MODULE_CACHE_MB`. @default 512 MiB */
   moduleCacheBytes: number;
   /** Largest module accepted at deploy. Env `HAYATE_MAX_MODULE_MB`. @default 64 MiB */
@@ -120,6 +122,7 @@ export const DEFAULTS: Readonly<Omit<Config, 'invokerId' | 'workers'>> = Object.
   insecure: false,
   site: '',
   maxPending: 1024,
+  maxPendingBytes: 256 * MiB,
   moduleCacheBytes: 512 * MiB,
   maxModuleBytes: 64 * MiB,
   maxRequestBytes: 8 * MiB,
@@ -186,6 +189,7 @@ export function loadConfig(env: Env, overrides: Partial<Config> = {}): Readonly<
     site: env['HAYATE_SITE'] || DEFAULTS.site,
     workers: int(env, 'HAYATE_WORKERS', availableParallelism(), 1, 256),
     maxPending: int(env, 'HAYATE_MAX_PENDING', DEFAULTS.maxPending, 1),
+    maxPendingBytes: int(env, 'HAYATE_MAX_PENDING_MB', DEFAULTS.maxPendingBytes / MiB, 1, 65536) * MiB,
     moduleCacheBytes: int(env, 'HAYATE_MODULE_CACHE_MB', DEFAULTS.moduleCacheBytes / MiB, 1) * MiB,
     maxModuleBytes: int(env, 'HAYATE_MAX_MODULE_MB', DEFAULTS.maxModuleBytes / MiB, 1, 1024) * MiB,
     maxRequestBytes: int(env, 'HAYATE_MAX_REQUEST_MB', DEFAULTS.maxRequestBytes / MiB, 1, 1024) * MiB,

@@ -75,6 +75,8 @@ export class Invoker {
   private readonly shutdown = new AbortController();
   private readonly startedUnixMs = Date.now();
   private pending = 0;
+  /** Input bytes of the pending invocations. */
+  private pendingBytes = 0;
   private invocations = 0;
   private service: Service | null = null;
   private statusSub: Subscription | null = null;
@@ -414,6 +416,10 @@ export class Invoker {
     if (this.pending >= this.deps.config.maxPending) {
       throw new HayateError('HAYATE_ERR_OVERLOADED', `Cannot run ${fn} as invoker ${this.id} already holds ${this.pending} invocations (max ${this.deps.config.maxPending})`);
     }
+    // the count alone would let 1024 inputs of 6 MiB pile up: their bytes are bounded too (one at a time always fits)
+    if (this.pendingBytes > 0 && this.pendingBytes + request.input.byteLength > this.deps.config.maxPendingBytes) {
+      throw new HayateError('HAYATE_ERR_OVERLOADED', `Cannot run ${fn} as invoker ${this.id} already holds ${this.pendingBytes} bytes of input (max ${this.deps.config.maxPendingBytes})`);
+    }
     const runtime = this.runtimeOf(fn);
     let timeoutMs = spec.timeoutMs || d.timeoutMs;
     if (request.timeoutMs > 0) timeoutMs = Math.min(timeoutMs, request.timeoutMs);
@@ -432,6 +438,7 @@ export class Invoker {
     };
     const gate = this.gateOf(fn, spec.maxConcurrency || this.deps.wasm.workers);
     this.pending += 1;
+    this.pendingBytes += request.input.byteLength;
     runtime.inFlight += 1;
     const release = await gate.acquire();
     const startMs = performance.now();
@@ -451,6 +458,7 @@ export class Invoker {
     } finally {
       release();
       this.pending -= 1;
+      this.pendingBytes -= request.input.byteLength;
       runtime.inFlight -= 1;
       const took = micros(startMs);
       if (result !== null) runtime.record(result.tier, took, result.outcome.kind !== 'exited' || result.outcome.exitCode !== 0);
