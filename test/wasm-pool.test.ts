@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import anyTest from 'ava';
 import type { TestFn } from 'ava';
 import pino from 'pino';
-import { asBufferSource, capModuleMemory } from '../services/common/wasm-module';
+import { capModuleMemory, importModuleMemory } from '../services/common/wasm-module';
 import { WasmPool } from '../services/invoker/executors/wasm/pool';
 import type { RunMessage } from '../services/invoker/executors/wasm/worker-protocol';
 import { buildFixture } from './helpers/c-fixtures';
@@ -18,7 +18,13 @@ const MEMORY_MB = 16;
 test.before(async (t) => {
   t.context.pool = new WasmPool(2, pino({ level: 'silent' }));
   await t.context.pool.start();
-  const compile = (bytes: Uint8Array) => WebAssembly.compile(asBufferSource(capModuleMemory(bytes, MEMORY_MB)));
+  // compiled as the invoker's module cache does: memory capped, then imported from the worker
+  const compile = async (bytes: Uint8Array) => {
+    const imported = importModuleMemory(capModuleMemory(bytes, MEMORY_MB));
+    const module = await WebAssembly.compile(imported.bytes);
+    pages.set(module, { min: imported.minPages, max: imported.maxPages });
+    return module;
+  };
   t.context.spin = await compile(buildFixture('hostile', 'spin'));
   t.context.upper = await compile(readFileSync(exampleWasm('upper')));
 });
@@ -27,8 +33,11 @@ test.after.always(async (t) => {
   await t.context.pool?.close();
 });
 
+const pages = new Map<WebAssembly.Module, { min: number; max: number | null }>();
+
 function job(name: string, module: WebAssembly.Module, input = ''): Omit<RunMessage, 'id' | 'type'> {
-  return { digest: name, module, argv: [name], env: {}, input: Buffer.from(input), maxOutputBytes: 1 << 20, maxStderrBytes: 1 << 16, memoryLimitBytes: MEMORY_MB << 20 };
+  const memoryPages = pages.get(module) ?? { min: 1, max: null };
+  return { digest: name, module, argv: [name], env: {}, input: Buffer.from(input), maxOutputBytes: 1 << 20, maxStderrBytes: 1 << 16, memoryLimitBytes: MEMORY_MB << 20, memoryPages };
 }
 
 async function until(condition: () => boolean): Promise<boolean> {

@@ -2,16 +2,24 @@
  * Compiled modules by (digest, memory cap), bounded by bytes, least recently used out first.
  * Concurrent first calls of one module share a single fetch and compile.
  */
-import { asBufferSource, capModuleMemory } from '../common/wasm-module';
+import { capModuleMemory, importModuleMemory } from '../common/wasm-module';
+
+/** Limits of the memory a compiled module imports (64 KiB pages). */
+export interface MemoryPages {
+  min: number;
+  max: number | null;
+}
 
 interface Entry {
   module: WebAssembly.Module;
   bytes: number;
+  memory: MemoryPages;
 }
 
-/** What `get` returns: the compiled module and whether this call fetched and compiled it. */
+/** What `get` returns: the compiled module, its memory limits and whether this call fetched and compiled it. */
 export interface CachedModule {
   module: WebAssembly.Module;
+  memory: MemoryPages;
   cold: boolean;
 }
 
@@ -45,7 +53,7 @@ export class ModuleCache {
       // Map keeps insertion order: re-inserting marks it most recently used.
       this.entries.delete(key);
       this.entries.set(key, hit);
-      return { module: hit.module, cold: false };
+      return { module: hit.module, memory: hit.memory, cold: false };
     }
     let load = this.pending.get(key);
     if (load === undefined) {
@@ -53,9 +61,10 @@ export class ModuleCache {
       this.pending.set(key, load);
       const entry = await load;
       this.insert(key, entry);
-      return { module: entry.module, cold: true };
+      return { module: entry.module, memory: entry.memory, cold: true };
     }
-    return { module: (await load).module, cold: true };
+    const entry = await load;
+    return { module: entry.module, memory: entry.memory, cold: true };
   }
 
   /** Forgets every compiled form of `digest` (after a redeploy or delete). */
@@ -70,9 +79,10 @@ export class ModuleCache {
 
   private async load(digest: string, memoryMb: number): Promise<Entry> {
     const source = await this.fetch(digest);
-    const capped = capModuleMemory(source, memoryMb);
-    const module = await WebAssembly.compile(asBufferSource(capped));
-    return { module, bytes: source.byteLength };
+    // capped at memory_mb, and taking its memory from the worker so that memories can be reused
+    const { bytes, minPages, maxPages } = importModuleMemory(capModuleMemory(source, memoryMb));
+    const module = await WebAssembly.compile(bytes);
+    return { module, bytes: source.byteLength, memory: { min: minPages, max: maxPages } };
   }
 
   private insert(key: string, entry: Entry): void {

@@ -37,7 +37,7 @@ export class WasmExecutor implements Executor {
 
   async invoke(req: ExecutionRequest, signal: AbortSignal): Promise<ExecutionResult> {
     const t0 = performance.now();
-    const { module, cold } = await this.modules.get(req.spec.digest, req.memoryMb);
+    const { module, memory, cold } = await this.modules.get(req.spec.digest, req.memoryMb);
     const loadUs = Math.round((performance.now() - t0) * 1000);
     const elapsedMs = performance.now() - t0;
     const result = await this.pool.run(
@@ -50,6 +50,7 @@ export class WasmExecutor implements Executor {
         maxOutputBytes: req.maxOutputBytes,
         maxStderrBytes: req.maxStderrBytes,
         memoryLimitBytes: req.memoryMb * PAGES_PER_MIB * WASM_PAGE_BYTES,
+        memoryPages: memory,
       },
       Math.max(1, req.timeoutMs - elapsedMs),
       signal,

@@ -14,6 +14,8 @@ export interface RunMessage {
   maxStderrBytes: number;
   /** Memory cap in bytes, to tell a memory-limit failure from any other. */
   memoryLimitBytes: number;
+  /** Limits of the memory the compiled module imports (`hayate.memory`), in 64 KiB pages. */
+  memoryPages: { min: number; max: number | null };
 }
 
 /** How a run in a worker ended. */

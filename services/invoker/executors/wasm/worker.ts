@@ -6,6 +6,7 @@
  * idle, so a repeated call pays only `_start`.
  */
 import { parentPort } from 'node:worker_threads';
+import { MEMORY_IMPORT } from '../../../common/wasm-module';
 import { Wasi } from './wasi/wasi';
 import type { RunMessage, WorkerMessage, WorkerOutcome } from './worker-protocol';
 
@@ -13,21 +14,65 @@ interface Prepared {
   key: string;
   wasi: Wasi;
   instance: WebAssembly.Instance;
+  memory: WebAssembly.Memory;
+}
+
+type MemoryOf = Pick<RunMessage, 'digest' | 'memoryPages'>;
+
+/**
+ * Memories of finished runs, zeroed, by module: a run takes one instead of a fresh memory (see
+ * `importModuleMemory`). Only memories that did not grow and are small enough that zeroing them is cheaper
+ * than mapping new pages are kept; at most `SPARE_PER_MODULE` per module and `SPARE_MODULES` modules.
+ */
+const spareMemories = new Map<string, WebAssembly.Memory[]>();
+const SPARE_PER_MODULE = 2;
+const SPARE_MODULES = 16;
+const REUSE_MAX_BYTES = 4 * 1024 * 1024;
+const PAGE = 65536;
+
+function memoryKey(msg: MemoryOf): string {
+  return `${msg.digest}/${msg.memoryPages.min}/${msg.memoryPages.max ?? ''}`;
+}
+
+function takeMemory(msg: MemoryOf): WebAssembly.Memory {
+  const spare = spareMemories.get(memoryKey(msg))?.pop();
+  if (spare !== undefined) return spare;
+  const { min, max } = msg.memoryPages;
+  return new WebAssembly.Memory(max === null ? { initial: min } : { initial: min, maximum: max });
+}
+
+function recycle(memory: WebAssembly.Memory, msg: MemoryOf): void {
+  const size = memory.buffer.byteLength;
+  if (size !== msg.memoryPages.min * PAGE || size > REUSE_MAX_BYTES) return;
+  const key = memoryKey(msg);
+  let list = spareMemories.get(key);
+  if (list === undefined) {
+    if (spareMemories.size >= SPARE_MODULES) spareMemories.delete(spareMemories.keys().next().value as string);
+    list = [];
+    spareMemories.set(key, list);
+  }
+  if (list.length >= SPARE_PER_MODULE) return;
+  // nothing of one run may reach the next: the memory goes back as zeroed as a fresh one
+  new Uint8Array(memory.buffer).fill(0);
+  list.push(memory);
 }
 
 function keyOf(msg: Pick<RunMessage, 'digest' | 'argv' | 'env' | 'memoryLimitBytes'>): string {
   return `${msg.digest}\0${msg.memoryLimitBytes}\0${JSON.stringify(msg.argv)}\0${JSON.stringify(msg.env)}`;
 }
 
-function instantiate(module: WebAssembly.Module, msg: Pick<RunMessage, 'digest' | 'argv' | 'env' | 'memoryLimitBytes'>): Prepared {
+function instantiate(module: WebAssembly.Module, msg: Pick<RunMessage, 'digest' | 'argv' | 'env' | 'memoryLimitBytes' | 'memoryPages'>): Prepared {
   // files in /tmp may hold as much as the function's memory cap, as tmpfs counts against a container's
   const wasi = new Wasi({ args: msg.argv, env: msg.env, fsLimitBytes: msg.memoryLimitBytes });
-  const instance = new WebAssembly.Instance(module, wasi.imports());
-  return { key: keyOf(msg), wasi, instance };
+  const memory = takeMemory(msg);
+  const imports = wasi.imports();
+  imports[MEMORY_IMPORT.module] = { [MEMORY_IMPORT.name]: memory };
+  const instance = new WebAssembly.Instance(module, imports);
+  return { key: keyOf(msg), wasi, instance, memory };
 }
 
 let prepared: Prepared | null = null;
-let lastRun: { module: WebAssembly.Module; msg: Pick<RunMessage, 'digest' | 'argv' | 'env' | 'memoryLimitBytes'> } | null = null;
+let lastRun: { module: WebAssembly.Module; msg: Pick<RunMessage, 'digest' | 'argv' | 'env' | 'memoryLimitBytes' | 'memoryPages'> } | null = null;
 
 const MiB = 1024 * 1024;
 
@@ -77,8 +122,9 @@ function run(msg: RunMessage): WorkerMessage {
   }
   const stdout = stdio.stdout.take();
   const stderr = stdio.stderr.take();
+  recycle(p.memory, msg);
   const t3 = performance.now();
-  lastRun = { module: msg.module, msg: { digest: msg.digest, argv: msg.argv, env: msg.env, memoryLimitBytes: msg.memoryLimitBytes } };
+  lastRun = { module: msg.module, msg: { digest: msg.digest, argv: msg.argv, env: msg.env, memoryLimitBytes: msg.memoryLimitBytes, memoryPages: msg.memoryPages } };
   return {
     type: 'result',
     id: msg.id,
