@@ -11,8 +11,9 @@
 import { randomFillSync } from 'node:crypto';
 import { Clockid, Errno, EVENT_FD_READWRITE_HANGUP, Eventtype, Layout, SUBSCRIPTION_CLOCK_ABSTIME } from './abi';
 import { FdTable } from './fd-table';
-import { fsCalls, readiness } from './fs-calls';
-import type { FsContext } from './fs-calls';
+import { fdCalls, readiness } from './fd-calls';
+import type { FsContext } from './fs-context';
+import { pathCalls } from './path-calls';
 import { GuestMemory } from './guest-memory';
 import { MemFs } from './memfs';
 import { OutputLimitExceeded, Stdio } from './stdio';
@@ -84,8 +85,8 @@ export class Wasi {
     const ctx: FsContext = { mem: this.mem, fs: this.fs, fds: this.fds, stdio: this.stdio, now: () => this.realtimeNs() };
     const common = this.commonCalls();
     return {
-      wasi_snapshot_preview1: { ...fsCalls(ctx), ...common, poll_oneoff: this.pollOneoff(ctx, false) },
-      wasi_unstable: { ...fsCalls(ctx, true), ...common, poll_oneoff: this.pollOneoff(ctx, true) },
+      wasi_snapshot_preview1: { ...fdCalls(ctx), ...pathCalls(ctx), ...common, poll_oneoff: this.pollOneoff(ctx, false) },
+      wasi_unstable: { ...fdCalls(ctx, true), ...pathCalls(ctx, true), ...common, poll_oneoff: this.pollOneoff(ctx, true) },
     };
   }
 

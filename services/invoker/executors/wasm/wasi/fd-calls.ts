@@ -1,56 +1,26 @@
 /**
- * The `fd_*` and `path_*` calls of WASI preview1 on hayate's in-memory filesystem, with the errors Linux
- * gives for the same operation (EBADF on a read of a write-only descriptor, ESPIPE on a seek of a stream…).
- * `wasi_unstable` (preview0) differs in `whence` numbering and the `filestat` layout; `preview0` selects it.
+ * The `fd_*` calls of WASI preview1 on hayate's in-memory filesystem, with the errors Linux gives for the
+ * same operation (EBADF on a read of a write-only descriptor, ESPIPE on a seek of a stream…) and WASI's own
+ * where the two differ (no seek on a directory). `wasi_unstable` (preview0) numbers `whence` differently and
+ * has its own `filestat` layout; `preview0` selects them.
  */
 import { randomFillSync } from 'node:crypto';
-import { Errno, Fdflags, Fstflags, Layout, Lookupflags, Oflags, Rights, Whence } from './abi';
-import type { Description, FdTable } from './fd-table';
-import { filetypeOf, rightsFor } from './fd-table';
-import type { GuestMemory } from './guest-memory';
-import type { DirNode, FileNode, MemFs, Node, Resolved } from './memfs';
-import type { Stdio } from './stdio';
+import { Errno, Fdflags, Layout, Rights, Whence } from './abi';
+import type { Description } from './fd-table';
+import { filetypeOf } from './fd-table';
+import type { Call, FsContext } from './fs-context';
+import { MAX_OFFSET, setTimes, sizeOf, writeFilestat } from './fs-context';
+import type { FileNode, Node } from './memfs';
 
-/** What the calls work on: one run's memory, filesystem, descriptors and streams. */
-export interface FsContext {
-  mem: GuestMemory;
-  fs: MemFs;
-  fds: FdTable;
-  stdio: Stdio;
-  /** realtime, nanoseconds */
-  now: () => bigint;
-}
-
-type Call = (...args: never[]) => number;
-
-const MAX_OFFSET = BigInt(Number.MAX_SAFE_INTEGER);
-/** Size a directory reports, as on ext4. */
-const DIR_SIZE = 4096;
-/** `st_dev` of every node: one filesystem. */
-const DEVICE_ID = 1n;
 /** preview0 numbers `whence` CUR, END, SET. */
 const PREVIEW0_WHENCE = [Whence.CUR, Whence.END, Whence.SET];
 
-
-function sizeOf(node: Node): number {
-  switch (node.kind) {
-    case 'file':
-      return node.size;
-    case 'dir':
-      return DIR_SIZE;
-    case 'symlink':
-      return node.target.length;
-    default:
-      return 0;
-  }
-}
-
 /**
- * Builds the filesystem imports of one run.
+ * Builds the `fd_*` imports of one run.
  * @param ctx the run's state
  * @param preview0 build the `wasi_unstable` variants
  */
-export function fsCalls(ctx: FsContext, preview0 = false): Record<string, Call> {
+export function fdCalls(ctx: FsContext, preview0 = false): Record<string, Call> {
   const { mem, fs, fds, stdio } = ctx;
 
   /** An open descriptor holding `right` (EBADF without it, as POSIX answers a read of a write-only file). */
@@ -58,53 +28,6 @@ export function fsCalls(ctx: FsContext, preview0 = false): Record<string, Call> 
     const d = fds.get(fd);
     if (d === undefined) return Errno.BADF;
     return (d.rights & right) === right ? d : Errno.BADF;
-  };
-
-  /** The directory of a descriptor that holds `right` (EPERM without it, as a WASI host answers). */
-  const dirOf = (fd: number, right: number): { dir: DirNode; d: Description } | Errno => {
-    const d = fds.get(fd);
-    if (d === undefined) return Errno.BADF;
-    if (d.node.kind !== 'dir') return Errno.NOTDIR;
-    return (d.rights & right) === right ? { dir: d.node, d } : Errno.PERM;
-  };
-
-  const resolve = (fd: number, ptr: number, len: number, follow: boolean, right: number): Resolved | Errno => {
-    const at = dirOf(fd, right);
-    if (typeof at === 'number') return at;
-    const dir = at.dir;
-    const path = mem.latin1(ptr, len);
-    if (path === null) return Errno.FAULT;
-    if (path.includes('\0')) return Errno.INVAL;
-    return fs.resolve(dir, path, follow);
-  };
-
-  const writeFilestat = (ptr: number, node: Node): Errno => {
-    const v = mem.view;
-    if (ptr + (preview0 ? 56 : Layout.FILESTAT_SIZE) > v.byteLength) return Errno.FAULT;
-    v.setBigUint64(ptr, DEVICE_ID, true);
-    v.setBigUint64(ptr + 8, BigInt(node.ino), true);
-    v.setBigUint64(ptr + 16, 0n, true);
-    v.setUint8(ptr + 16, filetypeOf(node));
-    const nlink = fs.nlinkOf(node);
-    const rest = preview0 ? 24 : 32;
-    if (preview0) v.setUint32(ptr + 20, nlink, true);
-    else v.setBigUint64(ptr + 24, BigInt(nlink), true);
-    v.setBigUint64(ptr + rest, BigInt(sizeOf(node)), true);
-    v.setBigUint64(ptr + rest + 8, node.atimNs, true);
-    v.setBigUint64(ptr + rest + 16, node.mtimNs, true);
-    v.setBigUint64(ptr + rest + 24, node.ctimNs, true);
-    return Errno.SUCCESS;
-  };
-
-  const setTimes = (node: Node, atim: bigint, mtim: bigint, flags: number): Errno => {
-    if ((flags & Fstflags.ATIM && flags & Fstflags.ATIM_NOW) || (flags & Fstflags.MTIM && flags & Fstflags.MTIM_NOW)) return Errno.INVAL;
-    const now = ctx.now();
-    if (flags & Fstflags.ATIM) node.atimNs = atim;
-    if (flags & Fstflags.ATIM_NOW) node.atimNs = now;
-    if (flags & Fstflags.MTIM) node.mtimNs = mtim;
-    if (flags & Fstflags.MTIM_NOW) node.mtimNs = now;
-    node.ctimNs = now;
-    return Errno.SUCCESS;
   };
 
   /** Reads into `bufs` from `d` at `offset` (files) or from the device; returns bytes read, or -errno. */
@@ -347,7 +270,7 @@ export function fsCalls(ctx: FsContext, preview0 = false): Record<string, Call> 
 
     fd_filestat_get(fd: number, ptr: number): number {
       const d = fds.get(fd);
-      return d === undefined ? Errno.BADF : writeFilestat(ptr, d.node);
+      return d === undefined ? Errno.BADF : writeFilestat(ctx, ptr, d.node, preview0);
     },
 
     fd_filestat_set_size(fd: number, size: bigint): number {
@@ -362,7 +285,7 @@ export function fsCalls(ctx: FsContext, preview0 = false): Record<string, Call> 
 
     fd_filestat_set_times(fd: number, atim: bigint, mtim: bigint, flags: number): number {
       const d = fds.get(fd);
-      return d === undefined ? Errno.BADF : setTimes(d.node, atim, mtim, flags);
+      return d === undefined ? Errno.BADF : setTimes(ctx, d.node, atim, mtim, flags);
     },
 
     fd_prestat_get(fd: number, ptr: number): number {
@@ -409,105 +332,6 @@ export function fsCalls(ctx: FsContext, preview0 = false): Record<string, Call> 
       }
       mem.view.setUint32(bufusedPtr, used, true);
       return Errno.SUCCESS;
-    },
-
-    path_open(fd: number, dirflags: number, pathPtr: number, pathLen: number, oflags: number, rightsBase: bigint, rightsInheriting: bigint, fdflags: number, fdPtr: number): number {
-      const create = (oflags & Oflags.CREAT) !== 0;
-      const exclusive = create && (oflags & Oflags.EXCL) !== 0;
-      const truncate = (oflags & Oflags.TRUNC) !== 0;
-      const needed = Rights.PATH_OPEN | (create ? Rights.PATH_CREATE_FILE : 0) | (truncate ? Rights.PATH_FILESTAT_SET_SIZE : 0);
-      const r = resolve(fd, pathPtr, pathLen, (dirflags & Lookupflags.SYMLINK_FOLLOW) !== 0 && !exclusive, needed);
-      if (typeof r === 'number') return r;
-      const from = fds.get(fd) as Description;
-      // a new descriptor gets the rights asked for, within what its directory passes on and its kind allows
-      const wanted = Number(rightsBase & 0x3fffffffn) & from.inheriting;
-      let node = r.node;
-      if (node === undefined) {
-        if (!create) return Errno.NOENT;
-        if ((oflags & Oflags.DIRECTORY) !== 0) return Errno.INVAL;
-        const file = fs.createFile(r);
-        if (typeof file === 'number') return file;
-        node = file;
-      } else {
-        if (exclusive) return Errno.EXIST;
-        if (node.kind === 'symlink') return Errno.LOOP; // O_NOFOLLOW on a link
-        if (node.kind !== 'dir' && ((oflags & Oflags.DIRECTORY) !== 0 || r.dirOnly)) return Errno.NOTDIR;
-        if (node.kind === 'dir' && ((wanted & Rights.FD_WRITE) !== 0 || truncate)) return Errno.ISDIR;
-        if (node.kind === 'file' && truncate) {
-          const err = fs.truncate(node, 0);
-          if (err !== Errno.SUCCESS) return err;
-        }
-      }
-      const inheriting = Number(rightsInheriting & 0x3fffffffn) & from.inheriting;
-      const opened = fds.open({ node, offset: 0, rights: wanted & rightsFor(node), inheriting: node.kind === 'dir' ? inheriting : inheriting & rightsFor(node), fdflags, preopen: null, dirents: null });
-      if (opened < 0) return Errno.MFILE;
-      mem.view.setUint32(fdPtr, opened, true);
-      return Errno.SUCCESS;
-    },
-
-    path_create_directory(fd: number, pathPtr: number, pathLen: number): number {
-      const r = resolve(fd, pathPtr, pathLen, false, Rights.PATH_CREATE_DIRECTORY);
-      return typeof r === 'number' ? r : fs.mkdir(r);
-    },
-
-    path_remove_directory(fd: number, pathPtr: number, pathLen: number): number {
-      const r = resolve(fd, pathPtr, pathLen, false, Rights.PATH_REMOVE_DIRECTORY);
-      return typeof r === 'number' ? r : fs.rmdir(r);
-    },
-
-    path_unlink_file(fd: number, pathPtr: number, pathLen: number): number {
-      const r = resolve(fd, pathPtr, pathLen, false, Rights.PATH_UNLINK_FILE);
-      return typeof r === 'number' ? r : fs.unlink(r);
-    },
-
-    path_rename(fd: number, oldPtr: number, oldLen: number, newFd: number, newPtr: number, newLen: number): number {
-      const from = resolve(fd, oldPtr, oldLen, false, Rights.PATH_RENAME_SOURCE);
-      if (typeof from === 'number') return from;
-      const to = resolve(newFd, newPtr, newLen, false, Rights.PATH_RENAME_TARGET);
-      return typeof to === 'number' ? to : fs.rename(from, to);
-    },
-
-    path_link(oldFd: number, oldFlags: number, oldPtr: number, oldLen: number, newFd: number, newPtr: number, newLen: number): number {
-      const from = resolve(oldFd, oldPtr, oldLen, (oldFlags & Lookupflags.SYMLINK_FOLLOW) !== 0, Rights.PATH_LINK_SOURCE);
-      if (typeof from === 'number') return from;
-      const to = resolve(newFd, newPtr, newLen, false, Rights.PATH_LINK_TARGET);
-      return typeof to === 'number' ? to : fs.link(from, to);
-    },
-
-    path_symlink(targetPtr: number, targetLen: number, fd: number, pathPtr: number, pathLen: number): number {
-      const target = mem.latin1(targetPtr, targetLen);
-      if (target === null) return Errno.FAULT;
-      const r = resolve(fd, pathPtr, pathLen, false, Rights.PATH_SYMLINK);
-      return typeof r === 'number' ? r : fs.symlink(target, r);
-    },
-
-    path_readlink(fd: number, pathPtr: number, pathLen: number, buf: number, bufLen: number, bufusedPtr: number): number {
-      const r = resolve(fd, pathPtr, pathLen, false, Rights.PATH_READLINK);
-      if (typeof r === 'number') return r;
-      if (r.node === undefined) return Errno.NOENT;
-      if (r.node.kind !== 'symlink') return Errno.INVAL;
-      const target = Buffer.from(r.node.target, 'latin1');
-      const dst = mem.bytes(buf, Math.min(bufLen, target.length));
-      if (dst === null) return Errno.FAULT;
-      dst.set(target.subarray(0, dst.length));
-      mem.view.setUint32(bufusedPtr, dst.length, true);
-      return Errno.SUCCESS;
-    },
-
-    path_filestat_get(fd: number, flags: number, pathPtr: number, pathLen: number, ptr: number): number {
-      const r = resolve(fd, pathPtr, pathLen, (flags & Lookupflags.SYMLINK_FOLLOW) !== 0, Rights.PATH_FILESTAT_GET);
-      if (typeof r === 'number') return r;
-      if (r.node === undefined) return Errno.NOENT;
-      if (r.dirOnly && r.node.kind !== 'dir') return Errno.NOTDIR;
-      return writeFilestat(ptr, r.node);
-    },
-
-    path_filestat_set_times(fd: number, flags: number, pathPtr: number, pathLen: number, atim: bigint, mtim: bigint, fstFlags: number): number {
-      const r = resolve(fd, pathPtr, pathLen, (flags & Lookupflags.SYMLINK_FOLLOW) !== 0, Rights.PATH_FILESTAT_SET_TIMES);
-      if (typeof r === 'number') return r;
-      if (r.node === undefined) return Errno.NOENT;
-      if (r.parent.readOnly && r.node.kind === 'device') return Errno.ROFS;
-      return setTimes(r.node, atim, mtim, fstFlags);
     },
   };
   return calls as unknown as Record<string, Call>;
