@@ -398,10 +398,11 @@ export class Invoker {
   }
 
   private async execute(request: InvokeRequest, fn: FunctionName, receivedMs: number): Promise<InvokeResponse> {
-    const log = this.log.child({ invocationId: request.invocationId, fn, attempt: request.attempt });
+    // a pino child per invocation costs more than a warm run: made only when something is logged
+    const log = (): Logger => this.log.child({ invocationId: request.invocationId, fn, attempt: request.attempt });
     const now = Date.now();
     if (request.deadlineUnixMs > 0 && now >= request.deadlineUnixMs) {
-      log.warn({ deadlineUnixMs: request.deadlineUnixMs, lateMs: now - request.deadlineUnixMs }, 'dropped expired invocation');
+      log().warn({ deadlineUnixMs: request.deadlineUnixMs, lateMs: now - request.deadlineUnixMs }, 'dropped expired invocation');
       throw new HayateError('HAYATE_ERR_DEADLINE_EXCEEDED', `Cannot run ${fn} as its deadline passed ${now - request.deadlineUnixMs} ms before it reached an invoker`);
     }
     if (this.state !== InvokerState.running) throw new HayateError('HAYATE_ERR_UNAVAILABLE', `Cannot run ${fn} as invoker ${this.id} is ${this.state}`);
@@ -476,7 +477,7 @@ export class Invoker {
     return gate;
   }
 
-  private responseOf(request: InvokeRequest, result: ExecutionResult, receivedMs: number, startMs: number, log: Logger): InvokeResponse {
+  private responseOf(request: InvokeRequest, result: ExecutionResult, receivedMs: number, startMs: number, log: () => Logger): InvokeResponse {
     const o = result.outcome;
     let status: InvokeResponse['status'] = 'OK';
     let error: HayateError | null = null;
@@ -509,7 +510,7 @@ export class Invoker {
     }
     if (error !== null) status = error.status;
     const totalUs = micros(receivedMs);
-    log.debug({ tier: result.tier, status, exitCode, totalUs }, 'invocation finished');
+    if (this.log.isLevelEnabled('debug')) log().debug({ tier: result.tier, status, exitCode, totalUs }, 'invocation finished');
     const response: InvokeResponse = {
       invocationId: request.invocationId,
       status,
