@@ -81,7 +81,7 @@ interface Plan {
 const plan = (quick: boolean): Plan =>
   quick
     ? { sequential: [10, 100], concurrency: [8], concurrentCalls: 200, cellBudgetMs: 1200, dockerRunCalls: 2 }
-    : { sequential: [10, 100, 1000], concurrency: [1, 8, 32], concurrentCalls: 600, cellBudgetMs: 8000, dockerRunCalls: 10 };
+    : { sequential: [10, 100, 1000], concurrency: [1, 8, 32], concurrentCalls: 1000, cellBudgetMs: 4000, dockerRunCalls: 10 };
 
 function machine(): Record<string, unknown> {
   const version = (cmd: string, args: string[]) => {
