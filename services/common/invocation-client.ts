@@ -17,11 +17,15 @@ import type { Msg, NatsConnection, Subscription } from 'nats';
 import type { InvokeRequest, InvokeResponse } from './codec';
 import { decodeInvokeResponse, encodeInvokeRequest } from './codec';
 import { ERRORS, HayateError } from './errors';
+import type { ErrorCode } from './errors';
 import { Header, Progress } from './headers';
 import type { Logger } from './logger';
 import type { FunctionName, InvocationId } from './names';
 import { newInvocationId, parseFunctionName } from './names';
 import { Subjects } from './subjects';
+
+/** Attempts answered OVERLOADED before the caller gives up with OVERLOADED (503) instead of waiting out the deadline. */
+const OVERLOADED_TRIES = 3;
 
 /** Options of an `InvocationClient`. */
 export interface InvocationClientOptions {
@@ -160,7 +164,7 @@ export class InvocationClient {
     let failedSinceMs = 0;
     let detectMs = 0;
     let lastReason = 'no invoker answered';
-    let lastCode: 'HAYATE_ERR_NO_INVOKER' | 'HAYATE_ERR_TIMEOUT' = 'HAYATE_ERR_NO_INVOKER';
+    let lastCode: ErrorCode = 'HAYATE_ERR_NO_INVOKER';
 
     return new Promise<Outcome>((resolve) => {
       const settle = (outcome: Outcome): void => {
@@ -225,7 +229,13 @@ export class InvocationClient {
         }
         const code = response.errorCode;
         const retryable = code !== '' && code in ERRORS && ERRORS[code as keyof typeof ERRORS].retryable && code !== 'HAYATE_ERR_INTERNAL';
-        if (retryable) return failover(attempt, `${code}: ${response.errorMessage}`, 'HAYATE_ERR_TIMEOUT', Math.min(this.o.noResponderBackoffMs * attempt.number, 1000));
+        if (retryable) {
+          // an invoker that says "overloaded" is answered at once elsewhere; after OVERLOADED_TRIES of them the
+          // caller hears so (503) now rather than a timeout later
+          failover(attempt, `${code}: ${response.errorMessage}`, code as ErrorCode, Math.min(this.o.noResponderBackoffMs * attempt.number, 1000));
+          if (code === 'HAYATE_ERR_OVERLOADED' && attempt.number >= OVERLOADED_TRIES) giveUp();
+          return;
+        }
         settle({ kind: 'answer', response, attempts: request.attempt, failoverMs: failedSinceMs === 0 ? 0 : Date.now() - failedSinceMs, detectMs });
       };
 
