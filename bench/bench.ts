@@ -70,7 +70,19 @@ export interface BenchResults {
   notes: string[];
 }
 
+interface Samples {
+  startup: number[];
+  exec: number[];
+  teardown: number[];
+  e2e: number[];
+  tiers: string[];
+  errors: number;
+}
+
 interface Plan {
+  /** Warm-up of each mode before its warm cells: at most this many calls, and this long. */
+  warmupCalls: number;
+  warmupMs: number;
   sequential: number[];
   concurrency: number[];
   concurrentCalls: number;
@@ -80,8 +92,8 @@ interface Plan {
 
 const plan = (quick: boolean): Plan =>
   quick
-    ? { sequential: [10, 100], concurrency: [8], concurrentCalls: 200, cellBudgetMs: 1200, dockerRunCalls: 2 }
-    : { sequential: [10, 100, 1000], concurrency: [1, 8, 32], concurrentCalls: 1000, cellBudgetMs: 4000, dockerRunCalls: 10 };
+    ? { warmupCalls: 100, warmupMs: 600, sequential: [10, 100], concurrency: [8], concurrentCalls: 200, cellBudgetMs: 1200, dockerRunCalls: 2 }
+    : { warmupCalls: 300, warmupMs: 2500, sequential: [10, 100, 1000], concurrency: [1, 8, 32], concurrentCalls: 1000, cellBudgetMs: 4000, dockerRunCalls: 10 };
 
 function machine(): Record<string, unknown> {
   const version = (cmd: string, args: string[]) => {
@@ -133,7 +145,7 @@ class Bench {
     return { r: response, e2eUs: usSince(t0) };
   }
 
-  private row(base: Omit<Row, 'startup_us' | 'exec_us' | 'teardown_us' | 'e2e_us' | 'throughput_per_s' | 'ratio_to_floor' | 'tiers' | 'calls' | 'errors'>, samples: { startup: number[]; exec: number[]; teardown: number[]; e2e: number[]; tiers: string[]; errors: number }, wallMs: number, floorUs: number): Row {
+  private row(base: Omit<Row, 'startup_us' | 'exec_us' | 'teardown_us' | 'e2e_us' | 'throughput_per_s' | 'ratio_to_floor' | 'tiers' | 'calls' | 'errors'>, samples: Samples, wallMs: number, floorUs: number): Row {
     const e2e = quantiles(samples.e2e);
     const tiers: Record<string, number> = {};
     for (const t of samples.tiers) tiers[t] = (tiers[t] ?? 0) + 1 / samples.tiers.length;
@@ -156,7 +168,7 @@ class Bench {
 
   /** `amount` calls by `concurrency` callers (or fewer when the cell's time budget runs out). */
   private async cell(fn: string, size: WorkloadSize, amount: number, concurrency: number) {
-    const samples = { startup: [] as number[], exec: [] as number[], teardown: [] as number[], e2e: [] as number[], tiers: [] as string[], errors: 0 };
+    const samples: Samples = { startup: [], exec: [], teardown: [], e2e: [], tiers: [], errors: 0 };
     const deadline = performance.now() + this.p.cellBudgetMs;
     let issued = 0;
     const t0 = performance.now();
@@ -214,7 +226,7 @@ class Bench {
         if (w.name === 'upper' && si === 0) trivialWasm = inproc;
         const floorUs = natsRtt.p50 + inproc.p50;
         floors[key] = { wasm_inprocess_us: inproc, floor_us: floorUs };
-        for (const mode of modes) await this.measureMode(http, w, si, size, mode, floorUs);
+        await this.measureModes(http, w, si, size, modes, floorUs);
         if (this.docker !== null) await this.measureDockerRun(w, size, floorUs);
       }
     }
@@ -222,25 +234,34 @@ class Bench {
     return { machine: machine(), limits: { nats_rtt_us: natsRtt, wasm_inprocess_us: trivialWasm, floors }, rows: this.rows, notes: this.notes };
   }
 
-  private async measureMode(http: HttpClient, w: Workload, si: number, size: WorkloadSize, mode: Mode, floorUs: number): Promise<void> {
-    const fn = `b-${w.name}-${si}-${mode}`;
-    this.bar?.update({ task: `${w.name} ${size.label} ${mode}` });
-    const policy = mode === Mode.hybrid ? 'auto' : mode;
-    const options: Record<string, string | string[]> = { policy, arg: size.args, memory_mb: '256' };
-    if (mode !== Mode.wasm) options['image'] = `hayate-example/${w.example}:latest`;
-    await http.deploy(fn, uniqueModule(exampleModule(w.example), `${fn}-${Date.now()}`), options);
-    const base = { mode, workload: w.name, size: size.label };
-    const cold = await this.cell(fn, size, 1, 1);
-    this.row({ ...base, amount: 1, concurrency: 1, cold: true }, cold.samples, cold.wallMs, floorUs);
-    if (mode === Mode.hybrid) await this.settle(fn, size);
-    else for (let i = 0; i < 3; i += 1) await this.call(fn, size);
-    for (const amount of this.p.sequential) {
-      const c = await this.cell(fn, size, amount, 1);
-      this.row({ ...base, amount, concurrency: 1, cold: false }, c.samples, c.wallMs, floorUs);
-    }
-    for (const concurrency of this.p.concurrency) {
-      const c = await this.cell(fn, size, this.p.concurrentCalls, concurrency);
-      this.row({ ...base, amount: this.p.concurrentCalls, concurrency, cold: false }, c.samples, c.wallMs, floorUs);
+  /**
+   * Measures every mode on one task, one mode after the other. Each mode first gets the same warm-up (up to
+   * `warmupCalls` calls or `warmupMs`): V8 tiers a module's hot code up from Liftoff to TurboFan in the
+   * background, and without it the mode measured first looked up to 1.6× slower on the same code.
+   * (Interleaving the modes call by call was tried: the container tier's process churn then lands on the
+   * next WASM call and slows every mode.)
+   */
+  private async measureModes(http: HttpClient, w: Workload, si: number, size: WorkloadSize, modes: Mode[], floorUs: number): Promise<void> {
+    for (const mode of modes) {
+      const fn = `b-${w.name}-${si}-${mode}`;
+      this.bar?.update({ task: `${w.name} ${size.label} ${mode}` });
+      const options: Record<string, string | string[]> = { policy: mode === Mode.hybrid ? 'auto' : mode, arg: size.args, memory_mb: '256' };
+      if (mode !== Mode.wasm) options['image'] = `hayate-example/${w.example}:latest`;
+      await http.deploy(fn, uniqueModule(exampleModule(w.example), `${fn}-${Date.now()}`), options);
+      const base = { mode, workload: w.name, size: size.label };
+      const cold = await this.cell(fn, size, 1, 1);
+      this.row({ ...base, amount: 1, concurrency: 1, cold: true }, cold.samples, cold.wallMs, floorUs);
+      if (mode === Mode.hybrid) await this.settle(fn, size);
+      const warmUntil = performance.now() + this.p.warmupMs;
+      for (let i = 0; i < this.p.warmupCalls && performance.now() < warmUntil; i += 1) await this.call(fn, size);
+      for (const amount of this.p.sequential) {
+        const c = await this.cell(fn, size, amount, 1);
+        this.row({ ...base, amount, concurrency: 1, cold: false }, c.samples, c.wallMs, floorUs);
+      }
+      for (const concurrency of this.p.concurrency) {
+        const c = await this.cell(fn, size, this.p.concurrentCalls, concurrency);
+        this.row({ ...base, amount: this.p.concurrentCalls, concurrency, cold: false }, c.samples, c.wallMs, floorUs);
+      }
     }
   }
 
@@ -249,7 +270,7 @@ class Bench {
     this.bar?.update({ task: `${w.name} ${size.label} docker-run` });
     const image = `hayate-example/${w.example}:latest`;
     const base = { mode: Mode.dockerRun, workload: w.name, size: size.label, concurrency: 1 };
-    const runs: { startup: number[]; exec: number[]; teardown: number[]; e2e: number[]; tiers: string[]; errors: number }[] = [];
+    const runs: Samples[] = [];
     const t0 = performance.now();
     for (let i = 0; i < 1 + this.p.dockerRunCalls; i += 1) {
       const r = await dockerRun(docker, image, size.args, size.input);
