@@ -20,6 +20,8 @@ export interface LocalClusterState {
 export interface LocalCluster extends LocalClusterState {
   dir: string;
   child: ChildProcess;
+  /** stderr lines of `up` and every process it started, when asked for with `captureLogs`. */
+  logs: string[];
   /** SIGTERM (drain) and wait; SIGKILL after 30 s; removes the temp folder. Idempotent. */
   stop(): Promise<void>;
 }
@@ -28,19 +30,25 @@ export interface LocalCluster extends LocalClusterState {
  * Starts `hayate up` and waits for its ready line.
  * @param options.invokers invoker processes @default 2
  * @param options.env extra environment of every process (e.g. HAYATE_HOT_CALLS)
- * @param options.args extra `hayate up` flags
+ * @param options.args extra `hayate up` flags (with `--sites`, no `--nats-port` is passed)
+ * @param options.captureLogs keep the stderr lines of every process in `logs` instead of passing them on
  * @throws Error when it does not get ready within 90 s
  */
-export async function startLocalCluster(options: { invokers?: number; env?: Record<string, string>; args?: string[] } = {}): Promise<LocalCluster> {
+export async function startLocalCluster(options: { invokers?: number; env?: Record<string, string>; args?: string[]; captureLogs?: boolean } = {}): Promise<LocalCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'hayate-'));
   const stateFile = join(dir, 'state.json');
-  const child = spawn(process.execPath, [HAYATE_BIN, 'up', '--data', join(dir, 'data'), '--http-port', '0', '--nats-port', '0', '--invokers', String(options.invokers ?? 2), '--state-file', stateFile, ...(options.args ?? [])], {
+  const extra = options.args ?? [];
+  const natsPort = extra.includes('--sites') ? [] : ['--nats-port', '0'];
+  const child = spawn(process.execPath, [HAYATE_BIN, 'up', '--data', join(dir, 'data'), '--http-port', '0', ...natsPort, '--invokers', String(options.invokers ?? 2), '--state-file', stateFile, ...extra], {
     env: { ...process.env, HAYATE_LOG_LEVEL: process.env['HAYATE_LOG_LEVEL'] ?? 'warn', ...options.env },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', options.captureLogs === true ? 'pipe' : 'inherit'],
   });
+  const logs: string[] = [];
+  if (child.stderr !== null) createInterface({ input: child.stderr }).on('line', (line) => logs.push(line));
+  const tail = () => (logs.length > 0 ? `:\n${logs.slice(-20).join('\n')}` : '');
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('hayate up did not get ready in 90 s')), 90_000);
-    child.once('exit', (code) => reject(new Error(`hayate up exited with ${code}`)));
+    const timer = setTimeout(() => reject(new Error(`hayate up did not get ready in 90 s${tail()}`)), 90_000);
+    child.once('exit', (code) => reject(new Error(`hayate up exited with ${code}${tail()}`)));
     createInterface({ input: child.stdout! }).on('line', (line) => {
       if (line.startsWith('hayate ready ')) {
         clearTimeout(timer);
@@ -54,6 +62,7 @@ export async function startLocalCluster(options: { invokers?: number; env?: Reco
     ...state,
     dir,
     child,
+    logs,
     stop() {
       stopped ??= (async () => {
         if (child.exitCode === null && child.signalCode === null) {
