@@ -64,6 +64,9 @@ export function nakDelayMs(attempt: number): number {
   return Math.min(500 * 2 ** Math.max(0, attempt - 1), 8000);
 }
 
+/** How long a delivery waits for its activation record to become readable (a JetStream failover takes ~5 s). */
+const RECORD_UNREADABLE_WAIT_MS = 10_000;
+
 export class AsyncConsumer {
   private state: AsyncConsumerState = AsyncConsumerState.idle;
   private consumer: Consumer | null = null;
@@ -153,10 +156,23 @@ export class AsyncConsumer {
     const id = request.invocationId;
     const log = this.log.child({ invocationId: id, fn: request.function, attempt });
 
-    const current = await activations.get(id).catch((err: unknown) => {
-      log.warn({ err }, 'activation record unreadable: running anyway');
-      return null;
-    });
+    // Without the record we cannot tell a finished activation (its ack lost with a NATS server) from an
+    // unfinished one: keep the message (in-progress acks) and read again while JetStream fails over, and
+    // hand it back only if the record stays unreadable, rather than risk running it twice.
+    let current: Awaited<ReturnType<typeof activations.get>> | undefined;
+    for (const until = Date.now() + RECORD_UNREADABLE_WAIT_MS; current === undefined; ) {
+      try {
+        current = await activations.get(id);
+      } catch (err: unknown) {
+        if (Date.now() >= until) {
+          log.warn({ err }, 'activation record unreadable: handed back');
+          msg.nak(RECORD_UNREADABLE_WAIT_MS);
+          return;
+        }
+        msg.working();
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
     if (current !== null && isTerminal(current)) {
       log.info({ state: current.state }, 'redelivery of a finished activation acknowledged');
       msg.ack();
