@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { HAYATE_BIN } from './processes';
+import { HAYATE_BIN, stopChild } from './processes';
 
 /** The state file `hayate up --state-file` writes. */
 export interface LocalClusterState {
@@ -65,13 +65,7 @@ export async function startLocalCluster(options: { invokers?: number; env?: Reco
     logs,
     stop() {
       stopped ??= (async () => {
-        if (child.exitCode === null && child.signalCode === null) {
-          const exited = new Promise((r) => child.once('exit', r));
-          child.kill('SIGTERM');
-          const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-          await exited;
-          clearTimeout(timer);
-        }
+        await stopChild(child, 30_000);
         rmSync(dir, { recursive: true, force: true });
       })();
       return stopped;

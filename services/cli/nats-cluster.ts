@@ -12,7 +12,7 @@ import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { connect } from 'nats';
 import { HayateError } from '../common/errors';
-import { freePort, natsServerBinary } from './processes';
+import { freePort, natsServerBinary, stopChild } from './processes';
 
 /** Options of a local cluster. */
 export interface NatsClusterOptions {
@@ -130,12 +130,7 @@ export class NatsCluster {
     const child = s.child;
     if (child === null) return;
     s.child = null;
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    child.kill(signal);
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
+    await stopChild(child, 10_000, signal);
   }
 
   /**

@@ -12,7 +12,7 @@ import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { connect } from 'nats';
 import { HayateError } from '../common/errors';
-import { freePort, natsServerBinary } from './processes';
+import { freePort, natsServerBinary, stopChild } from './processes';
 
 /** Options of a leaf node. */
 export interface NatsLeafOptions {
@@ -95,12 +95,7 @@ export class NatsLeaf {
     const child = this.child;
     if (child === null) return;
     this.child = null;
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    child.kill(signal);
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
+    await stopChild(child, 10_000, signal);
   }
 
   private spawn(): void {

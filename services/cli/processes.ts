@@ -72,8 +72,12 @@ export function spawnUntilReady(command: string, args: string[], ready: RegExp, 
   });
 }
 
-/** Sends SIGTERM and waits for exit; SIGKILL after `graceMs`. */
-export function stopChild(child: ChildProcess, graceMs = 20_000): Promise<void> {
+/**
+ * Sends `signal` and waits for the exit; SIGKILL after `graceMs`.
+ * @param graceMs @default 20000
+ * @param signal @default 'SIGTERM'
+ */
+export function stopChild(child: ChildProcess, graceMs = 20_000, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
@@ -81,6 +85,6 @@ export function stopChild(child: ChildProcess, graceMs = 20_000): Promise<void> 
       clearTimeout(timer);
       resolve();
     });
-    child.kill('SIGTERM');
+    child.kill(signal);
   });
 }
