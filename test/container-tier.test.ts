@@ -149,7 +149,13 @@ test.serial('the idle TTL returns a function to wasm and removes its container w
     state = (await fnState(cluster!, 'idle'))?.state ?? '';
   }
   t.is(state, 'wasm');
-  const left = (await containersOf(docker!, cluster!.invokers.map((i) => i.id))).filter((c) => c.Labels['hayate.function'] === 'idle');
+  // the state changes first; the container's removal (docker rm) follows within moments
+  const idleContainers = async () => (await containersOf(docker!, cluster!.invokers.map((i) => i.id))).filter((c) => c.Labels['hayate.function'] === 'idle');
+  let left = await idleContainers();
+  for (let i = 0; i < 50 && left.length > 0; i += 1) {
+    await new Promise((r) => setTimeout(r, 200));
+    left = await idleContainers();
+  }
   t.deepEqual(left, []);
   t.is((await callTier(cluster!, 'idle', 'back')).tier, 'wasm');
 });
