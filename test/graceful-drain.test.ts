@@ -13,6 +13,7 @@ import { startCluster } from './helpers/cluster';
 import type { InvokerProcess } from './helpers/delivery';
 import { exited, killHard, spawnInvoker, startsOf, waitFor } from './helpers/delivery';
 import { exampleWasm } from './helpers/paths';
+import { alive } from './helpers/process';
 
 type Context = { cluster: Cluster; audit: string; invokers: InvokerProcess[] };
 const test = anyTest.serial as TestFn<Context>;
@@ -101,12 +102,3 @@ test('hayate up finishes the running call, stops every child and exits 0 when se
   }
   t.false(existsSync(join(up.dir, 'state.json')));
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -5,6 +5,7 @@ import test from 'ava';
 import { connect } from 'nats';
 import { NatsCluster } from '../services/cli/nats-cluster';
 import { withNatsRetry } from '../services/common/nats-retry';
+import { alive } from './helpers/process';
 
 const dir = mkdtempSync(join(tmpdir(), 'hayate-nats-cluster-'));
 let cluster: NatsCluster | null = null;
@@ -41,12 +42,3 @@ test('NatsCluster keeps replicated KV data readable and writable when one server
     await nc.close();
   }
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
