@@ -13,6 +13,7 @@ import type { FunctionSpec } from '../services/common/codec';
 import type { FunctionName, InvocationId } from '../services/common/names';
 import type { ExecutionRequest, Executor } from '../services/invoker/executor';
 import { ContainerExecutor, DEFAULT_WATCHDOG } from '../services/invoker/executors/container/container-executor';
+import { invocationSignal } from '../services/invoker/executor';
 import { WasmExecutor } from '../services/invoker/executors/wasm/wasm-executor';
 import { ModuleCache } from '../services/invoker/module-cache';
 import { digestOf } from '../services/common/store';
@@ -39,7 +40,7 @@ function request(name: string, over: Partial<ExecutionRequest> = {}): ExecutionR
   const s = over.spec ?? spec(name);
   return {
     invocationId: `conf-${Math.random().toString(36).slice(2)}` as InvocationId, fn: name as FunctionName, spec: s, input: new Uint8Array(0), args: [], env: {},
-    timeoutMs: 10_000, memoryMb: s.memoryMb, maxOutputBytes: s.maxOutputBytes, maxStderrBytes: s.maxStderrBytes, ...over,
+    deadlineUnixMs: Date.now() + 10_000, memoryMb: s.memoryMb, maxOutputBytes: s.maxOutputBytes, maxStderrBytes: s.maxStderrBytes, ...over,
   };
 }
 
@@ -98,8 +99,9 @@ eachTier('gives the same answer for an argument-driven computation when given an
   t.is(Buffer.from(r.stdout).toString().trim(), '9592');
 });
 
-eachTier('ends the run with a timeout outcome when it runs past timeoutMs', async (t, e) => {
-  const r = await e.invoke(request('sleep', { args: ['5000'], timeoutMs: 300 }), never);
+eachTier('ends the run with a timeout outcome when it runs past its deadline', async (t, e) => {
+  const late = request('sleep', { args: ['5000'], deadlineUnixMs: Date.now() + 300 });
+  const r = await e.invoke(late, invocationSignal(late.deadlineUnixMs).signal);
   t.is(r.outcome.kind, 'timeout');
   const after = await e.invoke(request('upper', { input: Buffer.from('still serving') }), never);
   t.is(Buffer.from(after.stdout).toString(), 'STILL SERVING');

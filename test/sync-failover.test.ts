@@ -67,6 +67,28 @@ test('invocation client re-sends to another invoker and returns its answer when 
   }
 });
 
+test('invocation client stops re-sending with HAYATE_ERR_UNAVAILABLE when every invoker that takes the call dies', async (t) => {
+  const spares = await Promise.all(['poison-a', 'poison-b', 'poison-c'].map((id) => invoker(t, id)));
+  const client = new InvocationClient(t.context.nc, { maxDeaths: 2 });
+  try {
+    const id = `poison-${Date.now()}`;
+    const call = client.call({ function: 'sleep', args: ['3000'], invocationId: id });
+    // kill whichever invoker runs each attempt, as a request that crashes its invoker would
+    for (let attempt = 1; attempt <= 2; attempt += 1) {
+      const start = await waitFor(`attempt ${attempt} to start`, () => startsOf(t.context.audit, id).find((s) => s.attempt === attempt));
+      await killHard(spares.find((i) => i.id === start.invokerId)!.child);
+    }
+    const err = await t.throwsAsync(call);
+    t.is((err as { code?: string }).code, 'HAYATE_ERR_UNAVAILABLE');
+    t.regex(err?.message ?? '', /2 invokers went silent/);
+    // the survivor never got it: no third attempt went around the fleet
+    await new Promise((r) => setTimeout(r, 500));
+    t.deepEqual(startsOf(t.context.audit, id).map((s) => s.attempt), [1, 2]);
+  } finally {
+    client.close();
+  }
+});
+
 test('invoker answers a retry of a finished invocation from its peers without running it again when the retry lands anywhere', async (t) => {
   await invoker(t, 'once-a');
   await invoker(t, 'once-b');

@@ -2,7 +2,7 @@
  * `loadConfig(env, overrides)` is the only reader of the environment. The result is validated and frozen;
  * every default lives in `DEFAULTS` below, every unit is in the field name.
  */
-import { availableParallelism, hostname } from 'node:os';
+import { availableParallelism, hostname, totalmem } from 'node:os';
 import { HayateError } from './errors';
 
 const MiB = 1024 * 1024;
@@ -42,6 +42,18 @@ export interface Config {
   site: string;
   /** WASM worker threads per invoker. Env `HAYATE_WORKERS`. @default available cores */
   workers: number;
+  /**
+   * WASM worker threads kept beyond `workers` for functions below their fair share, so that one function
+   * holding every worker cannot make another wait (the OS shares the cores between the threads).
+   * Env `HAYATE_SPARE_WORKERS`. @default `workers`
+   */
+  spareWorkers: number;
+  /**
+   * Invoker-wide bound of the host memory its invocations may claim: each claims memory_mb +
+   * max_output_bytes + max_stderr_bytes + its input; a call that would pass it is refused OVERLOADED.
+   * Env `HAYATE_MEMORY_BUDGET_MB`. @default half the node's RAM
+   */
+  memoryBudgetBytes: number;
   /** Invoker-wide bound of queued + running invocations. Env `HAYATE_MAX_PENDING`. @default 1024 */
   maxPending: number;
   /** Invoker-wide bound of the input bytes those invocations hold. Env `HAYATE_MAX_PENDING_MB`. @default 256 MiB */
@@ -112,7 +124,7 @@ export interface Config {
 }
 
 /** Every default of the configuration. */
-export const DEFAULTS: Readonly<Omit<Config, 'invokerId' | 'workers'>> = Object.freeze({
+export const DEFAULTS: Readonly<Omit<Config, 'invokerId' | 'workers' | 'spareWorkers' | 'memoryBudgetBytes'>> = Object.freeze({
   natsUrl: 'nats://127.0.0.1:4222',
   subjectPrefix: 'hayate',
   httpHost: '127.0.0.1',
@@ -177,6 +189,7 @@ function int(env: Env, key: string, fallback: number, min: number, max = Number.
  */
 export function loadConfig(env: Env, overrides: Partial<Config> = {}): Readonly<Config> {
   const keys = (env['HAYATE_API_KEYS'] ?? '').split(',').map((k) => k.trim()).filter((k) => k.length > 0);
+  const workers = overrides.workers ?? int(env, 'HAYATE_WORKERS', availableParallelism(), 1, 256);
   const config: Config = {
     natsUrl: env['HAYATE_NATS_URL'] || DEFAULTS.natsUrl,
     subjectPrefix: env['HAYATE_PREFIX'] || DEFAULTS.subjectPrefix,
@@ -187,7 +200,9 @@ export function loadConfig(env: Env, overrides: Partial<Config> = {}): Readonly<
     insecure: DEFAULTS.insecure,
     invokerId: env['HAYATE_INVOKER_ID'] || `${hostname()}-${process.pid}`,
     site: env['HAYATE_SITE'] || DEFAULTS.site,
-    workers: int(env, 'HAYATE_WORKERS', availableParallelism(), 1, 256),
+    workers,
+    spareWorkers: int(env, 'HAYATE_SPARE_WORKERS', workers, 0, 256),
+    memoryBudgetBytes: int(env, 'HAYATE_MEMORY_BUDGET_MB', Math.floor(totalmem() / MiB / 2), 64) * MiB,
     maxPending: int(env, 'HAYATE_MAX_PENDING', DEFAULTS.maxPending, 1),
     maxPendingBytes: int(env, 'HAYATE_MAX_PENDING_MB', DEFAULTS.maxPendingBytes / MiB, 1, 65536) * MiB,
     moduleCacheBytes: int(env, 'HAYATE_MODULE_CACHE_MB', DEFAULTS.moduleCacheBytes / MiB, 1) * MiB,

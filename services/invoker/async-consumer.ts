@@ -17,7 +17,7 @@ import type { AsyncQueue } from '../common/async-queue';
 import type { Activation, InvokeRequest, InvokeResponse } from '../common/codec';
 import { ActivationState, decodeInvokeRequest } from '../common/codec';
 import type { ErrorCode } from '../common/errors';
-import { ERRORS, HayateError, isErrorCode } from '../common/errors';
+import { ERRORS, HayateError, isRetryable } from '../common/errors';
 import type { Logger } from '../common/logger';
 import { parseInvocationId } from '../common/names';
 import type { Subjects } from '../common/subjects';
@@ -53,10 +53,6 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-function isRetryable(r: InvokeResponse): boolean {
-  return r.errorCode !== '' && isErrorCode(r.errorCode) && ERRORS[r.errorCode].retryable;
 }
 
 /** Backoff of a negatively acknowledged attempt: 0.5 s, 1 s, 2 s, … up to 8 s. */
@@ -180,7 +176,7 @@ export class AsyncConsumer {
     }
     if (attempt > queue.maxAttempts) {
       const reason = `Activation ${id} of ${request.function} failed after ${queue.maxAttempts} attempts: ${current?.reason || 'every invoker that took it stopped before answering'}`;
-      await this.storeFailure(request, (current?.errorCode as ErrorCode | undefined) || 'HAYATE_ERR_UNAVAILABLE', reason, attempt - 1, log);
+      await this.storeFailure(request, current?.errorCode || 'HAYATE_ERR_UNAVAILABLE', reason, attempt - 1, log);
       msg.term();
       return;
     }
@@ -206,7 +202,7 @@ export class AsyncConsumer {
       clearInterval(working);
     }
 
-    if (isRetryable(response) && attempt < queue.maxAttempts) {
+    if (isRetryable(response.errorCode) && attempt < queue.maxAttempts) {
       const delay = nakDelayMs(attempt);
       log.warn({ code: response.errorCode, delayMs: delay }, 'async attempt handed back');
       await activations
@@ -231,7 +227,7 @@ export class AsyncConsumer {
   private async storeResult(request: InvokeRequest, r: InvokeResponse, attempt: number, msg: JsMsg, log: Logger): Promise<boolean> {
     const ok = r.status === 'OK';
     let reason = '';
-    if (!ok) reason = isRetryable(r) ? `Activation failed after ${attempt} attempts: ${r.errorCode}: ${r.errorMessage}` : `${r.errorCode}: ${r.errorMessage}`;
+    if (!ok) reason = isRetryable(r.errorCode) ? `Activation failed after ${attempt} attempts: ${r.errorCode}: ${r.errorMessage}` : `${r.errorCode}: ${r.errorMessage}`;
     const until = Date.now() + STORE_PATIENCE_MS;
     for (let round = 0; ; round += 1) {
       try {

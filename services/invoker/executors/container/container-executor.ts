@@ -10,7 +10,8 @@ import type { FunctionSpec } from '../../../common/codec';
 import { Tier } from '../../../common/codec';
 import { HayateError } from '../../../common/errors';
 import type { Logger } from '../../../common/logger';
-import type { ExecutionOutcome, ExecutionRequest, ExecutionResult, Executor } from '../../executor';
+import type { ExecutionOutcome, ExecutionRequest, ExecutionResult } from '../../executor';
+import type { ContainerTier } from '../../tier-router';
 import { watchdogCall } from './watchdog-client';
 import type { ContainerSettings } from './warm-container';
 import { ContainerState, Label, WarmContainer } from './warm-container';
@@ -35,7 +36,7 @@ export async function probeDocker(socketPath: string, watchdogPath: string): Pro
   }
 }
 
-export class ContainerExecutor implements Executor {
+export class ContainerExecutor implements ContainerTier {
   readonly tier = Tier.container;
   private readonly containers = new Map<string, WarmContainer>();
   private readonly settings: ContainerSettings;
@@ -74,6 +75,10 @@ export class ContainerExecutor implements Executor {
     return c !== undefined && c.state === ContainerState.ready && c.spec.version === spec.version ? c : null;
   }
 
+  isReady(spec: FunctionSpec): boolean {
+    return this.readyFor(spec) !== null;
+  }
+
   /**
    * Starts (or returns) the warm container of `spec`, replacing one of an older version.
    * @throws HayateError HAYATE_ERR_CONTAINER_UNAVAILABLE when it cannot start
@@ -105,7 +110,7 @@ export class ContainerExecutor implements Executor {
     try {
       const r = await watchdogCall(
         container.socketPath,
-        { args: req.args, env: req.env, input: req.input, timeoutMs: Math.max(1, req.timeoutMs - Math.round(startedUs / 1000)), maxOutputBytes: req.maxOutputBytes, maxStderrBytes: req.maxStderrBytes },
+        { args: req.args, env: req.env, input: req.input, timeoutMs: Math.max(1, req.deadlineUnixMs - Date.now()), maxOutputBytes: req.maxOutputBytes, maxStderrBytes: req.maxStderrBytes },
         signal,
       );
       const totalUs = Math.round((performance.now() - t0) * 1000);

@@ -71,7 +71,7 @@ export class WarmContainer {
     mkdirSync(this.dir, { recursive: true, mode: 0o755 });
     try {
       const command = await this.imageCommand();
-      const memory = Math.max(MIN_MEMORY, (this.spec.memoryMb || 128) * MiB);
+      const memory = Math.max(MIN_MEMORY, this.spec.memoryMb * MiB);
       const container = await this.docker.createContainer({
         Image: this.spec.image,
         Entrypoint: ['/hayate-watchdog', '--socket', '/hayate/sock', '--max-conns', String(Math.max(1, this.spec.maxConcurrency || 64)), '--'],
