@@ -12,6 +12,7 @@ import { checkArgsAndEnv, parseFunctionName, parseInvocationId } from '../common
 import type { ExecutionLog } from './execution-log';
 import type { ExecutionRequest, ExecutionResult } from './executor';
 import { invocationSignal } from './executor';
+import { MemoryBudget } from './memory-budget';
 import { FunctionRuntime } from './function-runtime';
 import { Gate } from './gate';
 import type { InvokerObserver } from './metrics';
@@ -33,8 +34,11 @@ export interface RunnerDeps {
   metrics?: InvokerObserver;
 }
 
+const MiB = 1024 * 1024;
+
 export class InvocationRunner {
   private readonly runtimes = new Map<string, FunctionRuntime>();
+  private readonly memory: MemoryBudget;
   private readonly gates = new Map<string, Gate>();
   /** Aborted when a drain runs out of time: every invocation's signal follows it. */
   private readonly shutdown = new AbortController();
@@ -44,7 +48,14 @@ export class InvocationRunner {
   private pendingBytes = 0;
   private invocations = 0;
 
-  constructor(private readonly deps: RunnerDeps) {}
+  constructor(private readonly deps: RunnerDeps) {
+    this.memory = new MemoryBudget(deps.config.memoryBudgetBytes);
+  }
+
+  /** Host memory claimed by running invocations (see memory-budget.ts). */
+  get memoryInUse(): number {
+    return this.memory.inUse;
+  }
 
   /** Invocations accepted and not yet answered. */
   get inFlight(): number {
@@ -218,16 +229,21 @@ export class InvocationRunner {
     const inputBytes = request.input.byteLength;
     runtime.inFlight += 1;
     let release: (() => void) | null = null;
+    let unclaim: (() => void) | null = null;
     let result: ExecutionResult | null = null;
     let startMs = receivedMs;
     const waitedTooLong = (): HayateError =>
-      new HayateError('HAYATE_ERR_DEADLINE_EXCEEDED', `Cannot run ${fn} as its deadline passed after ${Math.round(performance.now() - receivedMs)} ms waiting for one of its max_concurrency slots`);
+      new HayateError('HAYATE_ERR_DEADLINE_EXCEEDED', `Cannot run ${fn} as its deadline passed after ${Math.round(performance.now() - receivedMs)} ms waiting for one of its max_concurrency slots or for host memory`);
     try {
       release = await this.gate(fn, exec.spec.maxConcurrency || router.capacity)
         .acquire(signal)
         .catch(() => {
           throw this.shutdown.signal.aborted ? new HayateError('HAYATE_ERR_UNAVAILABLE', `Cannot run ${fn} as invoker ${config.invokerId} stopped`) : waitedTooLong();
         });
+      const claim = exec.memoryMb * MiB + exec.maxOutputBytes + exec.maxStderrBytes + inputBytes;
+      unclaim = await this.memory.claim(claim, fn, signal).catch((err: unknown) => {
+        throw err instanceof HayateError ? err : waitedTooLong();
+      });
       startMs = performance.now();
       // given a place just as the deadline passed: it did not run, say so rather than a TIMEOUT of no run
       if (signal.aborted && !this.shutdown.signal.aborted) throw waitedTooLong();
@@ -247,6 +263,7 @@ export class InvocationRunner {
       return response;
     } finally {
       deadline.dispose();
+      unclaim?.();
       release?.();
       this.pending -= 1;
       this.pendingBytes -= inputBytes;
