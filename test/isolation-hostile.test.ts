@@ -234,6 +234,6 @@ test.serial('invoker answers OVERLOADED when the inputs it holds would pass HAYA
   const [first, second] = await Promise.all([nc.request('hayate.v1.call.held', input, { timeout: 30_000 }), nc.request('hayate.v1.call.held', input, { timeout: 30_000 })]);
   t.deepEqual([first.headers?.get('Hayate-Status'), second.headers?.get('Hayate-Status')].sort(), ['OVERLOADED', 'TIMEOUT']);
   const refused = first.headers?.get('Hayate-Status') === 'OVERLOADED' ? first : second;
-  t.regex(refused.headers?.get('Nats-Service-Error') ?? '', /already holds 716800 bytes of input \(max 1048576\)/);
+  t.regex(refused.headers?.get('Nats-Service-Error') ?? '', /already holds 716800 bytes of input and answers kept for retries \(max 1048576\)/);
   await stillServing(t);
 });

@@ -75,3 +75,17 @@ test('RecentResults keeps another request under a reused key as its own invocati
   t.is(recent.size, 1);
   t.truthy(recent.held('upper/x', requestDigest(req('secret'))));
 });
+
+test('RecentResults keeps answers a retry may still come for past its byte bound and counts them as protected', async (t) => {
+  const recent = new RecentResults(100, 60_000, 1000);
+  recent.set('late', Promise.resolve(answer('late', 600)), req(), true, Date.now() + 60_000);
+  recent.set('done', Promise.resolve(answer('done', 600)), req(), true, Date.now() - 1);
+  await tick();
+  recent.set('next', Promise.resolve(answer('next', 600)), req());
+  await tick();
+  t.truthy(recent.get('late', req()), 'its caller may still retry: kept');
+  t.is(recent.get('done', req()), undefined, 'no retry can come: dropped for bytes');
+  t.is(recent.protectedBytes, 600 + req().input.byteLength);
+  recent.get('late', req())?.forget();
+  t.is(recent.protectedBytes, 0);
+});

@@ -33,7 +33,11 @@ export interface InvocationClientOptions {
   prefix?: string;
   /** Beat period asked of invokers. @default 500 */
   beatMs?: number;
-  /** Silence after which the invoker is taken for dead and the request re-sent. @default 1500 */
+  /**
+   * Silence after which the invoker is taken for dead and the request re-sent; a request carrying input
+   * gets 250 ms more per MiB of it (moving and copying megabytes through a saturated node delays the
+   * invoker's beats: 6 MiB calls were taken for dead and run twice, issue 11 finding 4). @default 1500
+   */
   deadAfterMs?: number;
   /** Pause before re-sending after "no responders" (none in the queue group right now). @default 100 */
   noResponderBackoffMs?: number;
@@ -171,6 +175,7 @@ export class InvocationClient {
     let detectMs = 0;
     let lastReason = 'no invoker answered';
     let deaths = 0;
+    const patienceMs = this.o.deadAfterMs + Math.ceil(request.input.byteLength / (1024 * 1024)) * 250;
     let lastCode: ErrorCode = 'HAYATE_ERR_NO_INVOKER';
 
     return new Promise<Outcome>((resolve) => {
@@ -200,13 +205,13 @@ export class InvocationClient {
         timer = setTimeout(send, delayMs);
       };
 
-      /** Called when the attempt's silence may have lasted deadAfterMs. */
+      /** Called when the attempt's silence may have lasted patienceMs. */
       const check = (attempt: Attempt): void => {
         if (settled || attempt !== current) return;
         const now = Date.now();
         if (now >= deadline) return giveUp();
         const silentMs = now - attempt.lastHeardMs;
-        if (silentMs < this.o.deadAfterMs) return arm(attempt, this.o.deadAfterMs - silentMs);
+        if (silentMs < patienceMs) return arm(attempt, patienceMs - silentMs);
         detectMs = Math.max(detectMs, silentMs);
         deaths += 1;
         if (deaths >= this.o.maxDeaths) {
@@ -261,7 +266,7 @@ export class InvocationClient {
         const h = natsHeaders();
         h.set(Header.progress, String(this.o.beatMs));
         h.set(Header.attempt, String(attempt.number));
-        arm(attempt, this.o.deadAfterMs);
+        arm(attempt, patienceMs);
         try {
           this.nc.publish(subject, encodeInvokeRequest(request), { reply: `${this.inbox}.${attempt.token}`, headers: h });
         } catch (err: unknown) {

@@ -139,7 +139,8 @@ export class InvocationRunner {
       }
       return this.execute(request, fn, receivedMs);
     })();
-    const remembered = recent.set(key, answer, request, !lookup);
+    // a retry may come until the caller's deadline; callers without one (raw calls) do not retry by themselves
+    const remembered = recent.set(key, answer, request, !lookup, request.deadlineUnixMs);
     entry = remembered;
     answer.then(
       // an answer that says "try again elsewhere" must not be replayed to a retry
@@ -194,9 +195,11 @@ export class InvocationRunner {
     if (this.pending >= config.maxPending) {
       throw new HayateError('HAYATE_ERR_OVERLOADED', `Cannot run ${fn} as invoker ${id} already holds ${this.pending} invocations (max ${config.maxPending})`);
     }
-    // the count alone would let 1024 inputs of 6 MiB pile up: their bytes are bounded too (one at a time always fits)
-    if (this.pendingBytes > 0 && this.pendingBytes + inputBytes > config.maxPendingBytes) {
-      throw new HayateError('HAYATE_ERR_OVERLOADED', `Cannot run ${fn} as invoker ${id} already holds ${this.pendingBytes} bytes of input (max ${config.maxPendingBytes})`);
+    // the count alone would let 1024 inputs of 6 MiB pile up: their bytes are bounded too, with the answers
+    // kept for retries (one at a time always fits)
+    const held = this.pendingBytes + this.deps.recent.protectedBytes;
+    if (held > 0 && held + inputBytes > config.maxPendingBytes) {
+      throw new HayateError('HAYATE_ERR_OVERLOADED', `Cannot run ${fn} as invoker ${id} already holds ${held} bytes of input and answers kept for retries (max ${config.maxPendingBytes})`);
     }
     // reserved in the same synchronous step as the checks above: concurrent admissions cannot all pass them
     this.pending += 1;

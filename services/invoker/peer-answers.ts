@@ -34,7 +34,11 @@ export interface PeerAnswersOptions {
   beatMs: number;
   /** Silence of a holder after which it is taken for dead. */
   deadAfterMs: number;
-  /** How long to wait for any holder to speak up. @default 150 */
+  /**
+   * How long to wait for any holder to speak up. As long as a caller waits for a silent invoker: a holder
+   * whose event loop is busy (large payloads saturating the node) answers late, and an asker that gave up
+   * after 150 ms ran the invocation a second time (issue 11, finding 4). @default deadAfterMs
+   */
   lookupMs?: number;
 }
 
@@ -45,7 +49,7 @@ export class PeerAnswers {
   private readonly lookupMs: number;
 
   constructor(private readonly o: PeerAnswersOptions) {
-    this.lookupMs = o.lookupMs ?? 150;
+    this.lookupMs = o.lookupMs ?? o.deadAfterMs;
   }
 
   /** Starts answering peers' lookups. */

@@ -51,6 +51,10 @@ export interface Recent {
 
 interface Entry extends Recent {
   atMs: number;
+  /** Until then a retry of it may still come (its caller's deadline): not dropped for bytes before. */
+  protectUntilMs: number;
+  /** Its bytes are counted in `protectedBytes`. */
+  protectedCounted: boolean;
   /** False while a retry is still asking peers for the answer; true once it runs here (or has an answer). */
   held: boolean;
   /** Output + stderr bytes once the answer is in, plus the input it keeps. */
@@ -62,14 +66,20 @@ export class RecentResults {
   private readonly entries = new Map<string, Entry[]>();
   private count = 0;
   private heldBytes = 0;
+  /** Bytes of answers a retry may still come for, and those entries in about the order they expire. */
+  private protectedSum = 0;
+  private readonly protectedQueue: Entry[] = [];
 
   /**
-   * @param maxEntries answers kept @default 10000
+   * @param maxEntries answers kept @default 100000
    * @param maxAgeMs how long an answer is kept @default 300000
-   * @param maxBytes output, stderr and input bytes kept @default 64 MiB
+   * @param maxBytes output, stderr and input bytes kept of answers no retry can come for any more; answers
+   *   whose caller may still retry are kept whatever their bytes (the invoker counts them as held input and
+   *   refuses new work OVERLOADED instead: evicting them made 6 MiB calls run twice, issue 11 finding 4)
+   *   @default 64 MiB
    */
   constructor(
-    private readonly maxEntries = 10_000,
+    private readonly maxEntries = 100_000,
     private readonly maxAgeMs = 300_000,
     private readonly maxBytes = 64 * 1024 * 1024,
   ) {}
@@ -83,14 +93,17 @@ export class RecentResults {
    * Remembers the (possibly still running) answer of the invocation `key` of `request`. Another request
    * under the same key is another invocation, remembered beside it.
    * @param held false while the answer is still being looked up among peers (see `hold`) @default true
+   * @param protectUntilMs until when a retry may come (the caller's deadline) @default now
    * @returns the entry, to `hold` or `forget` it later
    */
-  set(key: string, answer: Promise<InvokeResponse>, request: RequestContent, held = true): Recent {
+  set(key: string, answer: Promise<InvokeResponse>, request: RequestContent, held = true, protectUntilMs = 0): Recent {
     this.get(key, request)?.forget();
     let digest: string | null = null;
     const entry: Entry = {
       answer,
       atMs: Date.now(),
+      protectUntilMs,
+      protectedCounted: false,
       held,
       bytes: 0,
       sameRequest: (other) => sameContent(request, other),
@@ -109,6 +122,11 @@ export class RecentResults {
         if (!this.entries.get(key)?.includes(entry)) return;
         entry.bytes = r.output.byteLength + r.stderr.byteLength + request.input.byteLength;
         this.heldBytes += entry.bytes;
+        if (entry.protectUntilMs > Date.now()) {
+          entry.protectedCounted = true;
+          this.protectedSum += entry.bytes;
+          this.protectedQueue.push(entry);
+        }
         this.trim();
       },
       () => undefined,
@@ -130,6 +148,27 @@ export class RecentResults {
     return this.count;
   }
 
+  /** Output, stderr and input bytes of the answers kept. */
+  get bytes(): number {
+    return this.heldBytes;
+  }
+
+  /** Bytes of the answers kept that a retry may still come for (counted by the invoker as held). */
+  get protectedBytes(): number {
+    const now = Date.now();
+    for (let head = this.protectedQueue[0]; head !== undefined && (head.protectUntilMs <= now || !head.protectedCounted); head = this.protectedQueue[0]) {
+      this.unprotect(head);
+      this.protectedQueue.shift();
+    }
+    return this.protectedSum;
+  }
+
+  private unprotect(entry: Entry): void {
+    if (!entry.protectedCounted) return;
+    entry.protectedCounted = false;
+    this.protectedSum -= entry.bytes;
+  }
+
   /** The entries of `key` younger than maxAgeMs (older ones are dropped on the way). */
   private live(key: string): Entry[] {
     const list = this.entries.get(key);
@@ -147,6 +186,7 @@ export class RecentResults {
     if (list.length === 0) this.entries.delete(key);
     this.count -= 1;
     this.heldBytes -= entry.bytes;
+    this.unprotect(entry);
   }
 
   /** Drops the oldest entries past maxEntries, then the oldest finished answers past maxBytes. */
@@ -156,9 +196,10 @@ export class RecentResults {
       for (const e of [...list]) if (this.count > this.maxEntries) this.remove(key, e);
     }
     if (this.heldBytes <= this.maxBytes) return;
-    // running invocations hold no bytes yet and stay: a retry must find them
+    // running invocations hold no bytes yet and stay, and so do answers a retry may still come for
+    const now = Date.now();
     for (const [key, list] of this.entries) {
-      for (const e of [...list]) if (this.heldBytes > this.maxBytes && e.bytes > 0) this.remove(key, e);
+      for (const e of [...list]) if (this.heldBytes > this.maxBytes && e.bytes > 0 && e.protectUntilMs <= now) this.remove(key, e);
       if (this.heldBytes <= this.maxBytes) break;
     }
   }
