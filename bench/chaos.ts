@@ -18,6 +18,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { HttpClient } from '../services/cli/http-client';
 import { NatsCluster } from '../services/cli/nats-cluster';
@@ -72,8 +73,6 @@ export interface ChaosReport {
   errors: string[];
   dir: string;
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function percentile(samples: readonly number[], q: number): number {
   if (samples.length === 0) return 0;

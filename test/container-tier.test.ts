@@ -4,6 +4,7 @@
  * the sandbox of every container hayate starts.
  */
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import anyTest from 'ava';
 import type { TestFn } from 'ava';
 import type Docker from 'dockerode';
@@ -102,7 +103,7 @@ test.serial('a container killed during a call gives a clean error and the next c
   const h = natsHeaders();
   h.append('Hayate-Arg', '3000');
   const pending = cluster!.nc.request('hayate.v1.call.sleep-c', Buffer.from(''), { timeout: 30_000, headers: h });
-  await new Promise((r) => setTimeout(r, 300));
+  await sleep(300);
   const mine = (await containersOf(docker!, cluster!.invokers.map((i) => i.id))).filter((c) => c.Labels['hayate.function'] === 'sleep-c');
   t.is(mine.length, 1);
   await docker!.getContainer(mine[0]!.Id).kill();
@@ -145,7 +146,7 @@ test.serial('the idle TTL returns a function to wasm and removes its container w
   t.is((await fnState(cluster!, 'idle'))?.state, 'container');
   let state = '';
   for (let i = 0; i < 100 && state !== 'wasm'; i += 1) {
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     state = (await fnState(cluster!, 'idle'))?.state ?? '';
   }
   t.is(state, 'wasm');
@@ -153,7 +154,7 @@ test.serial('the idle TTL returns a function to wasm and removes its container w
   const idleContainers = async () => (await containersOf(docker!, cluster!.invokers.map((i) => i.id))).filter((c) => c.Labels['hayate.function'] === 'idle');
   let left = await idleContainers();
   for (let i = 0; i < 50 && left.length > 0; i += 1) {
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     left = await idleContainers();
   }
   t.deepEqual(left, []);

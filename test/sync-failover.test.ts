@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import anyTest from 'ava';
 import type { TestFn } from 'ava';
 import { connect } from 'nats';
@@ -96,7 +97,7 @@ test('invocation client waits for an invoker and succeeds when none is subscribe
   const client = new InvocationClient(t.context.nc, { noResponderBackoffMs: 200 });
   try {
     const call = client.call({ function: 'env-echo', input: Buffer.from('late invoker') });
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
     await invoker(t, 'failover-late');
     const result = await call;
     t.is(result.response.status, 'OK');

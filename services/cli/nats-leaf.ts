@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from 'nats';
 import { HayateError } from '../common/errors';
 import { freePort, natsServerBinary, stopChild } from './processes';
@@ -29,8 +30,6 @@ export interface NatsLeafOptions {
   /** @default 30000 */
   readyTimeoutMs?: number;
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class NatsLeaf {
   private child: ChildProcess | null = null;

@@ -6,6 +6,7 @@ import type { ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from 'nats';
 import type { Logger } from '../common/logger';
 import { onShutdownSignal } from '../common/signals';
@@ -81,7 +82,7 @@ async function spawnUntilReadyNats(bin: string, args: string[], url: string): Pr
         child.kill('SIGKILL');
         throw new Error(`nats-server did not get ready at ${url}: ${err instanceof Error ? err.message : String(err)}`);
       }
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
   }
 }

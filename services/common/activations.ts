@@ -4,6 +4,7 @@
  * a record that reached `succeeded` or `failed` is never moved back by a late or duplicate attempt. Every call
  * rides out the short outages of a NATS cluster (a server or a leader lost) for up to 10 s.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { KV, NatsConnection } from 'nats';
 import type { Activation } from './codec';
 import { ActivationState, decodeActivation, encodeActivation, Tier } from './codec';
@@ -57,8 +58,6 @@ function isConflict(err: unknown): boolean {
   const text = err instanceof Error ? `${err.message} ${String((err as { code?: unknown }).code ?? '')}` : String(err);
   return /wrong last sequence|10071|key exists/i.test(text);
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class ActivationStore {
   private constructor(private readonly kv: KV) {}

@@ -5,6 +5,7 @@
  * activation record is stored; an invoker that dies stops sending in-progress acks, so after `ackWaitMs`
  * the server hands the message to another invoker.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { AckPolicy, DeliverPolicy, nanos, RetentionPolicy, StorageType } from 'nats';
 import type { Consumer, ConsumerConfig, JetStreamClient, JetStreamManager, NatsConnection, StreamConfig } from 'nats';
 import type { InvokeRequest } from './codec';
@@ -36,8 +37,6 @@ const PUBLISH_TRY_MS = 1500;
 
 /** The stream's publish de-duplication window: a re-sent enqueue of the same activation id is dropped. */
 const DUPLICATE_WINDOW_MS = 120_000;
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

@@ -4,6 +4,7 @@
  * (a few seconds). Meanwhile JetStream API requests fail with "no responders", time out, or answer
  * "temporarily unavailable"; the same call a moment later succeeds.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { HayateError } from './errors';
 
 /** Whether an error is one of those short outages (and not, say, a bad request or a CAS conflict). */
@@ -15,8 +16,6 @@ export function isTransientNatsError(err: unknown): boolean {
   if (['503', 'TIMEOUT', '408', 'DISCONNECT', 'CONNECTION_CLOSED', 'CONNECTION_REFUSED', 'CONNECTION_DRAINING', 'REQUEST_ERROR'].includes(code)) return true;
   return /no responders|timeout|timed out|temporarily unavailable|no suitable peers|leader|not current|disconnect|reconnect|stale connection|cluster/i.test(message);
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * Runs `op`, again after a short backoff while it fails with a transient NATS error, until `patienceMs`.

@@ -10,6 +10,7 @@
  * delivery exists only for that, and the server's max-deliveries advisory covers the case where the
  * invoker of that last delivery died too.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Consumer, JsMsg, NatsConnection, Subscription } from 'nats';
 import type { ActivationStore } from '../common/activations';
 import { isTerminal, queuedActivation } from '../common/activations';
@@ -48,8 +49,6 @@ export interface AsyncConsumerDeps {
 const PULL_EXPIRES_MS = 1000;
 /** Give up storing a result after this long (NATS unreachable); the message is then redelivered. */
 const STORE_PATIENCE_MS = 30_000;
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -170,7 +169,7 @@ export class AsyncConsumer {
           return;
         }
         msg.working();
-        await new Promise((r) => setTimeout(r, 250));
+        await sleep(250);
       }
     }
     if (current !== null && isTerminal(current)) {

@@ -4,6 +4,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { startInvoker } from '../../services/cli/up';
 import type { ExecutionRecord } from '../../services/invoker/execution-log';
 import { parseExecutionLog } from '../../services/invoker/execution-log';
@@ -58,7 +59,7 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
     } catch (err: unknown) {
       lastError = err;
     }
-    await new Promise((r) => setTimeout(r, everyMs));
+    await sleep(everyMs);
   }
   throw new Error(`Timed out waiting for ${what}${lastError === null ? '' : ` (last error: ${String(lastError)})`}`);
 }

@@ -5,6 +5,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { startLocalCluster } from '../../services/cli/local-cluster';
 
 export interface InvokerEntry {
@@ -55,6 +56,6 @@ export async function killHard(pid: number): Promise<void> {
     } catch {
       return;
     }
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
   }
 }

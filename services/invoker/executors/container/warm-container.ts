@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type Docker from 'dockerode';
 import type { FunctionSpec } from '../../../common/codec';
 import { HayateError } from '../../../common/errors';
@@ -146,7 +147,7 @@ export class WarmContainer {
       }
       const state = await this.docker.getContainer(this.id).inspect().catch(() => null);
       if (state !== null && !state.State.Running) throw new HayateError('HAYATE_ERR_CONTAINER_UNAVAILABLE', `Container of ${this.spec.name} exited with code ${state.State.ExitCode} before it was ready`);
-      await new Promise((r) => setTimeout(r, 10));
+      await sleep(10);
     }
     throw new HayateError('HAYATE_ERR_CONTAINER_UNAVAILABLE', `Container of ${this.spec.name} did not answer on its socket within 15 s (${last})`);
   }
