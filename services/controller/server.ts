@@ -198,8 +198,3 @@ function setInvocationHeaders(reply: FastifyReply, r: InvokeResponse, attempts: 
   reply.header('Server-Timing', `queue;dur=${ms(t.queueUs)}, startup;dur=${ms(t.startupUs)}, exec;dur=${ms(t.execUs)}, teardown;dur=${ms(t.teardownUs)}, total;dur=${ms(t.totalUs)}`);
 }
 
-/** HTTP status of a registry code (for tests and docs). */
-export function httpStatusOf(code: keyof typeof ERRORS): number {
-  return ERRORS[code].httpStatus;
-}
-

@@ -39,11 +39,6 @@ export class SpecCache {
     return remote;
   }
 
-  /** Every spec known locally. */
-  all(): FunctionSpec[] {
-    return [...this.specs.values()];
-  }
-
   stop(): void {
     this.abort.abort();
   }

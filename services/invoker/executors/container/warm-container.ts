@@ -152,13 +152,6 @@ export class WarmContainer {
     throw new HayateError('HAYATE_ERR_CONTAINER_UNAVAILABLE', `Container of ${this.spec.name} did not answer on its socket within 15 s (${last})`);
   }
 
-  /** Whether Docker still runs this container. */
-  async running(): Promise<boolean> {
-    if (this.id === '') return false;
-    const info = await this.docker.getContainer(this.id).inspect().catch(() => null);
-    return info?.State.Running === true;
-  }
-
   /** Stops and removes the container and its socket folder. Idempotent; never throws. */
   async remove(reason: string): Promise<void> {
     if (this.state === ContainerState.removed) return;
