@@ -10,7 +10,7 @@ import type { ActivationStore } from '../common/activations';
 import type { AsyncQueue } from '../common/async-queue';
 import type { InvokeResponse } from '../common/codec';
 import type { Config } from '../common/config';
-import { ERRORS, HayateError, toHayateError } from '../common/errors';
+import { HayateError, toHayateError } from '../common/errors';
 import { Header } from '../common/headers';
 import { InvocationClient } from '../common/invocation-client';
 import type { Logger } from '../common/logger';
