@@ -13,7 +13,8 @@ import { HttpClient } from '../services/cli/http-client';
 import { InvocationClient } from '../services/common/invocation-client';
 import { exampleWasm } from './helpers/paths';
 import type { SitesCluster } from './helpers/sites';
-import { killHard, startSites } from './helpers/sites';
+import { killHard } from './helpers/process';
+import { startSites } from './helpers/sites';
 
 let cluster: SitesCluster;
 const connections: NatsConnection[] = [];

@@ -11,9 +11,9 @@ import { HAYATE_BIN, spawnUntilReady } from '../services/cli/processes';
 import type { Cluster } from './helpers/cluster';
 import { startCluster } from './helpers/cluster';
 import type { InvokerProcess } from './helpers/delivery';
-import { exited, killHard, spawnInvoker, startsOf, waitFor } from './helpers/delivery';
+import { spawnInvoker, startsOf, waitFor } from './helpers/delivery';
 import { exampleWasm } from './helpers/paths';
-import { alive } from './helpers/process';
+import { alive, exited, killHard } from './helpers/process';
 
 type Context = { cluster: Cluster; audit: string; invokers: InvokerProcess[] };
 const test = anyTest.serial as TestFn<Context>;

@@ -15,7 +15,8 @@ import { InvocationClient } from '../services/common/invocation-client';
 import type { Cluster } from './helpers/cluster';
 import { startCluster } from './helpers/cluster';
 import type { InvokerProcess } from './helpers/delivery';
-import { killHard, spawnInvoker, startsOf, waitFor } from './helpers/delivery';
+import { spawnInvoker, startsOf, waitFor } from './helpers/delivery';
+import { killHard } from './helpers/process';
 import { exampleWasm } from './helpers/paths';
 
 const test = anyTest.serial as TestFn<{ cluster: Cluster; nc: NatsConnection; audit: string; invokers: InvokerProcess[] }>;

@@ -21,6 +21,7 @@ import type { ErrorCode } from '../common/errors';
 import { ERRORS, HayateError, isErrorCode } from '../common/errors';
 import type { Logger } from '../common/logger';
 import { parseInvocationId } from '../common/names';
+import { retry } from '../common/retry';
 import type { Subjects } from '../common/subjects';
 import { INVOKER_QUEUE } from '../common/subjects';
 import type { ExecutionLog } from './execution-log';
@@ -158,19 +159,13 @@ export class AsyncConsumer {
     // Without the record we cannot tell a finished activation (its ack lost with a NATS server) from an
     // unfinished one: keep the message (in-progress acks) and read again while JetStream fails over, and
     // hand it back only if the record stays unreadable, rather than risk running it twice.
-    let current: Awaited<ReturnType<typeof activations.get>> | undefined;
-    for (const until = Date.now() + RECORD_UNREADABLE_WAIT_MS; current === undefined; ) {
-      try {
-        current = await activations.get(id);
-      } catch (err: unknown) {
-        if (Date.now() >= until) {
-          log.warn({ err }, 'activation record unreadable: handed back');
-          msg.nak(RECORD_UNREADABLE_WAIT_MS);
-          return;
-        }
-        msg.working();
-        await sleep(250);
-      }
+    let current: Activation | null;
+    try {
+      current = await retry(() => activations.get(id), { patienceMs: RECORD_UNREADABLE_WAIT_MS, backoff: { initialMs: 250 }, onRetry: () => msg.working() });
+    } catch (err: unknown) {
+      log.warn({ err }, 'activation record unreadable: handed back');
+      msg.nak(RECORD_UNREADABLE_WAIT_MS);
+      return;
     }
     if (current !== null && isTerminal(current)) {
       log.info({ state: current.state }, 'redelivery of a finished activation acknowledged');
@@ -231,38 +226,33 @@ export class AsyncConsumer {
     const ok = r.status === 'OK';
     let reason = '';
     if (!ok) reason = isRetryable(r) ? `Activation failed after ${attempt} attempts: ${r.errorCode}: ${r.errorMessage}` : `${r.errorCode}: ${r.errorMessage}`;
-    const until = Date.now() + STORE_PATIENCE_MS;
-    for (let round = 0; ; round += 1) {
-      try {
-        const after = await this.deps.activations.update(request.invocationId, (cur) =>
-          cur !== null && isTerminal(cur)
-            ? null
-            : {
-                ...this.base(cur, request),
-                state: ok ? ActivationState.succeeded : ActivationState.failed,
-                reason,
-                attempts: attempt,
-                status: r.status,
-                exitCode: r.exitCode,
-                output: r.output,
-                stderr: r.stderr,
-                timings: r.timings,
-                tier: r.tier,
-                invokerId: r.invokerId,
-                errorCode: r.errorCode,
-                finishedUnixMs: Date.now(),
-              },
-        );
-        log.info({ state: after?.state, status: r.status }, 'activation finished');
-        return true;
-      } catch (err: unknown) {
-        if (Date.now() > until) {
-          log.error({ err }, 'activation result not stored: leaving the message for redelivery');
-          return false;
-        }
-        msg.working();
-        await sleep(Math.min(100 * 2 ** round, 1000));
-      }
+    const store = () =>
+      this.deps.activations.update(request.invocationId, (cur) =>
+        cur !== null && isTerminal(cur)
+          ? null
+          : {
+              ...this.base(cur, request),
+              state: ok ? ActivationState.succeeded : ActivationState.failed,
+              reason,
+              attempts: attempt,
+              status: r.status,
+              exitCode: r.exitCode,
+              output: r.output,
+              stderr: r.stderr,
+              timings: r.timings,
+              tier: r.tier,
+              invokerId: r.invokerId,
+              errorCode: r.errorCode,
+              finishedUnixMs: Date.now(),
+            },
+      );
+    try {
+      const after = await retry(store, { patienceMs: STORE_PATIENCE_MS, backoff: { initialMs: 100, factor: 2, maxMs: 1000 }, onRetry: () => msg.working() });
+      log.info({ state: after?.state, status: r.status }, 'activation finished');
+      return true;
+    } catch (err: unknown) {
+      log.error({ err }, 'activation result not stored: leaving the message for redelivery');
+      return false;
     }
   }
 

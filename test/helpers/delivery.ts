@@ -22,19 +22,6 @@ export function spawnInvoker(natsUrl: string, id: string, executionLog: string, 
   return startInvoker(natsUrl, id, [], { ...process.env, HAYATE_LOG_LEVEL: process.env['HAYATE_LOG_LEVEL'] ?? 'warn', HAYATE_EXECUTION_LOG: executionLog, ...env });
 }
 
-/** Resolves with the exit code (or signal) of a child once it exits. */
-export function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
-  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-}
-
-/** SIGKILLs a child and waits for it to be gone. */
-export async function killHard(child: ChildProcess): Promise<void> {
-  const gone = exited(child);
-  child.kill('SIGKILL');
-  await gone;
-}
-
 /** Every record of the execution audit (empty when the file does not exist yet). */
 export function executions(file: string): ExecutionRecord[] {
   return existsSync(file) ? parseExecutionLog(readFileSync(file, 'utf8')) : [];
