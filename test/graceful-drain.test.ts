@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import anyTest from 'ava';
 import type { TestFn } from 'ava';
 import { HttpClient } from '../services/cli/http-client';
-import { startLocalCluster } from '../services/cli/local-cluster';
+import { startLocalCluster } from '../services/common/local-cluster';
 import { HAYATE_BIN, spawnUntilReady } from '../services/cli/processes';
 import type { Cluster } from './helpers/cluster';
 import { startCluster } from './helpers/cluster';

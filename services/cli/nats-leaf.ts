@@ -11,7 +11,7 @@ import type { ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { HayateError } from '../common/errors';
-import { waitNatsReady } from './nats-ready';
+import { waitNatsReady } from '../common/nats-ready';
 import { freePort, natsServerBinary, stopChild } from './processes';
 
 /** Options of a leaf node. */

@@ -7,9 +7,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from '../common/logger';
+import { waitNatsReady } from '../common/nats-ready';
 import { onShutdownSignal } from '../common/signals';
 import { deployExamples, EXAMPLES_SCRIPT } from './examples';
-import { waitNatsReady } from './nats-ready';
 import { freePort, HAYATE_BIN, natsServerBinary, spawnUntilReady, stopChild } from './processes';
 
 export interface UpOptions {

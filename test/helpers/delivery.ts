@@ -6,8 +6,8 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startInvoker } from '../../services/cli/up';
-import type { ExecutionRecord } from '../../services/invoker/execution-log';
-import { parseExecutionLog } from '../../services/invoker/execution-log';
+import type { ExecutionRecord } from '../../services/common/execution-record';
+import { parseExecutionLog } from '../../services/common/execution-record';
 
 export interface InvokerProcess {
   id: string;

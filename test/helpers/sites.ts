@@ -5,7 +5,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startLocalCluster } from '../../services/cli/local-cluster';
+import { startLocalCluster } from '../../services/common/local-cluster';
 
 export interface InvokerEntry {
   id: string;

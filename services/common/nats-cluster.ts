@@ -10,9 +10,9 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { HayateError } from '../common/errors';
+import { freePort, natsServerBinary, stopChild } from './child-process';
+import { HayateError } from './errors';
 import { waitNatsReady } from './nats-ready';
-import { freePort, natsServerBinary, stopChild } from './processes';
 
 /** Options of a local cluster. */
 export interface NatsClusterOptions {

@@ -3,8 +3,8 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { connect } from 'nats';
-import { HayateError } from '../common/errors';
-import { retry } from '../common/retry';
+import { HayateError } from './errors';
+import { retry } from './retry';
 
 /** The server to wait for. */
 export interface NatsServerToWaitFor {
