@@ -2,9 +2,10 @@
  * What the benchmarks use of hayate, from the outside: the controller's HTTP API (SPEC §5) and the built
  * example modules. (The cluster itself is `hayate up` run as child processes: services/common/local-cluster.)
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
+import { DEFAULT_WATCHDOG, probeDocker } from '../services/common/docker-probe';
 import { asBufferSource } from '../services/common/wasm-module';
 
 /** The repository root (this file runs from dist/bench). */
@@ -41,18 +42,7 @@ export async function functionStatus(http: string, name: string): Promise<Functi
   return body.invokers.flatMap((i) => i.functions).find((f) => f.name === name);
 }
 
-/**
- * A Docker client when the container tier can run here (an engine answers and the watchdog is built), else
- * the reason it cannot.
- */
-export async function dockerForBench(socketPath = '/var/run/docker.sock'): Promise<{ docker: Docker } | { reason: string }> {
-  const watchdog = join(ROOT, 'build', 'watchdog', 'hayate-watchdog');
-  if (!existsSync(watchdog)) return { reason: `watchdog binary ${watchdog} is missing (run npm run build:examples)` };
-  const docker = new Docker({ socketPath, timeout: 10_000 });
-  try {
-    await docker.ping();
-    return { docker };
-  } catch (err: unknown) {
-    return { reason: `Docker engine at ${socketPath} does not answer: ${err instanceof Error ? err.message : String(err)}` };
-  }
+/** A Docker client when the container tier can run here (an engine answers, the watchdog is built), else why not. */
+export function dockerForBench(): Promise<{ docker: Docker } | { reason: string }> {
+  return probeDocker('/var/run/docker.sock', DEFAULT_WATCHDOG);
 }

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { ImplementationFn, SerialFn, TestFn } from 'ava';
 import Docker from 'dockerode';
-import { DEFAULT_WATCHDOG, probeDocker } from '../../services/invoker/executors/container/container-executor';
+import { DEFAULT_WATCHDOG, probeDocker } from '../../services/common/docker-probe';
 
 const SOCKET = '/var/run/docker.sock';
 
