@@ -14,6 +14,7 @@ export interface Backoff {
   maxMs?: number;
 }
 
+/** How `retry` tries again. */
 export interface RetryOptions {
   /** Wait between tries. */
   backoff: Backoff;
