@@ -18,15 +18,16 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { HttpClient } from '../services/cli/http-client';
-import { NatsCluster } from '../services/cli/nats-cluster';
-import { HAYATE_BIN } from '../services/cli/processes';
-import { parseExecutionLog } from '../services/invoker/execution-log';
+import { NatsCluster } from '../services/common/nats-cluster';
+import { HAYATE_BIN } from '../services/common/child-process';
+import { parseExecutionLog } from '../services/common/execution-record';
 import type { AuditSummary, KillEvent } from './chaos-audit';
 import { analyseAudit } from './chaos-audit';
 import type { AsyncEntry, SyncSample } from './chaos-load';
 import { JobMaker, pollActivation, sendAsync, sendSync } from './chaos-load';
+import { deploy, exampleModule } from './hayate-api';
 
 export const Scenario = { invokers: 'invokers', nats: 'nats' } as const;
 export type Scenario = (typeof Scenario)[keyof typeof Scenario];
@@ -72,8 +73,6 @@ export interface ChaosReport {
   errors: string[];
   dir: string;
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function percentile(samples: readonly number[], q: number): number {
   if (samples.length === 0) return 0;
@@ -129,9 +128,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       live.push({ id, child });
     };
     await Promise.all(Array.from({ length: o.invokers }, () => startInvoker()));
-    const client = new HttpClient(http);
-    await client.deploy('sha256', readFileSync(join(HAYATE_BIN, '..', '..', 'build', 'examples', 'sha256', 'sha256.wasm')));
-    await client.deploy('primes', readFileSync(join(HAYATE_BIN, '..', '..', 'build', 'examples', 'primes', 'primes.wasm')), { memory_mb: '256' });
+    await deploy(http, 'sha256', exampleModule('sha256'));
+    await deploy(http, 'primes', exampleModule('primes'), { memory_mb: '256' });
     const jobs = new JobMaker(`${Date.now().toString(36)}`, o.longEvery);
     say(`chaos ${o.scenario}: ${clusterSize} NATS server(s), ${o.invokers} invokers, load for ${o.durationMs} ms (work folder ${dir})`);
 

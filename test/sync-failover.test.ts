@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import anyTest from 'ava';
 import type { TestFn } from 'ava';
 import { connect } from 'nats';
@@ -14,7 +15,8 @@ import { InvocationClient } from '../services/common/invocation-client';
 import type { Cluster } from './helpers/cluster';
 import { startCluster } from './helpers/cluster';
 import type { InvokerProcess } from './helpers/delivery';
-import { killHard, spawnInvoker, startsOf, waitFor } from './helpers/delivery';
+import { spawnInvoker, startsOf, waitFor } from './helpers/delivery';
+import { killHard } from './helpers/process';
 import { exampleWasm } from './helpers/paths';
 
 const test = anyTest.serial as TestFn<{ cluster: Cluster; nc: NatsConnection; audit: string; invokers: InvokerProcess[] }>;
@@ -118,7 +120,7 @@ test('invocation client waits for an invoker and succeeds when none is subscribe
   const client = new InvocationClient(t.context.nc, { noResponderBackoffMs: 200 });
   try {
     const call = client.call({ function: 'env-echo', input: Buffer.from('late invoker') });
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
     await invoker(t, 'failover-late');
     const result = await call;
     t.is(result.response.status, 'OK');

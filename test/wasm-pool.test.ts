@@ -3,6 +3,7 @@
  * and the pool starts a replacement, so it is full again and keeps serving.
  */
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import anyTest from 'ava';
 import type { TestFn } from 'ava';
 import pino from 'pino';
@@ -41,7 +42,7 @@ function job(name: string, module: WebAssembly.Module, input = ''): Omit<RunMess
 }
 
 async function until(condition: () => boolean): Promise<boolean> {
-  for (let i = 0; i < 200 && !condition(); i += 1) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 200 && !condition(); i += 1) await sleep(50);
   return condition();
 }
 

@@ -226,8 +226,8 @@ export async function run(argv: string[]): Promise<void> {
         return; // keeps running until a signal
       }
       case 'bench': {
-        const { runBench } = await import('../../bench/bench');
-        await runBench({ quick: values['quick'] === true, jsonFile: values['json'] as string | undefined, reportDir: values['report'] as string | undefined, invokers: intFlag(values['invokers'], 'invokers', 1, 16) ?? 1 });
+        const { runBench } = await import('../../bench/index');
+        await runBench({ quick: values['quick'] === true, jsonFile: values['json'] as string | undefined, reportDir: values['report'] as string | undefined, invokers: intFlag(values['invokers'], 'invokers', 1, 16) ?? 1 }, { stderr: process.stderr });
         process.exit(0);
       }
       case 'controller': {

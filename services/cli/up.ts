@@ -6,8 +6,8 @@ import type { ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { connect } from 'nats';
 import type { Logger } from '../common/logger';
+import { waitNatsReady } from '../common/nats-ready';
 import { onShutdownSignal } from '../common/signals';
 import { deployExamples, EXAMPLES_SCRIPT } from './examples';
 import { freePort, HAYATE_BIN, natsServerBinary, spawnUntilReady, stopChild } from './processes';
@@ -65,25 +65,16 @@ async function spawnUntilReadyNats(bin: string, args: string[], url: string): Pr
   const { spawn } = await import('node:child_process');
   const { openSync } = await import('node:fs');
   // nats-server's own log goes to <data>/nats-server.log: our stderr carries hayate's logs
-  const logFd = openSync(resolve(dataDirOf(args), 'nats-server.log'), 'a');
+  const logFile = resolve(dataDirOf(args), 'nats-server.log');
+  const logFd = openSync(logFile, 'a');
   const child = spawn(bin, args, { stdio: ['ignore', logFd, logFd] });
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`nats-server exited with code ${child.exitCode}`);
-    try {
-      const nc = await connect({ servers: url, timeout: 500 });
-      const jsm = await nc.jetstreamManager();
-      await jsm.getAccountInfo();
-      await nc.close();
-      return { child };
-    } catch (err: unknown) {
-      if (Date.now() > deadline) {
-        child.kill('SIGKILL');
-        throw new Error(`nats-server did not get ready at ${url}: ${err instanceof Error ? err.message : String(err)}`);
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
+  try {
+    await waitNatsReady({ label: `nats-server at ${url}`, child: () => child, url, logFile, timeoutMs: 15_000 });
+  } catch (err: unknown) {
+    child.kill('SIGKILL');
+    throw err;
   }
+  return { child };
 }
 
 /** Starts one invoker process; resolves once it serves. */

@@ -10,7 +10,7 @@ import type { ActivationStore } from '../common/activations';
 import type { AsyncQueue } from '../common/async-queue';
 import type { InvokeResponse } from '../common/codec';
 import type { Config } from '../common/config';
-import { ERRORS, HayateError, toHayateError } from '../common/errors';
+import { HayateError, toHayateError } from '../common/errors';
 import { Header } from '../common/headers';
 import { InvocationClient } from '../common/invocation-client';
 import type { Logger } from '../common/logger';
@@ -196,10 +196,5 @@ function setInvocationHeaders(reply: FastifyReply, r: InvokeResponse, attempts: 
   if (failover.failoverMs > 0) reply.header(Header.failoverMs, String(failover.failoverMs));
   if (failover.detectMs > 0) reply.header(Header.failoverDetectMs, String(failover.detectMs));
   reply.header('Server-Timing', `queue;dur=${ms(t.queueUs)}, startup;dur=${ms(t.startupUs)}, exec;dur=${ms(t.execUs)}, teardown;dur=${ms(t.teardownUs)}, total;dur=${ms(t.totalUs)}`);
-}
-
-/** HTTP status of a registry code (for tests and docs). */
-export function httpStatusOf(code: keyof typeof ERRORS): number {
-  return ERRORS[code].httpStatus;
 }
 

@@ -2,10 +2,8 @@
  * The container tier: one warm container per (function, invoker), each invocation forked by the watchdog
  * inside it (no `docker exec`: ≈120 ms here, against ≈2 ms through the watchdog).
  */
-import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import type { FunctionSpec } from '../../../common/codec';
 import { Tier } from '../../../common/codec';
 import { HayateError } from '../../../common/errors';
@@ -16,25 +14,9 @@ import { watchdogCall } from './watchdog-client';
 import type { ContainerSettings } from './warm-container';
 import { ContainerState, Label, WarmContainer } from './warm-container';
 
-/** Where the project's build puts the static watchdog (scripts/build-examples.sh). */
-export const DEFAULT_WATCHDOG = join(__dirname, '..', '..', '..', '..', '..', 'build', 'watchdog', 'hayate-watchdog');
-const SIGKILL = 9;
+export { DEFAULT_WATCHDOG, probeDocker } from '../../../common/docker-probe';
 
-/**
- * Connects to Docker and checks that it answers and that the watchdog is built.
- * @returns the client, or the reason the container tier cannot run here
- */
-export async function probeDocker(socketPath: string, watchdogPath: string): Promise<{ docker: Docker } | { reason: string }> {
-  if (!existsSync(watchdogPath)) return { reason: `watchdog binary ${watchdogPath} is missing (run npm run build)` };
-  if (!existsSync(socketPath)) return { reason: `no Docker engine socket at ${socketPath}` };
-  const docker = new Docker({ socketPath, timeout: 10_000 });
-  try {
-    await docker.ping();
-    return { docker };
-  } catch (err: unknown) {
-    return { reason: `Docker engine at ${socketPath} does not answer: ${err instanceof Error ? err.message : String(err)}` };
-  }
-}
+const SIGKILL = 9;
 
 export class ContainerExecutor implements ContainerTier {
   readonly tier = Tier.container;
