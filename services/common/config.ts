@@ -54,6 +54,12 @@ export interface Config {
    * Env `HAYATE_MEMORY_BUDGET_MB`. @default half the node's RAM
    */
   memoryBudgetBytes: number;
+  /**
+   * Controller-wide bound of the bytes of the sync invocations it relays at once (input, and as much again
+   * for the answer): beyond it a call is refused OVERLOADED (503) at once, before NATS buffers fill and drop
+   * the connection as a slow consumer. One call alone always passes. Env `HAYATE_MAX_RELAY_MB`. @default 96 MiB
+   */
+  maxRelayBytes: number;
   /** Invoker-wide bound of queued + running invocations. Env `HAYATE_MAX_PENDING`. @default 1024 */
   maxPending: number;
   /** Invoker-wide bound of the input bytes those invocations hold. Env `HAYATE_MAX_PENDING_MB`. @default 256 MiB */
@@ -133,6 +139,7 @@ export const DEFAULTS: Readonly<Omit<Config, 'invokerId' | 'workers' | 'spareWor
   apiKeys: [],
   insecure: false,
   site: '',
+  maxRelayBytes: 96 * MiB,
   maxPending: 1024,
   maxPendingBytes: 256 * MiB,
   moduleCacheBytes: 512 * MiB,
@@ -204,6 +211,7 @@ export function loadConfig(env: Env, overrides: Partial<Config> = {}): Readonly<
     spareWorkers: int(env, 'HAYATE_SPARE_WORKERS', workers, 0, 256),
     memoryBudgetBytes: int(env, 'HAYATE_MEMORY_BUDGET_MB', Math.floor(totalmem() / MiB / 2), 64) * MiB,
     maxPending: int(env, 'HAYATE_MAX_PENDING', DEFAULTS.maxPending, 1),
+    maxRelayBytes: int(env, 'HAYATE_MAX_RELAY_MB', DEFAULTS.maxRelayBytes / MiB, 1, 65536) * MiB,
     maxPendingBytes: int(env, 'HAYATE_MAX_PENDING_MB', DEFAULTS.maxPendingBytes / MiB, 1, 65536) * MiB,
     moduleCacheBytes: int(env, 'HAYATE_MODULE_CACHE_MB', DEFAULTS.moduleCacheBytes / MiB, 1) * MiB,
     maxModuleBytes: int(env, 'HAYATE_MAX_MODULE_MB', DEFAULTS.maxModuleBytes / MiB, 1, 1024) * MiB,

@@ -144,6 +144,8 @@ export function buildServer(deps: ControllerDeps) {
     return reply.code(204).send();
   });
 
+  // bytes of the sync calls being relayed (input and as much again for the answer): see Config.maxRelayBytes
+  let relaying = 0;
   // an invoke body is a function's stdin: bounded far below a module, so a client cannot make the controller buffer 64 MiB
   app.post<NameParams>('/v1/functions/:name/invoke', { bodyLimit: config.maxRequestBytes }, async (req, reply) => {
     const fn = parseFunctionName(req.params.name);
@@ -156,6 +158,11 @@ export function buildServer(deps: ControllerDeps) {
     // invokers, carries it (`invocationId`)
     const invocationId = newInvocationId();
     const log = req.log.child({ invocationId, fn });
+    const relayBytes = 2 * input.byteLength;
+    if (relaying > 0 && relaying + relayBytes > config.maxRelayBytes) {
+      throw new HayateError('HAYATE_ERR_OVERLOADED', `Cannot invoke ${fn} now as this controller already relays ${relaying} bytes of calls (max ${config.maxRelayBytes}); try again shortly`);
+    }
+    relaying += relayBytes;
     try {
       if (wantsAsync(req)) return await invokeAsync(deps, { fn, input, args: list(req.query['arg']), timeoutMs }, reply);
       log.debug({ bytes: input.byteLength }, 'invoke received');
@@ -167,6 +174,8 @@ export function buildServer(deps: ControllerDeps) {
         throw new HayateError('HAYATE_ERR_PAYLOAD_TOO_LARGE', `Cannot invoke ${fn} as its input of ${input.byteLength} bytes exceeds the NATS max_payload of ${nc.info?.max_payload ?? 'unknown'} bytes`);
       }
       throw err;
+    } finally {
+      relaying -= relayBytes;
     }
     const r = result.response;
     metrics.observe(fn, r, result.attempts, (performance.now() - started) / 1000);
