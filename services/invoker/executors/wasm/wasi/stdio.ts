@@ -13,16 +13,24 @@ export class OutputLimitExceeded extends Error {
 
 /** Smallest buffer a stream starts with: most functions answer in one small write. */
 const MIN_CAPACITY = 1024;
+/** Past this, a stream moves to a resizable buffer that grows in place up to its limit. */
+const COPY_MAX = 1024 * 1024;
 const EMPTY = new Uint8Array(0);
 
+/** `ArrayBuffer` with ES2024's resizable form (V8 11 has it; the ES2022 lib types do not). */
+type ResizableBuffer = ArrayBuffer & { resize(bytes: number): void };
+const Resizable = ArrayBuffer as unknown as new (bytes: number, options: { maxByteLength: number }) => ResizableBuffer;
+
 /**
- * Collects one stream's bytes up to a limit, in one buffer that doubles as it fills and never grows past
- * the limit: a write costs a copy into it, nothing per write (one `Uint8Array` per write cost ≈230 bytes of
- * host memory per output byte for 1-byte writes, issue 11 §2). At most the limit plus the half-size buffer
- * it replaced is held while it grows.
+ * Collects one stream's bytes up to a limit in one buffer, never past the limit: a write costs a copy
+ * into it and nothing per write (one `Uint8Array` per write cost ≈230 bytes of host memory per output byte
+ * for 1-byte writes, issue 11 §2). The buffer doubles, by copy while small (a new buffer is cheaper than a
+ * reservation), then in place in a resizable ArrayBuffer reserved up to the limit, so that a large output
+ * costs its own size and at most `COPY_MAX` more, never a second copy of itself.
  */
 export class OutputSink {
   private buf: Uint8Array = EMPTY;
+  private resizable: ResizableBuffer | null = null;
   private kept = 0;
   /** Bytes written past the limit and dropped (stderr only). */
   dropped = 0;
@@ -65,7 +73,17 @@ export class OutputSink {
 
   private grow(needed: number): void {
     const capacity = Math.min(Math.max(needed, this.buf.length * 2, MIN_CAPACITY), Math.max(needed, this.limitBytes));
-    const next = new Uint8Array(capacity);
+    if (this.resizable !== null) {
+      this.resizable.resize(capacity); // `buf` tracks the buffer's length
+      return;
+    }
+    let next: Uint8Array;
+    if (capacity <= COPY_MAX) {
+      next = new Uint8Array(capacity);
+    } else {
+      this.resizable = new Resizable(capacity, { maxByteLength: Math.max(capacity, this.limitBytes) });
+      next = new Uint8Array(this.resizable);
+    }
     next.set(this.buf.subarray(0, this.kept));
     this.buf = next;
   }
