@@ -41,6 +41,7 @@ const FIXTURES: Record<string, { exitCode?: number; stderr?: string }> = {
   socket: {},
   'wasi-api': {},
   'posix-fs': {},
+  'symlink-escape': {},
 };
 
 let seq = 0;
