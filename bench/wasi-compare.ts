@@ -15,7 +15,6 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { WASI as NodeWasi } from 'node:wasi';
 import { init as wasmerInit, WASI as WasmerWasi } from '@wasmer/wasi';
 import { asBufferSource } from '../services/common/wasm-module';
 import { Wasi } from '../services/invoker/executors/wasm/wasi/wasi';
@@ -91,6 +90,8 @@ function wasmer(): Engine {
 }
 
 function node(): Engine {
+  // required here, not imported at the top: node:wasi prints an ExperimentalWarning when it is loaded
+  const { WASI: NodeWasi } = require('node:wasi') as typeof import('node:wasi');
   const base = mkdtempSync(join(tmpdir(), 'hayate-wasi-compare-'));
   writeFileSync(join(base, SECRET), 'host secret\n');
   const root = join(base, 'root');
