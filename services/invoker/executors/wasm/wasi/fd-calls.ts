@@ -321,7 +321,7 @@ export function fdCalls(ctx: FsContext, preview0 = false): Record<string, Call> 
 
 /**
  * For `poll_oneoff`: -1 when `d` never becomes ready in this direction (stdin for writing, stdout and
- * stderr for reading, as the pipes they stand for), else the bytes readable (0 when not known) .
+ * stderr for reading, as the pipes they stand for), else the bytes readable (0 when not known).
  */
 export function readiness(ctx: FsContext, d: Description, forRead: boolean): number {
   const node = d.node;
