@@ -96,7 +96,8 @@ export function deployOptions(project: Project, image: string | null): Record<st
   for (const [k, v] of Object.entries(project.limits)) options[k] = String(v);
   if (image !== null) options['image'] = image;
   if (project.env.length > 0) options['env'] = project.env;
-  const args = project.lang === 'lua' ? ['-e', readFileSync(join(project.dir, project.main), 'utf8'), ...project.args] : project.args;
+  // the leading space: lua.c takes an -e argument that starts with '-' (a script's first comment) for an option
+  const args = project.lang === 'lua' ? ['-e', ` ${readFileSync(join(project.dir, project.main), 'utf8')}`, ...project.args] : project.args;
   if (args.length > 0) options['arg'] = args;
   return options;
 }
