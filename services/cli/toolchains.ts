@@ -44,7 +44,7 @@ export interface Toolchain {
 const WASI_SYSROOT = '/usr';
 
 function onPath(command: string): boolean {
-  return spawnSync('sh', ['-c', 'command -v "$0"', command], { stdio: 'ignore' }).status === 0;
+  return spawnSync('/bin/sh', ['-c', 'command -v "$0"', command], { stdio: 'ignore' }).status === 0;
 }
 
 function apt(what: string, pkg: string, present: boolean): Missing[] {
