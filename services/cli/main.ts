@@ -187,11 +187,13 @@ async function clientVerb(verb: string, values: Record<string, unknown>, positio
  * resolves `auto` here, by this process's stderr: `hayate up` passes the result to its children in their
  * environment, so their lines look like the parent's though their stderr is the same terminal or pipe.
  */
-function useLogFormat(flag: unknown, verb: string): void {
+function useLogFormat(flag: unknown, verb: string): 'json' | 'pretty' {
   const format = flag === undefined ? loadConfig(process.env).logFormat : flag;
   if (!isLogFormat(format)) throw new HayateError('HAYATE_ERR_INVALID_OPTION', `Invalid --log-format ${JSON.stringify(format)}: expected ${LOG_FORMATS.join(', ')}`);
   setLogFormat(format);
-  if (verb === 'up') process.env['HAYATE_LOG_FORMAT'] = chooseLogFormat(format, isatty(2));
+  const chosen = chooseLogFormat(format, isatty(2));
+  if (verb === 'up') process.env['HAYATE_LOG_FORMAT'] = chosen;
+  return chosen;
 }
 
 /** Runs the CLI with `argv` (without node and script). Exits the process when done. */
@@ -216,7 +218,7 @@ export async function run(argv: string[]): Promise<void> {
       process.stdout.write(verbHelp(verb));
       return;
     }
-    if (verb === 'up' || verb === 'controller' || verb === 'invoker') useLogFormat(values['log-format'], verb);
+    const logFormat = verb === 'up' || verb === 'controller' || verb === 'invoker' ? useLogFormat(values['log-format'], verb) : 'json';
     switch (verb) {
       case 'new': {
         const [name] = need(positionals, 1, verb);
@@ -242,6 +244,7 @@ export async function run(argv: string[]): Promise<void> {
             examples: values['examples'] === true,
             workers: intFlag(values['workers'], 'workers', 1, 256),
             sites: intFlag(values['sites'], 'sites', 0, 26) ?? 0,
+            pretty: logFormat === 'pretty',
           },
           log,
         );
