@@ -1,7 +1,7 @@
 import { isatty } from 'node:tty';
 import pino from 'pino';
 import type { Logger } from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
 
 export type { Logger };
 
@@ -41,7 +41,8 @@ export function createLogger(options: { name: string; level?: string; destinatio
   const terminal = isatty(fd);
   const stream =
     chooseLogFormat(options.format ?? processFormat, terminal) === 'pretty'
-      ? pretty({
+      ? // loaded only when used: every CLI call reads the config, few of them log
+        (require('pino-pretty') as typeof PinoPretty)({
           destination: fd,
           colorize: terminal,
           translateTime: 'SYS:HH:MM:ss.l',
