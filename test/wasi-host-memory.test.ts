@@ -61,7 +61,7 @@ async function measured(t: ExecutionContext<{ wasm: WasmExecutor }>, name: strin
   const call = () => {
     seq += 1;
     return t.context.wasm.invoke(
-      { invocationId: `mem-${seq}` as InvocationId, fn: name as FunctionName, spec, input: new Uint8Array(16), args, env: {}, timeoutMs: 120_000, ...limits },
+      { invocationId: `mem-${seq}` as InvocationId, fn: name as FunctionName, spec, input: new Uint8Array(16), args, env: {}, deadlineUnixMs: Date.now() + 120_000, ...limits },
       new AbortController().signal,
     );
   };

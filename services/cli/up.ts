@@ -10,6 +10,7 @@ import type { Logger } from '../common/logger';
 import { waitNatsReady } from '../common/nats-ready';
 import { onShutdownSignal } from '../common/signals';
 import { deployExamples, EXAMPLES_SCRIPT } from './examples';
+import { announceReady } from './ready-banner';
 import { freePort, HAYATE_BIN, natsServerBinary, spawnUntilReady, stopChild } from './processes';
 
 export interface UpOptions {
@@ -25,6 +26,8 @@ export interface UpOptions {
    * leaf-node sites with `invokers` invokers each (see up-sites.ts). @default 0
    */
   sites?: number;
+  /** Logs are human lines: after the ready line, print what runs where as a block (ready-banner.ts). @default false */
+  pretty?: boolean;
 }
 
 interface InvokerProc {
@@ -118,9 +121,10 @@ export async function up(options: UpOptions, log: Logger): Promise<void> {
     if (!stopping) log.error({ code }, 'nats-server exited');
   });
 
+  let deployed: string[] = [];
   if (options.examples) {
     execFileSync('bash', [EXAMPLES_SCRIPT], { stdio: ['ignore', 2, 2] });
-    const deployed = await deployExamples(http, log);
+    deployed = await deployExamples(http, log);
     log.info({ functions: deployed }, 'examples deployed');
   }
   if (options.stateFile !== undefined) {
@@ -128,4 +132,5 @@ export async function up(options: UpOptions, log: Logger): Promise<void> {
     writeFileSync(options.stateFile, JSON.stringify(state, null, 2));
   }
   process.stdout.write(`hayate ready http=${http} nats=${nats.url}\n`);
+  announceReady({ http, nats: nats.url, invokers: invokers.map((i) => ({ id: i.id, pid: i.child.pid })), data, examples: deployed }, options.pretty === true, log);
 }

@@ -4,6 +4,8 @@
  */
 import { availableParallelism, hostname, totalmem } from 'node:os';
 import { HayateError } from './errors';
+import { isLogFormat, LOG_FORMATS } from './logger';
+import type { LogFormat } from './logger';
 
 const MiB = 1024 * 1024;
 
@@ -32,6 +34,12 @@ export interface Config {
   httpPort: number;
   /** pino level. Env `HAYATE_LOG_LEVEL`. @default 'info' */
   logLevel: string;
+  /**
+   * Log lines: `json`, `pretty` (human lines: time, level, process, message, fields; colours on a terminal)
+   * or `auto` (pretty when stderr is a terminal). Env `HAYATE_LOG_FORMAT`; flag `--log-format`.
+   * @default 'auto' ('json' when the environment has `CI` set)
+   */
+  logFormat: LogFormat;
   /** Bearer keys for `/v1`; empty = no auth. Env `HAYATE_API_KEYS` (comma-separated). @default [] */
   apiKeys: readonly string[];
   /** Serve beyond loopback without API keys. @default false */
@@ -136,6 +144,7 @@ export const DEFAULTS: Readonly<Omit<Config, 'invokerId' | 'workers' | 'spareWor
   httpHost: '127.0.0.1',
   httpPort: 8080,
   logLevel: 'info',
+  logFormat: 'auto',
   apiKeys: [],
   insecure: false,
   site: '',
@@ -203,6 +212,7 @@ export function loadConfig(env: Env, overrides: Partial<Config> = {}): Readonly<
     httpHost: env['HAYATE_HTTP_HOST'] || DEFAULTS.httpHost,
     httpPort: int(env, 'HAYATE_HTTP_PORT', DEFAULTS.httpPort, 0, 65535),
     logLevel: env['HAYATE_LOG_LEVEL'] || DEFAULTS.logLevel,
+    logFormat: logFormat(env),
     apiKeys: keys,
     insecure: DEFAULTS.insecure,
     invokerId: env['HAYATE_INVOKER_ID'] || `${hostname()}-${process.pid}`,
@@ -244,6 +254,13 @@ export function loadConfig(env: Env, overrides: Partial<Config> = {}): Readonly<
     ...stripUndefined(overrides),
   };
   return Object.freeze(config);
+}
+
+function logFormat(env: Env): LogFormat {
+  const raw = env['HAYATE_LOG_FORMAT'];
+  if (raw === undefined || raw === '') return env['CI'] ? 'json' : DEFAULTS.logFormat;
+  if (!isLogFormat(raw)) throw new HayateError('HAYATE_ERR_INVALID_OPTION', `Invalid HAYATE_LOG_FORMAT=${JSON.stringify(raw)}: expected ${LOG_FORMATS.join(', ')}`);
+  return raw;
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

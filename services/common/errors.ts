@@ -47,6 +47,8 @@ export const ERRORS = {
   HAYATE_ERR_UNAVAILABLE: { message: 'Service unavailable', httpStatus: 503, status: 'OVERLOADED', retryable: true },
   // not retryable: a cut-off site stays cut off for longer than a caller should wait; it says so at once
   HAYATE_ERR_STORE_UNREACHABLE: { message: 'Function store unreachable', httpStatus: 503, status: 'OVERLOADED', retryable: false },
+  // CLI only (`hayate build`): a tool is missing (the message names the apt or npm line) or the compiler failed
+  HAYATE_ERR_BUILD_FAILED: { message: 'Function build failed', httpStatus: 400, status: 'BAD_REQUEST', retryable: false },
   // not retryable: a fault of hayate itself met by this request would likely meet it again on the next
   // invoker, and re-sending it around the fleet turns one bad request into an outage (a poison pill)
   HAYATE_ERR_INTERNAL: { message: 'Internal error', httpStatus: 500, status: 'INTERNAL', retryable: false },
