@@ -22,11 +22,14 @@ import { ExecutionLog } from './execution-log';
 import type { ExecutionRequest, ExecutionResult, Executor } from './executor';
 import { FunctionRuntime, TierState } from './function-runtime';
 import { Gate } from './gate';
+import { LogPublisher } from './log-publisher';
 import type { InvokerObserver } from './metrics';
 import type { ModuleCache } from './module-cache';
 import { PeerAnswers } from './peer-answers';
 import { RecentResults } from './recent-results';
 import { SpecCache } from './spec-cache';
+import type { TriggerConsumersDeps } from './trigger-consumers';
+import { TriggerConsumers } from './trigger-consumers';
 import { version } from '../common/version';
 
 /** Invoker lifecycle. */
@@ -59,6 +62,8 @@ export interface InvokerDeps {
   activations?: ActivationStore;
   /** Told of every answer and tier transition (Prometheus metrics). @default none */
   metrics?: InvokerObserver;
+  /** Triggers (with `queue` and `activations`): this invoker pulls from every active trigger's stream. @default none */
+  triggers?: Pick<TriggerConsumersDeps, 'triggers' | 'functions' | 'stats'>;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -85,12 +90,15 @@ export class Invoker {
   private readonly executions: ExecutionLog;
   private readonly peers: PeerAnswers;
   private asyncConsumer: AsyncConsumer | null = null;
+  private triggerConsumers: TriggerConsumers | null = null;
+  private readonly logs: LogPublisher;
 
   constructor(private readonly deps: InvokerDeps) {
     this.log = deps.log.child({ component: 'invoker' });
     this.subjects = new Subjects(deps.config.subjectPrefix);
     this.specs = new SpecCache(deps.store, this.log);
     this.executions = new ExecutionLog(deps.config.executionLogFile, deps.config.invokerId);
+    this.logs = new LogPublisher(deps.nc, this.subjects, deps.config);
     this.peers = new PeerAnswers({ nc: deps.nc, subjects: this.subjects, recent: this.recent, invokerId: deps.config.invokerId, log: deps.log.child({ component: 'peer-answers' }), beatMs: deps.config.beatMs, deadAfterMs: deps.config.deadAfterMs });
   }
 
@@ -126,19 +134,20 @@ export class Invoker {
     this.statusSub = nc.subscribe(this.subjects.status(), { callback: (err, msg) => this.answerStatus(err, msg) });
     this.peers.start();
     if (this.deps.queue !== undefined && this.deps.activations !== undefined) {
-      this.asyncConsumer = new AsyncConsumer({
+      const pulling = {
         nc,
-        subjects: this.subjects,
-        queue: this.deps.queue,
         activations: this.deps.activations,
         executions: this.executions,
         invokerId: config.invokerId,
         slots: config.asyncConcurrency || this.deps.wasm.workers,
         log: this.deps.log,
-        run: (request) => this.runAsync(request),
-        track: (work) => this.track(work),
-      });
+        run: (request: InvokeRequest) => this.runAsync(request),
+        track: (work: Promise<unknown>) => this.track(work),
+      };
+      this.asyncConsumer = new AsyncConsumer({ ...pulling, queue: this.deps.queue });
       await this.asyncConsumer.start();
+      if (this.deps.triggers !== undefined) this.triggerConsumers = new TriggerConsumers({ ...pulling, ...this.deps.triggers });
+      await this.triggerConsumers?.start();
     }
     this.log.info({ prefix: config.subjectPrefix, workers: this.deps.wasm.workers, site: config.site }, 'invoker listening');
   }
@@ -156,10 +165,10 @@ export class Invoker {
       }
       this.transition(InvokerState.draining, [InvokerState.running]);
       // the async loops end once their current message is handed over (finished, or aborted at the timeout)
-      let asyncStopped: Promise<void> = Promise.resolve();
+      let asyncStopped: Promise<unknown> = Promise.resolve();
       const steps: [string, () => Promise<unknown>][] = [
         ['stop intake', async () => {
-          asyncStopped = this.asyncConsumer?.stop() ?? Promise.resolve();
+          asyncStopped = Promise.allSettled([this.asyncConsumer?.stop(), this.triggerConsumers?.stop()]);
           await this.service?.stop();
         }],
         ['finish in-flight', () => this.finishInFlight()],
@@ -171,6 +180,7 @@ export class Invoker {
           this.peers.stop();
         }],
         ['close execution log', async () => this.executions.close()],
+        ['stop log publishing', async () => this.logs.close()],
       ];
       for (const [step, run] of steps) {
         try {
@@ -532,6 +542,7 @@ export class Invoker {
       attempt: request.attempt,
     };
     this.deps.metrics?.answered(request.function, response, true);
+    this.logs.published(request, response);
     return response;
   }
 
