@@ -10,6 +10,8 @@ import type { Config } from '../common/config';
 import { HayateError, toHayateError } from '../common/errors';
 import { createLogger } from '../common/logger';
 import { version } from '../common/version';
+import { EVENT_VERB_OPTIONS, logsVerb, triggerVerb } from './event-verbs';
+import { EventsClient } from './events-client';
 import { exitCodeOf, HttpClient } from './http-client';
 import { HELP, verbHelp } from './help';
 
@@ -66,6 +68,8 @@ const VERB_OPTIONS: Record<string, Options> = {
   rm: CLIENT_OPTIONS,
   status: CLIENT_OPTIONS,
   activation: CLIENT_OPTIONS,
+  trigger: { ...CLIENT_OPTIONS, ...EVENT_VERB_OPTIONS.trigger },
+  logs: { ...CLIENT_OPTIONS, ...EVENT_VERB_OPTIONS.logs },
   bench: {
     quick: { type: 'boolean', default: false },
     json: { type: 'string' },
@@ -163,6 +167,10 @@ async function clientVerb(verb: string, values: Record<string, unknown>, positio
       print(await client.activation(id!), true, () => '');
       return;
     }
+    case 'trigger':
+      return triggerVerb(new EventsClient(client.baseUrl, client.apiKey), values, positionals, json);
+    case 'logs':
+      return logsVerb(new EventsClient(client.baseUrl, client.apiKey), values, positionals, json);
     default:
       throw new HayateError('HAYATE_ERR_BAD_REQUEST', `Unknown verb ${verb}`);
   }

@@ -56,7 +56,9 @@ export async function triggerMetrics(deps: TriggerStatusDeps, t: TriggerSpec): P
     failed: counts.failed,
     dropped: Object.values(counts.dropped).reduce((a, b) => a + b, 0),
     dropped_by_reason: counts.dropped,
-    lag: consumer?.num_pending ?? 0,
+    // a work-queue stream holds each message until it is acknowledged: what no invoker holds is waiting
+    // (num_pending alone misses messages handed back for redelivery)
+    lag: Math.max(0, (stream?.state.messages ?? 0) - (consumer?.num_ack_pending ?? 0)),
     in_flight: consumer?.num_ack_pending ?? 0,
   };
 }

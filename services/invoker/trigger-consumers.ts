@@ -9,6 +9,7 @@
  */
 import type { NatsConnection } from 'nats';
 import type { ActivationStore } from '../common/activations';
+import type { InvokeResponse } from '../common/codec';
 import type { Logger } from '../common/logger';
 import type { FunctionStore } from '../common/store';
 import type { TriggerSpec } from '../common/trigger-spec';
@@ -99,7 +100,7 @@ export class TriggerConsumers {
     const d = this.deps;
     const log = d.log.child({ trigger: trigger.name });
     const source = new TriggerSource(trigger, d.triggers, d.nc, d.stats, log);
-    const consumer = new AsyncConsumer({ nc: d.nc, queue: source, activations: d.activations, executions: d.executions, invokerId: d.invokerId, slots: Math.max(1, Math.min(d.slots, trigger.concurrency)), log, run: d.run, track: d.track });
+    const consumer = new AsyncConsumer({ nc: d.nc, queue: source, activations: d.activations, executions: d.executions, invokerId: d.invokerId, slots: Math.max(1, Math.min(d.slots, trigger.concurrency)), log, run: (r) => d.run(r).then(waitForRedeploy), track: d.track });
     const started = consumer.start().catch((err: unknown) => {
       log.warn({ err }, 'trigger consumer did not start: trying again');
       setTimeout(() => {
@@ -110,6 +111,15 @@ export class TriggerConsumers {
     });
     this.running.set(trigger.name, { trigger, consumer, started });
   }
+}
+
+/**
+ * A trigger's message that reaches an invoker just after its function was removed (before the watch paused
+ * the trigger here) is handed back, not failed: the trigger is paused and its messages wait for a redeploy.
+ */
+function waitForRedeploy(r: InvokeResponse): InvokeResponse {
+  if (r.errorCode !== 'HAYATE_ERR_NOT_FOUND') return r;
+  return { ...r, errorCode: 'HAYATE_ERR_UNAVAILABLE', errorMessage: `${r.errorMessage}: the trigger is paused until it is deployed again` };
 }
 
 /** Whether two versions of a trigger can share one consumer. */
