@@ -12,6 +12,7 @@ import { analyseAudit } from '../bench/chaos-audit';
 import { HayateError } from '../services/common/errors';
 import { EventsClient } from '../services/cli/events-client';
 import type { Cluster } from './helpers/cluster';
+import { runCli } from './helpers/cli';
 import { startCluster } from './helpers/cluster';
 import type { InvokerProcess } from './helpers/delivery';
 import { executions, killHard, spawnInvoker, waitFor } from './helpers/delivery';
@@ -69,6 +70,26 @@ test('trigger is refused with a typed code when its function is not deployed, it
   await t.context.events.removeTrigger('first');
   const missing = await t.context.events.trigger('first').then(() => null, (e: unknown) => e);
   t.is((missing as HayateError).code, 'HAYATE_ERR_TRIGGER_NOT_FOUND');
+});
+
+test('hayate trigger add, ls, get and rm manage a trigger when run from the CLI', async (t) => {
+  const url = t.context.cluster.http;
+  const add = await runCli(['trigger', 'add', 'cli-every', '--function', 'slow', '--every', '1m', '--arg', '5', '--url', url]);
+  t.is(add.code, 0, add.stderr);
+  t.regex(add.stdout, /^trigger cli-every: every 1m → slow \(active\)/);
+  const ls = await runCli(['trigger', 'ls', '--url', url]);
+  t.regex(ls.stdout, /^NAME\s+FUNCTION\s+SOURCE\s+STATE\s+RECEIVED\s+INVOKED\s+FAILED\s+DROPPED\s+LAG\n/);
+  t.regex(ls.stdout, /\ncli-every\s+slow\s+every 1m\s+active\s+\d+\s+\d+\s+0\s+0\s+\d+/);
+  const got = JSON.parse((await runCli(['trigger', 'get', 'cli-every', '--url', url])).stdout) as Record<string, unknown>;
+  t.deepEqual(got['args'], ['5']);
+  t.is(Date.parse(String(got['next_tick'])) % 60_000, 0, 'ticks of --every 1m fall on whole minutes');
+  const noFunction = await runCli(['trigger', 'add', 'x', '--subject', 'a.b', '--url', url]);
+  t.is(noFunction.code, 2);
+  t.regex(noFunction.stderr, /--function is required/);
+  t.is((await runCli(['trigger', 'rm', 'cli-every', '--url', url])).code, 0);
+  const gone = await runCli(['trigger', 'get', 'cli-every', '--url', url]);
+  t.is(gone.code, 1);
+  t.regex(gone.stderr, /HAYATE_ERR_TRIGGER_NOT_FOUND/);
 });
 
 test('subject trigger runs every message exactly once when an invoker is SIGKILLed mid-stream, per the execution audit', async (t) => {
