@@ -146,23 +146,30 @@ test('subject trigger passes subject and headers as env, publishes alerts, and a
   const { nc, events } = t.context;
   await anInvoker(t, 'trg-c');
   await events.putTrigger('sensors', { function: 'temp-alert', subject: 'sensors.*.temp', result_subject: 'alerts.temp' });
-  const alerts = nc.subscribe('alerts.temp', { max: 1 });
+  const alerts = nc.subscribe('alerts.temp', { max: 2 });
   const reply = nc.subscribe('test.reply.1', { max: 1 });
   const h = natsHeaders();
   h.set('Unit', 'F');
   h.set('Hayate-Reply-To', 'test.reply.1');
   nc.publish('sensors.7.temp', new TextEncoder().encode('99.5'), { headers: h });
   nc.publish('sensors.8.temp', new TextEncoder().encode('10'));
+  // a second alert, without the Unit header: its env is its own, not the previous run's (WASM workers reuse
+  // an instance prepared with the last env)
+  nc.publish('sensors.9.temp', new TextEncoder().encode('45'));
+  const got = new Map<string, unknown>();
   for await (const m of alerts) {
-    t.deepEqual(JSON.parse(text(m.data)), { sensor: '7', reading: 99.5, unit: 'F', threshold: 30 });
     t.is(m.headers?.get('Hayate-Trigger'), 'sensors');
-    t.is(m.headers?.get('Hayate-Subject'), 'sensors.7.temp');
+    const alert = JSON.parse(text(m.data)) as { sensor: string };
+    t.is(m.headers?.get('Hayate-Subject'), `sensors.${alert.sensor}.temp`);
+    got.set(alert.sensor, alert);
   }
+  t.deepEqual(got.get('7'), { sensor: '7', reading: 99.5, unit: 'F', threshold: 30 });
+  t.deepEqual(got.get('9'), { sensor: '9', reading: 45, unit: 'C', threshold: 30 });
   for await (const m of reply) {
     t.is(m.headers?.get('Hayate-Status'), 'OK');
     t.regex(text(m.data), /"sensor":"7"/);
   }
-  await waitFor('both readings counted', async () => ((await metrics(t, 'sensors'))['invoked'] === 2 ? true : undefined), 20_000, 200);
+  await waitFor('the three readings counted', async () => ((await metrics(t, 'sensors'))['invoked'] === 3 ? true : undefined), 20_000, 200);
 });
 
 test('trigger is paused with a reason when its function is removed, keeps its messages, drops those past max_age with a counted reason, and resumes on redeploy', async (t) => {
