@@ -7,7 +7,7 @@
  *    N invocations put straight on the async work queue (`hayate.v1.async.<fn>`), which the same invokers
  *    serve with the same exactly-once path, without a trigger.
  * 2. Per-call cost of logging: sequential calls on `<prefix>.v1.call.<fn>` to an invoker publishing logs
- *    and to one with `HAYATE_LOGS=off` (two invoker processes, two subject prefixes, one NATS), with the
+ *    and to one with `HAYATE_LOGS=off` (two invoker processes, two subject prefixes, one NATS; A B then B A), with the
  *    function writing one stderr line per call: wall time per call and the invoker's CPU time per call
  *    (from /proc/<pid>/stat).
  *
@@ -99,12 +99,15 @@ async function main(): Promise<void> {
       const r = await nc.request(`${prefix}.v1.call.echo`, enc.encode('x'), { timeout: 10_000 });
       if (r.headers?.get('Hayate-Status') !== 'OK') throw new Error(`call on ${prefix} answered ${r.headers?.get('Hayate-Status')}`);
     };
-    for (let i = 0; i < 50; i += 1) await Promise.all([call('hayate'), call('nologs')]);
+    // the same warm-up for both: the invoker that served phase 1 is otherwise further along V8's tier-up
+    for (let i = 0; i < calls; i += 1) await Promise.all([call('hayate'), call('nologs')]);
     const wall: Record<string, number[]> = { hayate: [], nologs: [] };
     const p50: Record<string, number[]> = { hayate: [], nologs: [] };
     const cpu: Record<string, number[]> = { hayate: [], nologs: [] };
     for (let r = 0; r < rounds; r += 1) {
-      for (const [prefix, pid] of [['hayate', on.child.pid!], ['nologs', off.child.pid!]] as const) {
+      // A B, then B A: what one side leaves behind (deferred publishing, GC) lands on each side in turn
+      const sides = [['hayate', on.child.pid!], ['nologs', off.child.pid!]] as const;
+      for (const [prefix, pid] of r % 2 === 0 ? sides : [...sides].reverse()) {
         const samples: number[] = [];
         const c0 = cpuUs(pid);
         const t0 = performance.now();
