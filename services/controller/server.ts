@@ -21,7 +21,9 @@ import { invokeAsync, readActivation, wantsAsync } from './async-invoke';
 import { gatherStatus, statusView } from './cluster-status';
 import type { DeployQuery } from './deploy-options';
 import { buildSpec, specView } from './deploy-options';
+import { logRoutes } from './log-routes';
 import { ControllerMetrics } from './metrics';
+import { triggerRoutes } from './trigger-routes';
 
 export interface ControllerDeps {
   nc: NatsConnection;
@@ -189,6 +191,8 @@ export function buildServer(deps: ControllerDeps) {
   app.get<{ Params: { id: string } }>('/v1/activations/:id', async (req) => readActivation(deps.activations, req.params.id));
 
   app.get('/v1/status', async () => statusView(await gatherStatus(nc, subjects)));
+  app.register(triggerRoutes({ nc, store, config, log: deps.log, registry: metrics.registry }));
+  app.register(logRoutes({ nc, config }));
 
   return { app, client };
 }
