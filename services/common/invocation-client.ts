@@ -24,6 +24,17 @@ import type { FunctionName, InvocationId } from './names';
 import { newInvocationId, parseFunctionName } from './names';
 import { Subjects } from './subjects';
 
+/**
+ * How long an invocation with `inputBytes` of input may stay silent (no answer, no beat) before its invoker
+ * is taken for dead: `deadAfterMs`, plus 1 s per MiB of input. A bare nats.js request/reply of 6 MiB takes
+ * 250–800 ms on an idle 2-core node here, and an invoker moving tens of such messages sends its beats
+ * seconds late: with 150 ms-1.5 s of patience, 6 MiB calls were taken for dead and run twice (issue 11,
+ * finding 4). Used by callers and by invokers asking their peers for a retry's answer.
+ */
+export function patienceMs(deadAfterMs: number, inputBytes: number): number {
+  return deadAfterMs + Math.ceil(inputBytes / (1024 * 1024)) * 1000;
+}
+
 /** Attempts answered OVERLOADED before the caller gives up with OVERLOADED (503) instead of waiting out the deadline. */
 const OVERLOADED_TRIES = 3;
 
@@ -33,11 +44,7 @@ export interface InvocationClientOptions {
   prefix?: string;
   /** Beat period asked of invokers. @default 500 */
   beatMs?: number;
-  /**
-   * Silence after which the invoker is taken for dead and the request re-sent; a request carrying input
-   * gets 250 ms more per MiB of it (moving and copying megabytes through a saturated node delays the
-   * invoker's beats: 6 MiB calls were taken for dead and run twice, issue 11 finding 4). @default 1500
-   */
+  /** Silence after which the invoker is taken for dead and the request re-sent (see `patienceMs`). @default 1500 */
   deadAfterMs?: number;
   /** Pause before re-sending after "no responders" (none in the queue group right now). @default 100 */
   noResponderBackoffMs?: number;
@@ -175,7 +182,7 @@ export class InvocationClient {
     let detectMs = 0;
     let lastReason = 'no invoker answered';
     let deaths = 0;
-    const patienceMs = this.o.deadAfterMs + Math.ceil(request.input.byteLength / (1024 * 1024)) * 250;
+    const patience = patienceMs(this.o.deadAfterMs, request.input.byteLength);
     let lastCode: ErrorCode = 'HAYATE_ERR_NO_INVOKER';
 
     return new Promise<Outcome>((resolve) => {
@@ -205,13 +212,13 @@ export class InvocationClient {
         timer = setTimeout(send, delayMs);
       };
 
-      /** Called when the attempt's silence may have lasted patienceMs. */
+      /** Called when the attempt's silence may have lasted `patience`. */
       const check = (attempt: Attempt): void => {
         if (settled || attempt !== current) return;
         const now = Date.now();
         if (now >= deadline) return giveUp();
         const silentMs = now - attempt.lastHeardMs;
-        if (silentMs < patienceMs) return arm(attempt, patienceMs - silentMs);
+        if (silentMs < patience) return arm(attempt, patience - silentMs);
         detectMs = Math.max(detectMs, silentMs);
         deaths += 1;
         if (deaths >= this.o.maxDeaths) {
@@ -266,7 +273,7 @@ export class InvocationClient {
         const h = natsHeaders();
         h.set(Header.progress, String(this.o.beatMs));
         h.set(Header.attempt, String(attempt.number));
-        arm(attempt, patienceMs);
+        arm(attempt, patience);
         try {
           this.nc.publish(subject, encodeInvokeRequest(request), { reply: `${this.inbox}.${attempt.token}`, headers: h });
         } catch (err: unknown) {

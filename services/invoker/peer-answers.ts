@@ -18,6 +18,7 @@ import type { Msg, NatsConnection, Subscription } from 'nats';
 import type { InvokeResponse } from '../common/codec';
 import { decodeInvokeResponse, encodeInvokeResponse } from '../common/codec';
 import { isRetryable } from '../common/errors';
+import { patienceMs } from '../common/invocation-client';
 import { Header, Progress } from '../common/headers';
 import type { Logger } from '../common/logger';
 import type { Subjects } from '../common/subjects';
@@ -35,9 +36,10 @@ export interface PeerAnswersOptions {
   /** Silence of a holder after which it is taken for dead. */
   deadAfterMs: number;
   /**
-   * How long to wait for any holder to speak up. As long as a caller waits for a silent invoker: a holder
-   * whose event loop is busy (large payloads saturating the node) answers late, and an asker that gave up
-   * after 150 ms ran the invocation a second time (issue 11, finding 4). @default deadAfterMs
+   * How long to wait for any holder to speak up; the request's patience (`patienceMs`: deadAfterMs plus
+   * 1 s per MiB of input), as long as a caller waits for a silent invoker: a holder whose event loop is
+   * busy (large payloads saturating the node) answers late, and an asker that gave up after 150 ms ran the
+   * invocation a second time (issue 11, finding 4). @default patienceMs(deadAfterMs, input bytes)
    */
   lookupMs?: number;
 }
@@ -46,10 +48,11 @@ const EMPTY = new Uint8Array(0);
 
 export class PeerAnswers {
   private sub: Subscription | null = null;
+  /** A fixed lookup wait, or 0: each request's patience. */
   private readonly lookupMs: number;
 
   constructor(private readonly o: PeerAnswersOptions) {
-    this.lookupMs = o.lookupMs ?? o.deadAfterMs;
+    this.lookupMs = o.lookupMs ?? 0;
   }
 
   /** Starts answering peers' lookups. */
@@ -71,6 +74,7 @@ export class PeerAnswers {
   lookup(invocationId: string, request: RequestContent, untilUnixMs: number): Promise<InvokeResponse | null> {
     const { nc, subjects } = this.o;
     const inbox = createInbox();
+    const waitMs = this.lookupMs || patienceMs(this.o.deadAfterMs, request.input.byteLength);
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       let lastHeardMs = Date.now();
@@ -82,7 +86,7 @@ export class PeerAnswers {
       };
       const check = (): void => {
         const now = Date.now();
-        const limit = acknowledged ? this.o.deadAfterMs : this.lookupMs;
+        const limit = acknowledged ? patienceMs(this.o.deadAfterMs, request.input.byteLength) : waitMs;
         if (now >= untilUnixMs || now - lastHeardMs >= limit) return done(null);
         timer = setTimeout(check, Math.min(limit - (now - lastHeardMs), untilUnixMs - now));
       };
@@ -108,7 +112,7 @@ export class PeerAnswers {
       h.set(Header.function, request.function);
       h.set(Header.requestDigest, requestDigest(request));
       nc.publish(subjects.answer(invocationId), EMPTY, { reply: inbox, headers: h });
-      timer = setTimeout(check, this.lookupMs);
+      timer = setTimeout(check, waitMs);
     });
   }
 
