@@ -8,7 +8,7 @@ import type { TestFn } from 'ava';
 import pino from 'pino';
 import { capModuleMemory, importModuleMemory } from '../services/common/wasm-module';
 import { WasmPool } from '../services/invoker/executors/wasm/pool';
-import type { RunMessage } from '../services/invoker/executors/wasm/worker-protocol';
+import type { PoolRunMessage } from '../services/invoker/executors/wasm/pool';
 import { buildFixture } from './helpers/c-fixtures';
 import { exampleWasm } from './helpers/paths';
 
@@ -35,7 +35,7 @@ test.after.always(async (t) => {
 
 const pages = new Map<WebAssembly.Module, { min: number; max: number | null }>();
 
-function job(name: string, module: WebAssembly.Module, input = ''): Omit<RunMessage, 'id' | 'type'> {
+function job(name: string, module: WebAssembly.Module, input = ''): PoolRunMessage {
   const memoryPages = pages.get(module) ?? { min: 1, max: null };
   return { digest: name, module, argv: [name], env: {}, input: Buffer.from(input), maxOutputBytes: 1 << 20, maxStderrBytes: 1 << 16, memoryLimitBytes: MEMORY_MB << 20, memoryPages };
 }

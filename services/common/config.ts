@@ -42,6 +42,18 @@ export interface Config {
   site: string;
   /** WASM worker threads per invoker. Env `HAYATE_WORKERS`. @default available cores */
   workers: number;
+  /**
+   * JS heap (old generation) of each WASM worker thread, its `resourceLimits`: a run whose host structures
+   * outgrow it ends with LIMIT_EXCEEDED and the worker alone is replaced. Linear memories are outside it
+   * (bounded by `memory_mb`). Env `HAYATE_WORKER_HEAP_MB`. @default 512
+   */
+  workerHeapMb: number;
+  /**
+   * Docker images a function may name: prefixes of the image reference, comma-separated; `*` allows any.
+   * Checked at deploy (400) and by the invoker before it starts a container. Env `HAYATE_IMAGE_PREFIXES`.
+   * @default ['hayate-', 'hayate/'] (the images of scripts/build-images.sh are `hayate-example/<name>`)
+   */
+  imagePrefixes: readonly string[];
   /** Invoker-wide bound of queued + running invocations. Env `HAYATE_MAX_PENDING`. @default 1024 */
   maxPending: number;
   /** Invoker-wide bound of the input bytes those invocations hold. Env `HAYATE_MAX_PENDING_MB`. @default 256 MiB */
@@ -121,6 +133,8 @@ export const DEFAULTS: Readonly<Omit<Config, 'invokerId' | 'workers'>> = Object.
   apiKeys: [],
   insecure: false,
   site: '',
+  workerHeapMb: 512,
+  imagePrefixes: Object.freeze(['hayate-', 'hayate/']),
   maxPending: 1024,
   maxPendingBytes: 256 * MiB,
   moduleCacheBytes: 512 * MiB,
@@ -188,6 +202,8 @@ export function loadConfig(env: Env, overrides: Partial<Config> = {}): Readonly<
     invokerId: env['HAYATE_INVOKER_ID'] || `${hostname()}-${process.pid}`,
     site: env['HAYATE_SITE'] || DEFAULTS.site,
     workers: int(env, 'HAYATE_WORKERS', availableParallelism(), 1, 256),
+    workerHeapMb: int(env, 'HAYATE_WORKER_HEAP_MB', DEFAULTS.workerHeapMb, 16, 65536),
+    imagePrefixes: env['HAYATE_IMAGE_PREFIXES'] === undefined ? DEFAULTS.imagePrefixes : Object.freeze(env['HAYATE_IMAGE_PREFIXES'].split(',').map((p) => p.trim()).filter((p) => p.length > 0)),
     maxPending: int(env, 'HAYATE_MAX_PENDING', DEFAULTS.maxPending, 1),
     maxPendingBytes: int(env, 'HAYATE_MAX_PENDING_MB', DEFAULTS.maxPendingBytes / MiB, 1, 65536) * MiB,
     moduleCacheBytes: int(env, 'HAYATE_MODULE_CACHE_MB', DEFAULTS.moduleCacheBytes / MiB, 1) * MiB,

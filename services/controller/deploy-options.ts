@@ -5,6 +5,7 @@ import type { FunctionSpec } from '../common/codec';
 import type { FunctionDefaults } from '../common/config';
 import { HayateError } from '../common/errors';
 import type { FunctionName } from '../common/names';
+import { checkModuleBounds } from '../common/module-bounds';
 import { inspectModule, PAGES_PER_MIB } from '../common/wasm-module';
 
 /** Tier policies (SPEC §2). */
@@ -50,6 +51,7 @@ export function buildSpec(name: FunctionName, module: Uint8Array, q: DeployQuery
   if (shape.minMemoryPages > memoryMb * PAGES_PER_MIB) {
     throw new HayateError('HAYATE_ERR_INVALID_MODULE', `Cannot deploy function as module needs ${Math.ceil(shape.minMemoryPages / PAGES_PER_MIB)} MiB of memory to start and memory_mb is ${memoryMb}`);
   }
+  checkModuleBounds(module, memoryMb, 'deploy function');
   const policy = (one(q, 'policy') ?? Policy.auto) as Policy;
   if (!Object.values(Policy).includes(policy)) throw new HayateError('HAYATE_ERR_INVALID_OPTION', `Invalid option policy=${JSON.stringify(policy)}: expected auto, wasm or container`);
   const image = one(q, 'image') ?? '';

@@ -27,7 +27,7 @@ export async function main(overrides: Partial<Config> = {}): Promise<void> {
   const nc = await connectNats(config.natsUrl, `hayate-invoker-${config.invokerId}`, log);
   const store = await FunctionStore.open(nc, { replicas: config.replicas, domain: config.jsDomain });
   const modules = new ModuleCache(config.moduleCacheBytes, (digest) => store.getModule(digest));
-  const wasm = new WasmExecutor(modules, config.workers, log);
+  const wasm = new WasmExecutor(modules, config.workers, log, { heapMb: config.workerHeapMb });
   await wasm.start();
   const router = await createRouter({ config, log, wasm });
   const queue = await AsyncQueue.open(nc, { prefix: config.subjectPrefix, replicas: config.replicas, domain: config.jsDomain, ackWaitMs: config.asyncAckWaitMs, maxAttempts: config.asyncMaxAttempts });

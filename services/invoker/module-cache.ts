@@ -2,6 +2,7 @@
  * Compiled modules by (digest, memory cap), bounded by bytes, least recently used out first.
  * Concurrent first calls of one module share a single fetch and compile.
  */
+import { capModuleTables, checkModuleBounds } from '../common/module-bounds';
 import { capModuleMemory, importModuleMemory } from '../common/wasm-module';
 
 /** Limits of the memory a compiled module imports (64 KiB pages). */
@@ -44,7 +45,8 @@ export class ModuleCache {
 
   /**
    * The compiled module for `digest`, capped at `memoryMb`.
-   * @throws HayateError from the fetch, or HAYATE_ERR_LIMIT_EXCEEDED when the module needs more memory than allowed
+   * @throws HayateError from the fetch, HAYATE_ERR_LIMIT_EXCEEDED when the module needs more memory than allowed,
+   *   HAYATE_ERR_INVALID_MODULE when it passes the bounds of `checkModuleBounds`
    */
   async get(digest: string, memoryMb: number): Promise<CachedModule> {
     const key = `${digest}/${memoryMb}`;
@@ -79,8 +81,11 @@ export class ModuleCache {
 
   private async load(digest: string, memoryMb: number): Promise<Entry> {
     const source = await this.fetch(digest);
-    // capped at memory_mb, and taking its memory from the worker so that memories can be reused
-    const { bytes, minPages, maxPages } = importModuleMemory(capModuleMemory(source, memoryMb));
+    // Checked again here, before anything is compiled or instantiated: the store may hold a module that
+    // never passed this deploy check (written straight to the object store, or deployed under other bounds).
+    checkModuleBounds(source, memoryMb, 'run module');
+    // capped at memory_mb, its tables at their size, and taking its memory from the worker so that memories can be reused
+    const { bytes, minPages, maxPages } = importModuleMemory(capModuleTables(capModuleMemory(source, memoryMb)));
     const module = await WebAssembly.compile(bytes);
     return { module, bytes: source.byteLength, memory: { min: minPages, max: maxPages } };
   }

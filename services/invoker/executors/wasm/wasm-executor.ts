@@ -7,6 +7,7 @@ import { PAGES_PER_MIB } from '../../../common/wasm-module';
 import type { ExecutionRequest, ExecutionResult, Executor } from '../../executor';
 import type { ModuleCache } from '../../module-cache';
 import { WasmPool } from './pool';
+import type { WasmPoolOptions } from './pool';
 
 const WASM_PAGE_BYTES = 65536;
 
@@ -17,13 +18,15 @@ export class WasmExecutor implements Executor {
   /**
    * @param modules compiled-module cache (shared with status reporting)
    * @param workers worker threads in the pool
+   * @param options.heapMb JS heap of each worker (`HAYATE_WORKER_HEAP_MB`)
    */
   constructor(
     private readonly modules: ModuleCache,
     workers: number,
     log: Logger,
+    options: WasmPoolOptions = {},
   ) {
-    this.pool = new WasmPool(workers, log.child({ component: 'wasm-pool' }));
+    this.pool = new WasmPool(workers, log.child({ component: 'wasm-pool' }), options);
   }
 
   /** Starts and initialises the worker threads. */
