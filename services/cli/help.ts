@@ -87,10 +87,12 @@ Deploys (or redeploys) a WASI command module. Name: [a-z0-9][a-z0-9-]{0,62}.
   --arg A              argument (repeatable)
   --url U  --json
 `,
-  invoke: `Usage: hayate invoke <name> [--arg A]... [--async] [--url U] [--json]
+  invoke: `Usage: hayate invoke <name> [--arg A]... [--async] [--timeout-ms T] [--url U] [--json]
 
 Sends stdin to the function and writes its stdout. Exits with the function's exit code (1 for other
 failures; the error goes to stderr). With --async prints {"id": …}; see hayate activation <id>.
+The call may run as long as the function's deployed timeout_ms, and the controller waits that long;
+--timeout-ms T ends it sooner (a longer T than timeout_ms has no effect).
 `,
   ls: 'Usage: hayate ls [--url U] [--json]\n\nLists deployed functions.\n',
   get: 'Usage: hayate get <name> [--url U]\n\nPrints the function\'s spec as JSON.\n',

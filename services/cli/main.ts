@@ -60,7 +60,7 @@ const VERB_OPTIONS: Record<string, Options> = {
     env: { type: 'string', multiple: true },
     arg: { type: 'string', multiple: true },
   },
-  invoke: { ...CLIENT_OPTIONS, async: { type: 'boolean', default: false }, arg: { type: 'string', multiple: true } },
+  invoke: { ...CLIENT_OPTIONS, async: { type: 'boolean', default: false }, arg: { type: 'string', multiple: true }, 'timeout-ms': { type: 'string' } },
   ls: CLIENT_OPTIONS,
   get: CLIENT_OPTIONS,
   rm: CLIENT_OPTIONS,
@@ -122,7 +122,8 @@ async function clientVerb(verb: string, values: Record<string, unknown>, positio
     }
     case 'invoke': {
       const [name] = need(positionals, 1, verb);
-      const r = await client.invoke(name!, await readStdin(), { args: (values['arg'] as string[] | undefined) ?? [], async: values['async'] === true });
+      const timeoutMs = intFlag(values['timeout-ms'], 'timeout-ms', 1, 15 * 60_000);
+      const r = await client.invoke(name!, await readStdin(), { args: (values['arg'] as string[] | undefined) ?? [], async: values['async'] === true, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
       if (r.status === 202) {
         print(JSON.parse(r.body.toString('utf8')), json, () => r.body.toString('utf8'));
         return;

@@ -22,6 +22,7 @@ import { gatherStatus, statusView } from './cluster-status';
 import type { DeployQuery } from './deploy-options';
 import { buildSpec, specView } from './deploy-options';
 import { ControllerMetrics } from './metrics';
+import { SpecTimeouts } from './spec-timeouts';
 
 export interface ControllerDeps {
   nc: NatsConnection;
@@ -67,6 +68,7 @@ export function buildServer(deps: ControllerDeps) {
   const { nc, store, config } = deps;
   const subjects = new Subjects(config.subjectPrefix);
   const client = new InvocationClient(nc, { prefix: config.subjectPrefix, log: deps.log.child({ component: 'invocation-client' }), defaultTimeoutMs: config.functionDefaults.timeoutMs, beatMs: config.beatMs, deadAfterMs: config.deadAfterMs });
+  const timeouts = new SpecTimeouts(store, deps.log.child({ component: 'spec-timeouts' }));
   const metrics = new ControllerMetrics();
   const keys = config.apiKeys.map(sha);
   const app = Fastify({
@@ -124,6 +126,7 @@ export function buildServer(deps: ControllerDeps) {
     const draft = buildSpec(name, body, req.query, config.functionDefaults);
     const digest = await store.putModule(body);
     const spec = await store.putSpec({ ...draft, digest, version: 0 });
+    timeouts.set(name, spec.timeoutMs);
     req.log.info({ fn: name, digest, version: spec.version, bytes: body.byteLength }, 'function deployed');
     return reply.code(201).send(specView(spec));
   });
@@ -149,7 +152,11 @@ export function buildServer(deps: ControllerDeps) {
     const fn = parseFunctionName(req.params.name);
     const input = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const timeout = req.query['timeout_ms'];
-    const timeoutMs = typeof timeout === 'string' && /^\d+$/.test(timeout) ? Number(timeout) : 0;
+    const asked = typeof timeout === 'string' && /^\d+$/.test(timeout) ? Number(timeout) : 0;
+    // wait as long as the function may run (its spec timeout, or less when the caller asks less): the
+    // invoker applies the same bound, and the client waits that plus its grace
+    const specMs = await timeouts.get(fn);
+    const timeoutMs = asked > 0 && (specMs === 0 || asked < specMs) ? asked : specMs;
     const started = performance.now();
     let result;
     // the id is made here, not by the client, so that every log line of this request, here and on the
@@ -180,6 +187,8 @@ export function buildServer(deps: ControllerDeps) {
   app.get<{ Params: { id: string } }>('/v1/activations/:id', async (req) => readActivation(deps.activations, req.params.id));
 
   app.get('/v1/status', async () => statusView(await gatherStatus(nc, subjects)));
+
+  app.addHook('onClose', async () => timeouts.close());
 
   return { app, client };
 }
