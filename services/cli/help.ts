@@ -31,6 +31,9 @@ const VERBS: Record<string, string> = {
 Starts nats-server with JetStream (data under DIR), one controller and N invokers, each in its own
 process, on 127.0.0.1. When all are ready it prints exactly one line:
   hayate ready http=<url> nats=<url>
+A child that dies (nats-server, the controller, an invoker) is started again on the same port or with the
+same id, after a pause that doubles with each quick death (0.25 s up to 30 s), and the state file gets its
+new pid.
 SIGINT or SIGTERM drains and stops everything (controller, then invokers, then NATS).
 
 With --sites N it starts an edge deployment instead: a hub of 3 nats-servers with JetStream (domain
