@@ -17,7 +17,7 @@ import type { Cluster } from './helpers/cluster';
 import { startCluster } from './helpers/cluster';
 import { exampleWasm } from './helpers/paths';
 import { alive } from './helpers/process';
-import { HAVE_WAT2WASM, tableBomb, wat } from './helpers/wat';
+import { bigDataModule, HAVE_WAT2WASM, tableBomb, wat } from './helpers/wat';
 
 type Context = { cluster: Cluster; pid: number; invokerId: string };
 const test = anyTest as TestFn<Context>;
@@ -26,7 +26,7 @@ if (!HAVE_WAT2WASM) console.warn('isolation-attacks: wat2wasm missing (apt-get i
 let seq = 0;
 
 /**
- * A start section that counts to 6·10⁹ (≈6–12 s here) before the module can run: the attack of finding 6,
+ * A start section that counts to 10¹⁰ (≈10–20 s here) before the module can run: the attack of finding 6,
  * whose cost lands on whoever waits for the worker that instantiates it.
  */
 const SLOW_START = `(module
@@ -34,7 +34,7 @@ const SLOW_START = `(module
   (func $spin (local $i i64)
     (loop $l
       (local.set $i (i64.add (local.get $i) (i64.const 1)))
-      (br_if $l (i64.lt_u (local.get $i) (i64.const 6000000000)))))
+      (br_if $l (i64.lt_u (local.get $i) (i64.const 10000000000)))))
   (start $spin)
   (func (export "_start")))
 `;
@@ -110,11 +110,35 @@ watTest('another function keeps its latency when a start section spins while the
   const first = await invoke(t, 'slow-start');
   t.is(first.status, 'OK');
   // the worker then prepares slow-start's next instance, start section included; another function's calls
-  // must not wait for it (before: the first `upper` waited the whole start section, 6 s or more)
+  // must not wait for it (before: the first `upper` waited the whole start section, 10 s or more); with one
+  // worker they wait for its replacement to start
   const started = Date.now();
   for (let i = 0; i < 3; i += 1) t.is((await invoke(t, 'upper', 'next')).status, 'OK');
   const elapsedMs = Date.now() - started;
   t.log(`3 calls of upper after slow-start: ${elapsedMs} ms`);
-  t.true(elapsedMs < 3000, `upper waited ${elapsedMs} ms: it waited for slow-start's start section`);
+  t.true(elapsedMs < 5000, `upper waited ${elapsedMs} ms: it waited for slow-start's start section`);
   await stillServing(t);
+});
+
+test.serial('calls keep being answered while a 20 MB compile bomb is deployed and prefetched', async (t) => {
+  const { client } = t.context.cluster;
+  let deploying = true;
+  const deploy = client.deploy('data-bomb', bigDataModule(20 * 1024 * 1024), { memory_mb: 64 }).finally(() => (deploying = false));
+  const latencies: number[] = [];
+  // calls during the deploy, and for 3 s after it, while the invoker fetches and compiles the module
+  const until = { ms: Number.POSITIVE_INFINITY };
+  void deploy.then(() => (until.ms = Date.now() + 3000), () => (until.ms = 0));
+  while (deploying || Date.now() < until.ms) {
+    const started = Date.now();
+    const r = await client.invoke('upper', Buffer.from('meanwhile'));
+    latencies.push(Date.now() - started);
+    t.is(r.status, 200);
+    await new Promise((res) => setTimeout(res, 20));
+  }
+  t.is((await deploy)['name'], 'data-bomb');
+  const worst = Math.max(...latencies);
+  t.log(`${latencies.length} calls during the deploy and prefetch, slowest ${worst} ms`);
+  // V8 holds a thread about a second validating and compiling it, now off the event loops; the slowest call
+  // is logged, not asserted: the object store put and get of 20 MB still hold the loops (see docs/isolation.md)
+  t.is((await invoke(t, 'data-bomb')).status, 'OK');
 });

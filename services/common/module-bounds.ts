@@ -221,7 +221,14 @@ export function measureModule(bytes: Uint8Array): ModuleFootprint {
  * @throws HayateError HAYATE_ERR_INVALID_MODULE naming the first bound passed, with both values
  */
 export function checkModuleBounds(bytes: Uint8Array, memoryMb: number, action: string): ModuleFootprint {
-  const footprint = measureModule(bytes);
+  return checkFootprint(measureModule(bytes), memoryMb, action);
+}
+
+/**
+ * Checks a measured footprint against the bounds of `memoryMb` (see `checkModuleBounds`).
+ * @throws HayateError HAYATE_ERR_INVALID_MODULE naming the first bound passed, with both values
+ */
+export function checkFootprint(footprint: ModuleFootprint, memoryMb: number, action: string): ModuleFootprint {
   const bounds = moduleBounds(memoryMb);
   for (const key of Object.keys(bounds) as (keyof ModuleBounds)[]) {
     if (footprint[key] > bounds[key]) {

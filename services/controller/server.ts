@@ -13,6 +13,7 @@ import type { Config } from '../common/config';
 import { ERRORS, HayateError, toHayateError } from '../common/errors';
 import { Header } from '../common/headers';
 import { InvocationClient } from '../common/invocation-client';
+import { ModuleWorker } from '../common/module-worker';
 import type { Logger } from '../common/logger';
 import { newInvocationId, parseFunctionName } from '../common/names';
 import type { FunctionStore } from '../common/store';
@@ -69,6 +70,8 @@ export function buildServer(deps: ControllerDeps) {
   const subjects = new Subjects(config.subjectPrefix);
   const client = new InvocationClient(nc, { prefix: config.subjectPrefix, log: deps.log.child({ component: 'invocation-client' }), defaultTimeoutMs: config.functionDefaults.timeoutMs, beatMs: config.beatMs, deadAfterMs: config.deadAfterMs });
   const timeouts = new SpecTimeouts(store, deps.log.child({ component: 'spec-timeouts' }));
+  // modules are validated on a worker thread: a large one would hold every other request for a second
+  const moduleWorker = new ModuleWorker();
   const metrics = new ControllerMetrics();
   const keys = config.apiKeys.map(sha);
   const app = Fastify({
@@ -123,7 +126,7 @@ export function buildServer(deps: ControllerDeps) {
     const name = parseFunctionName(req.params.name);
     const body = req.body;
     if (!Buffer.isBuffer(body) || body.byteLength === 0) throw new HayateError('HAYATE_ERR_INVALID_MODULE', 'Cannot deploy function as the request has no module in its body (send the .wasm file as application/wasm)');
-    const draft = buildSpec(name, body, req.query, config.functionDefaults);
+    const draft = buildSpec(name, body, req.query, config.functionDefaults, config.imagePrefixes, await moduleWorker.inspect(body));
     const digest = await store.putModule(body);
     const spec = await store.putSpec({ ...draft, digest, version: 0 });
     timeouts.set(name, spec.timeoutMs);
@@ -188,7 +191,10 @@ export function buildServer(deps: ControllerDeps) {
 
   app.get('/v1/status', async () => statusView(await gatherStatus(nc, subjects)));
 
-  app.addHook('onClose', async () => timeouts.close());
+  app.addHook('onClose', async () => {
+    timeouts.close();
+    await moduleWorker.close();
+  });
 
   return { app, client };
 }

@@ -193,7 +193,7 @@ export class Invoker {
     const { config, modules } = this.deps;
     if (!config.prefetchModules || modules.bytes + spec.moduleBytes > config.moduleCacheBytes / 2) return;
     const memoryMb = spec.memoryMb || config.functionDefaults.memoryMb;
-    modules.get(spec.digest, memoryMb).catch((err: unknown) => this.log.debug({ err, fn: spec.name }, 'module prefetch failed'));
+    modules.prefetch(spec.digest, memoryMb, (err: unknown) => this.log.debug({ err, fn: spec.name }, 'module prefetch failed'));
   }
 
   /** This invoker's status (`hayate.v1.status`). */

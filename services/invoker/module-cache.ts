@@ -2,8 +2,11 @@
  * Compiled modules by (digest, memory cap), bounded by bytes, least recently used out first.
  * Concurrent first calls of one module share a single fetch and compile.
  */
-import { capModuleTables, checkModuleBounds } from '../common/module-bounds';
-import { capModuleMemory, importModuleMemory } from '../common/wasm-module';
+import { compileForRun } from '../common/module-worker';
+import { PrefetchQueue } from './prefetch-queue';
+
+/** Checks, caps and compiles fetched bytes for `memoryMb` (on a worker thread in the invoker: `ModuleWorker.compile`). */
+export type ModuleCompiler = (bytes: Uint8Array, memoryMb: number) => Promise<{ module: WebAssembly.Module; memory: MemoryPages }>;
 
 /** Limits of the memory a compiled module imports (64 KiB pages). */
 export interface MemoryPages {
@@ -27,15 +30,18 @@ export interface CachedModule {
 export class ModuleCache {
   private readonly entries = new Map<string, Entry>();
   private readonly pending = new Map<string, Promise<Entry>>();
+  private readonly prefetches = new PrefetchQueue();
   private used = 0;
 
   /**
    * @param maxBytes bound on the sum of source sizes of cached modules
    * @param fetch reads a module's bytes by digest (from the object store)
+   * @param compile checks and compiles them @default compileForRun, on the calling thread
    */
   constructor(
     private readonly maxBytes: number,
     private readonly fetch: (digest: string) => Promise<Uint8Array>,
+    private readonly compile: ModuleCompiler = compileForRun,
   ) {}
 
   /** Bytes of modules held. */
@@ -69,6 +75,14 @@ export class ModuleCache {
     return { module: entry.module, memory: entry.memory, cold: true };
   }
 
+  /**
+   * Loads a module ahead of its first call, one at a time and after calls waiting on the event loop (see
+   * `PrefetchQueue`). `onError` hears of a load that failed.
+   */
+  prefetch(digest: string, memoryMb: number, onError: (err: unknown) => void): void {
+    this.prefetches.add(`${digest}/${memoryMb}`, () => this.get(digest, memoryMb).catch(onError));
+  }
+
   /** Forgets every compiled form of `digest` (after a redeploy or delete). */
   evict(digest: string): void {
     for (const [key, entry] of this.entries) {
@@ -81,13 +95,8 @@ export class ModuleCache {
 
   private async load(digest: string, memoryMb: number): Promise<Entry> {
     const source = await this.fetch(digest);
-    // Checked again here, before anything is compiled or instantiated: the store may hold a module that
-    // never passed this deploy check (written straight to the object store, or deployed under other bounds).
-    checkModuleBounds(source, memoryMb, 'run module');
-    // capped at memory_mb, its tables at their size, and taking its memory from the worker so that memories can be reused
-    const { bytes, minPages, maxPages } = importModuleMemory(capModuleTables(capModuleMemory(source, memoryMb)));
-    const module = await WebAssembly.compile(bytes);
-    return { module, bytes: source.byteLength, memory: { min: minPages, max: maxPages } };
+    const { module, memory } = await this.compile(source, memoryMb);
+    return { module, bytes: source.byteLength, memory };
   }
 
   private insert(key: string, entry: Entry): void {

@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { leb } from './modules';
 import { ROOT } from './paths';
 
 /** True when `wat2wasm` can run here; tests that need it skip visibly otherwise. */
@@ -40,4 +41,24 @@ export function wat(source: string): Buffer {
 export function tableBomb(tables = 60, entries = 10_000_000): Buffer {
   const decls = Array.from({ length: tables }, (_, i) => `(table $t${i} ${entries} funcref)`).join('\n  ');
   return wat(`(module (memory (export "memory") 1)\n  ${decls}\n  (func (export "_start")))\n`);
+}
+
+/**
+ * A compile bomb of issue 11: a WASI command whose passive data segment holds `bytes` bytes (V8 spends
+ * about 1–2 s of one thread validating and compiling 60 MB of it). Written as bytes: a wat file would be
+ * as large.
+ */
+export function bigDataModule(bytes: number): Buffer {
+  const section = (id: number, body: Buffer) => Buffer.concat([Buffer.from([id, ...leb(body.length)]), body]);
+  const name = (s: string) => [...leb(s.length), ...Buffer.from(s)];
+  return Buffer.concat([
+    Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]),
+    section(1, Buffer.from([1, 0x60, 0, 0])), // type () -> ()
+    section(3, Buffer.from([1, 0])), // one function
+    section(5, Buffer.from([1, 0, 1])), // memory of one page
+    section(7, Buffer.from([2, ...name('memory'), 2, 0, ...name('_start'), 0, 0])),
+    section(12, Buffer.from([1])), // data count
+    section(10, Buffer.from([1, 2, 0, 0x0b])), // _start: nothing
+    section(11, Buffer.concat([Buffer.from([1, 1, ...leb(bytes)]), Buffer.alloc(bytes, 7)])), // one passive segment
+  ]);
 }
