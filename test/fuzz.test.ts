@@ -131,11 +131,11 @@ test('deploy validation returns a spec or a typed 400 when given random modules 
   fc.assert(
     fc.property(anyModule, anyQuery, (module, query) => {
       try {
-        const spec = buildSpec(parseFunctionName('fuzz'), module, query, DEFAULTS.functionDefaults);
+        const spec = buildSpec(parseFunctionName('fuzz'), module, query, DEFAULTS.functionDefaults, DEFAULTS.imagePrefixes);
         accepted += 1;
         return spec.memoryMb >= 1 && spec.moduleBytes === module.byteLength && spec.minMemoryPages <= spec.memoryMb * PAGES_PER_MIB;
       } catch (err: unknown) {
-        return err instanceof HayateError && (err.code === 'HAYATE_ERR_INVALID_MODULE' || err.code === 'HAYATE_ERR_INVALID_OPTION') && err.httpStatus === 400;
+        return err instanceof HayateError && ['HAYATE_ERR_INVALID_MODULE', 'HAYATE_ERR_INVALID_OPTION', 'HAYATE_ERR_IMAGE_NOT_ALLOWED'].includes(err.code) && err.httpStatus === 400;
       }
     }),
     { numRuns: 3000 },

@@ -9,7 +9,7 @@ import type { TestFn } from 'ava';
 import pino from 'pino';
 import { capModuleMemory, importModuleMemory } from '../services/common/wasm-module';
 import { WasmPool } from '../services/invoker/executors/wasm/pool';
-import type { RunMessage } from '../services/invoker/executors/wasm/worker-protocol';
+import type { PoolRunMessage } from '../services/invoker/executors/wasm/pool';
 import { buildFixture } from './helpers/c-fixtures';
 import { exampleWasm } from './helpers/paths';
 
@@ -36,7 +36,7 @@ test.after.always(async (t) => {
 
 const pages = new Map<WebAssembly.Module, { min: number; max: number | null }>();
 
-function job(name: string, module: WebAssembly.Module, input = ''): Omit<RunMessage, 'id' | 'type'> {
+function job(name: string, module: WebAssembly.Module, input = ''): PoolRunMessage {
   const memoryPages = pages.get(module) ?? { min: 1, max: null };
   return { digest: name, module, argv: [name], env: {}, input: Buffer.from(input), maxOutputBytes: 1 << 20, maxStderrBytes: 1 << 16, memoryLimitBytes: MEMORY_MB << 20, memoryPages };
 }
@@ -78,7 +78,7 @@ test.serial('wasm pool is full again when many runs in a row were stopped', asyn
 
 test.serial('wasm pool starts another function at once on a spare worker when one function holds every worker', async (t) => {
   const { spin, upper } = t.context;
-  const pool = new WasmPool(2, pino({ level: 'silent' }), 1);
+  const pool = new WasmPool(2, pino({ level: 'silent' }), { spares: 1 });
   await pool.start();
   try {
     const hold = new AbortController();

@@ -40,6 +40,9 @@ process, on 127.0.0.1. When all are ready it prints exactly one line on stdout:
   hayate ready http=<url> nats=<url>
 then, with pretty logs, what runs where and three commands to try next on stderr (with JSON logs, one
 "hayate up ready" record with the same facts). Its processes log in the format it chose.
+A child that dies (nats-server, the controller, an invoker) is started again on the same port or with the
+same id, after a pause that doubles with each quick death (0.25 s up to 30 s), and the state file gets its
+new pid.
 SIGINT or SIGTERM drains and stops everything (controller, then invokers, then NATS).
 
 With --sites N it starts an edge deployment instead: a hub of 3 nats-servers with JetStream (domain
@@ -102,10 +105,12 @@ project's spec, its image included.
   --arg A              argument (repeatable)
   --url U  --json
 `,
-  invoke: `Usage: hayate invoke <name> [--arg A]... [--async] [-v] [--url U] [--json]
+  invoke: `Usage: hayate invoke <name> [--arg A]... [--async] [--timeout-ms T] [-v] [--url U] [--json]
 
 Sends stdin to the function and writes its stdout. Exits with the function's exit code (1 for other
 failures; the error goes to stderr). With --async prints {"id": …}; see hayate activation <id>.
+The call may run as long as the function's deployed timeout_ms, and the controller waits that long;
+--timeout-ms T ends it sooner (a longer T than timeout_ms has no effect).
   -v, --verbose   print the answer's status, tier, invoker, invocation id and Server-Timing to stderr
                   (curl -v style: "< Hayate-Tier: wasm")
 `,

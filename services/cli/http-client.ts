@@ -95,9 +95,13 @@ export class HttpClient {
     return this.json(await this.request('GET', `/v1/activations/${encodeURIComponent(id)}`));
   }
 
-  /** POST /v1/functions/{name}/invoke; never throws for function failures (see `error`). */
-  async invoke(name: string, input: Uint8Array, options: { args?: string[]; async?: boolean } = {}): Promise<HttpInvokeResult> {
+  /**
+   * POST /v1/functions/{name}/invoke; never throws for function failures (see `error`).
+   * @param options.timeoutMs a timeout below the function's own (`timeout_ms`); the controller waits for the spec timeout otherwise
+   */
+  async invoke(name: string, input: Uint8Array, options: { args?: string[]; async?: boolean; timeoutMs?: number } = {}): Promise<HttpInvokeResult> {
     const query: Record<string, string | string[]> = {};
+    if (options.timeoutMs !== undefined) query['timeout_ms'] = String(options.timeoutMs);
     if (options.args !== undefined && options.args.length > 0) query['arg'] = options.args;
     if (options.async === true) query['async'] = '1';
     const res = await this.request('POST', `/v1/functions/${encodeURIComponent(name)}/invoke`, { query, body: input, contentType: 'application/octet-stream' });

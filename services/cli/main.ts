@@ -68,7 +68,7 @@ const VERB_OPTIONS: Record<string, Options> = {
     env: { type: 'string', multiple: true },
     arg: { type: 'string', multiple: true },
   },
-  invoke: { ...CLIENT_OPTIONS, async: { type: 'boolean', default: false }, arg: { type: 'string', multiple: true }, verbose: { type: 'boolean', short: 'v', default: false } },
+  invoke: { ...CLIENT_OPTIONS, async: { type: 'boolean', default: false }, arg: { type: 'string', multiple: true }, verbose: { type: 'boolean', short: 'v', default: false }, 'timeout-ms': { type: 'string' } },
   new: { lang: { type: 'string', default: 'c' }, help: { type: 'boolean', short: 'h', default: false } },
   build: { out: { type: 'string' }, 'no-image': { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
   ls: CLIENT_OPTIONS,
@@ -139,7 +139,8 @@ async function clientVerb(verb: string, values: Record<string, unknown>, positio
     }
     case 'invoke': {
       const [name] = need(positionals, 1, verb);
-      const r = await client.invoke(name!, await readStdin(), { args: (values['arg'] as string[] | undefined) ?? [], async: values['async'] === true });
+      const timeoutMs = intFlag(values['timeout-ms'], 'timeout-ms', 1, 15 * 60_000);
+      const r = await client.invoke(name!, await readStdin(), { args: (values['arg'] as string[] | undefined) ?? [], async: values['async'] === true, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
       if (values['verbose'] === true) process.stderr.write(verboseInvoke(r));
       if (r.status === 202) {
         print(JSON.parse(r.body.toString('utf8')), json, () => r.body.toString('utf8'));

@@ -1,6 +1,7 @@
 /**
  * `hayate up`: the embedded cluster. nats-server (JetStream) + one controller + N invokers, each its own OS
- * process, on loopback. Prints exactly one line on stdout when ready.
+ * process, on loopback. Prints exactly one line on stdout when ready. Every child is supervised: one that
+ * dies is started again (same port, same id) after a back-off, and the state file gets its new pid.
  */
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
@@ -12,6 +13,7 @@ import { onShutdownSignal } from '../common/signals';
 import { deployExamples, EXAMPLES_SCRIPT } from './examples';
 import { announceReady } from './ready-banner';
 import { freePort, HAYATE_BIN, natsServerBinary, spawnUntilReady, stopChild } from './processes';
+import { Supervisor } from './supervisor';
 
 export interface UpOptions {
   data: string;
@@ -98,28 +100,41 @@ export async function up(options: UpOptions, log: Logger): Promise<void> {
   const natsPort = options.natsPort === 0 ? await freePort() : options.natsPort;
   const nats = await startNats(data, natsPort);
   log.info({ url: nats.url }, 'nats-server ready');
-  const controller = await spawnUntilReady(process.execPath, [HAYATE_BIN, 'controller', '--nats', nats.url, '--port', String(options.httpPort), '--host', '127.0.0.1'], /^hayate controller ready http=/, { label: 'controller' });
+  const startController = (port: number) =>
+    spawnUntilReady(process.execPath, [HAYATE_BIN, 'controller', '--nats', nats.url, '--port', String(port), '--host', '127.0.0.1'], /^hayate controller ready http=/, { label: 'controller' });
+  const controller = await startController(options.httpPort);
   const http = controller.line.replace(/^hayate controller ready http=/, '').trim();
   const workerArgs = options.workers !== undefined ? ['--workers', String(options.workers)] : [];
   const invokers = await Promise.all(Array.from({ length: options.invokers }, (_, i) => startInvoker(nats.url, `invoker-${natsPort}-${i + 1}`, workerArgs)));
-  let stopping = false;
-  for (const inv of invokers) {
-    inv.child.once('exit', (code, signal) => {
-      if (!stopping) log.warn({ invoker: inv.id, code, signal }, 'invoker exited');
-    });
-  }
+
+  const writeState = (): void => {
+    if (options.stateFile === undefined) return;
+    const state = { http, nats: nats.url, invokers: invokers.map((i) => ({ id: i.id, pid: i.child.pid, metrics: i.metrics })), controller: { pid: supervised.controller.child.pid }, nats_pid: supervised.nats.child.pid, data };
+    writeFileSync(options.stateFile, JSON.stringify(state, null, 2));
+  };
+  const supervisor = new Supervisor(log.child({ component: 'supervisor' }), writeState);
+  const supervised = {
+    nats: supervisor.watch('nats-server', nats.child, async () => (await startNats(data, natsPort)).child),
+    // the same port again: clients keep the URL they were given
+    controller: supervisor.watch('controller', controller.child, async () => (await startController(Number(new URL(http).port))).child),
+    invokers: invokers.map((inv) =>
+      supervisor.watch(inv.id, inv.child, async () => {
+        const next = await startInvoker(nats.url, inv.id, workerArgs);
+        inv.child = next.child;
+        if (next.metrics !== undefined) inv.metrics = next.metrics;
+        return next.child;
+      }),
+    ),
+  };
 
   const stopAll = async (): Promise<void> => {
-    stopping = true;
+    supervisor.stop();
     // drain order: stop intake at the controller, then invokers finish their work, then the bus
-    await stopChild(controller.child);
-    await Promise.all(invokers.map((i) => stopChild(i.child)));
-    await stopChild(nats.child);
+    await stopChild(supervised.controller.child);
+    await Promise.all(supervised.invokers.map((i) => stopChild(i.child)));
+    await stopChild(supervised.nats.child);
   };
   onShutdownSignal(log, stopAll);
-  nats.child.once('exit', (code) => {
-    if (!stopping) log.error({ code }, 'nats-server exited');
-  });
 
   let deployed: string[] = [];
   if (options.examples) {
@@ -127,10 +142,7 @@ export async function up(options: UpOptions, log: Logger): Promise<void> {
     deployed = await deployExamples(http, log);
     log.info({ functions: deployed }, 'examples deployed');
   }
-  if (options.stateFile !== undefined) {
-    const state = { http, nats: nats.url, invokers: invokers.map((i) => ({ id: i.id, pid: i.child.pid, metrics: i.metrics })), controller: { pid: controller.child.pid }, nats_pid: nats.child.pid, data };
-    writeFileSync(options.stateFile, JSON.stringify(state, null, 2));
-  }
+  writeState();
   process.stdout.write(`hayate ready http=${http} nats=${nats.url}\n`);
   announceReady({ http, nats: nats.url, invokers: invokers.map((i) => ({ id: i.id, pid: i.child.pid })), data, examples: deployed }, options.pretty === true, log);
 }

@@ -68,6 +68,18 @@ export interface Config {
    * the connection as a slow consumer. One call alone always passes. Env `HAYATE_MAX_RELAY_MB`. @default 96 MiB
    */
   maxRelayBytes: number;
+  /**
+   * JS heap (old generation) of each WASM worker thread, its `resourceLimits`: a run whose host structures
+   * outgrow it ends with LIMIT_EXCEEDED and the worker alone is replaced. Linear memories are outside it
+   * (bounded by `memory_mb`). Env `HAYATE_WORKER_HEAP_MB`. @default 512
+   */
+  workerHeapMb: number;
+  /**
+   * Docker images a function may name: prefixes of the image reference, comma-separated; `*` allows any.
+   * Checked at deploy (400) and by the invoker before it starts a container. Env `HAYATE_IMAGE_PREFIXES`.
+   * @default ['hayate-', 'hayate/'] (the images of scripts/build-images.sh are `hayate-example/<name>`)
+   */
+  imagePrefixes: readonly string[];
   /** Invoker-wide bound of queued + running invocations. Env `HAYATE_MAX_PENDING`. @default 1024 */
   maxPending: number;
   /** Invoker-wide bound of the input bytes those invocations hold. Env `HAYATE_MAX_PENDING_MB`. @default 256 MiB */
@@ -161,6 +173,8 @@ export const DEFAULTS: Readonly<Omit<Config, 'invokerId' | 'workers' | 'spareWor
   insecure: false,
   site: '',
   maxRelayBytes: 96 * MiB,
+  workerHeapMb: 512,
+  imagePrefixes: Object.freeze(['hayate-', 'hayate/']),
   maxPending: 1024,
   maxPendingBytes: 256 * MiB,
   moduleCacheBytes: 512 * MiB,
@@ -238,6 +252,8 @@ export function loadConfig(env: Env, overrides: Partial<Config> = {}): Readonly<
     workers,
     spareWorkers: int(env, 'HAYATE_SPARE_WORKERS', workers, 0, 256),
     memoryBudgetBytes: int(env, 'HAYATE_MEMORY_BUDGET_MB', Math.floor(totalmem() / MiB / 2), 64) * MiB,
+    workerHeapMb: int(env, 'HAYATE_WORKER_HEAP_MB', DEFAULTS.workerHeapMb, 16, 65536),
+    imagePrefixes: env['HAYATE_IMAGE_PREFIXES'] === undefined ? DEFAULTS.imagePrefixes : Object.freeze(env['HAYATE_IMAGE_PREFIXES'].split(',').map((p) => p.trim()).filter((p) => p.length > 0)),
     maxPending: int(env, 'HAYATE_MAX_PENDING', DEFAULTS.maxPending, 1),
     maxRelayBytes: int(env, 'HAYATE_MAX_RELAY_MB', DEFAULTS.maxRelayBytes / MiB, 1, 65536) * MiB,
     maxPendingBytes: int(env, 'HAYATE_MAX_PENDING_MB', DEFAULTS.maxPendingBytes / MiB, 1, 65536) * MiB,

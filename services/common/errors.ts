@@ -32,6 +32,7 @@ export const ERRORS = {
   HAYATE_ERR_INVALID_NAME: { message: 'Invalid function name', httpStatus: 400, status: 'BAD_REQUEST', retryable: false },
   HAYATE_ERR_INVALID_MODULE: { message: 'Invalid WebAssembly module', httpStatus: 400, status: 'BAD_REQUEST', retryable: false },
   HAYATE_ERR_INVALID_OPTION: { message: 'Invalid function option', httpStatus: 400, status: 'BAD_REQUEST', retryable: false },
+  HAYATE_ERR_IMAGE_NOT_ALLOWED: { message: 'Docker image not allowed', httpStatus: 400, status: 'BAD_REQUEST', retryable: false },
   HAYATE_ERR_UNAUTHORIZED: { message: 'Missing or invalid API key', httpStatus: 401, status: 'BAD_REQUEST', retryable: false },
   HAYATE_ERR_NOT_FOUND: { message: 'Function not found', httpStatus: 404, status: 'NOT_FOUND', retryable: false },
   HAYATE_ERR_ACTIVATION_NOT_FOUND: { message: 'Activation not found', httpStatus: 404, status: 'NOT_FOUND', retryable: false },

@@ -47,7 +47,8 @@ interface MemorySection {
   limits: { flags: number; min: number; max: number | null }[];
 }
 
-function readLeb(bytes: Uint8Array, offset: number): { value: number; next: number } {
+/** Reads an unsigned LEB128 integer at `offset`. @throws HayateError HAYATE_ERR_INVALID_MODULE when truncated */
+export function readLeb(bytes: Uint8Array, offset: number): { value: number; next: number } {
   let value = 0;
   let shift = 0;
   let pos = offset;
@@ -61,7 +62,17 @@ function readLeb(bytes: Uint8Array, offset: number): { value: number; next: numb
   }
 }
 
-function writeLeb(value: number): number[] {
+/** Reads the limits of a memory or table type at `offset`: flags, minimum, maximum when flag 1 is set. */
+export function readLimits(bytes: Uint8Array, offset: number): { flags: number; min: number; max: number | null; next: number } {
+  const flags = bytes[offset] ?? 0;
+  const min = readLeb(bytes, offset + 1);
+  if ((flags & 1) === 0) return { flags, min: min.value, max: null, next: min.next };
+  const max = readLeb(bytes, min.next);
+  return { flags, min: min.value, max: max.value, next: max.next };
+}
+
+/** Encodes an unsigned LEB128 integer. */
+export function writeLeb(value: number): number[] {
   const out: number[] = [];
   let v = value;
   do {
@@ -73,7 +84,19 @@ function writeLeb(value: number): number[] {
   return out;
 }
 
-function findMemorySection(bytes: Uint8Array): MemorySection | null {
+/** One section of a module: its id, where it starts (the id byte), its payload and its end. */
+export interface Section {
+  id: number;
+  start: number;
+  payload: number;
+  end: number;
+}
+
+/**
+ * The sections of a module, in order.
+ * @throws HayateError HAYATE_ERR_INVALID_MODULE when a section runs past the end
+ */
+export function* sectionsOf(bytes: Uint8Array): Generator<Section> {
   let pos = 8; // magic + version, checked by WebAssembly.validate
   while (pos < bytes.length) {
     const start = pos;
@@ -82,25 +105,24 @@ function findMemorySection(bytes: Uint8Array): MemorySection | null {
     const payload = size.next;
     const end = payload + size.value;
     if (end > bytes.length) throw new HayateError('HAYATE_ERR_INVALID_MODULE', `Cannot read module: section ${id} runs past the end of the module`);
+    yield { id, start, payload, end };
+    pos = end;
+  }
+}
+
+function findMemorySection(bytes: Uint8Array): MemorySection | null {
+  for (const { id, start, payload, end } of sectionsOf(bytes)) {
     if (id === MEMORY_SECTION) {
       const count = readLeb(bytes, payload);
       let p = count.next;
       const limits: MemorySection['limits'] = [];
       for (let i = 0; i < count.value; i += 1) {
-        const flags = bytes[p] ?? 0;
-        const min = readLeb(bytes, p + 1);
-        p = min.next;
-        let max: number | null = null;
-        if ((flags & 1) === 1) {
-          const m = readLeb(bytes, p);
-          max = m.value;
-          p = m.next;
-        }
-        limits.push({ flags, min: min.value, max });
+        const { next, ...l } = readLimits(bytes, p);
+        p = next;
+        limits.push(l);
       }
       return { start, end, limits };
     }
-    pos = end;
   }
   return null;
 }
@@ -154,7 +176,12 @@ export function capModuleMemory(bytes: Uint8Array, memoryMb: number): Uint8Array
     const cap = max === null ? limitPages : Math.min(max, limitPages);
     payload.push(flags | 1, ...writeLeb(min), ...writeLeb(cap));
   }
-  const head = [MEMORY_SECTION, ...writeLeb(payload.length)];
+  return replaceSection(bytes, section, MEMORY_SECTION, payload);
+}
+
+/** A copy of `bytes` with the section at [start, end) replaced by section `id` holding `payload`. */
+export function replaceSection(bytes: Uint8Array, section: { start: number; end: number }, id: number, payload: readonly number[]): Uint8Array<ArrayBuffer> {
+  const head = [id, ...writeLeb(payload.length)];
   const out = new Uint8Array(section.start + head.length + payload.length + (bytes.length - section.end));
   out.set(bytes.subarray(0, section.start), 0);
   out.set(head, section.start);
@@ -184,25 +211,20 @@ export function importModuleMemory(bytes: Uint8Array): { bytes: Uint8Array<Array
   const entry = [...name(MEMORY_IMPORT.module), ...name(MEMORY_IMPORT.name), 0x02, limits.flags & 1, ...writeLeb(limits.min), ...(limits.max !== null ? writeLeb(limits.max) : [])];
   const parts: Uint8Array[] = [bytes.subarray(0, 8)];
   let inserted = false;
-  let pos = 8;
-  while (pos < bytes.length) {
-    const id = bytes[pos] ?? 0;
-    const size = readLeb(bytes, pos + 1);
-    const end = size.next + size.value;
+  for (const { id, start, payload, end } of sectionsOf(bytes)) {
     if (!inserted && id !== 0 && id !== 1 && id !== IMPORT_SECTION) {
       // no import section: a new one goes before the first section that must follow it
       parts.push(Uint8Array.from([IMPORT_SECTION, ...writeLeb(entry.length + 1), 1, ...entry]));
       inserted = true;
     }
     if (id === IMPORT_SECTION) {
-      const count = readLeb(bytes, size.next);
+      const count = readLeb(bytes, payload);
       const body = [...writeLeb(count.value + 1), ...bytes.subarray(count.next, end), ...entry];
       parts.push(Uint8Array.from([IMPORT_SECTION, ...writeLeb(body.length), ...body]));
       inserted = true;
-    } else if (pos !== memory.start) {
-      parts.push(bytes.subarray(pos, end));
+    } else if (start !== memory.start) {
+      parts.push(bytes.subarray(start, end));
     }
-    pos = end;
   }
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;

@@ -7,6 +7,10 @@ import type { FunctionDefaults } from '../common/config';
 import { HayateError } from '../common/errors';
 import { withDefaults } from '../common/function-defaults';
 import type { FunctionName } from '../common/names';
+import { checkImage } from '../common/images';
+import type { ModuleFootprint } from '../common/module-bounds';
+import { checkFootprint, measureModule } from '../common/module-bounds';
+import type { ModuleShape } from '../common/wasm-module';
 import { inspectModule, PAGES_PER_MIB } from '../common/wasm-module';
 
 /** Query options of `PUT /v1/functions/{name}`; repeatable ones may come as arrays. */
@@ -40,24 +44,39 @@ function intOption(q: DeployQuery, key: string, min: number, max: number, fallba
 
 /**
  * Validates a deploy and builds the spec (digest and version are filled in by the store).
- * @throws HayateError HAYATE_ERR_INVALID_MODULE for a module hayate cannot run, HAYATE_ERR_INVALID_OPTION for a bad option
+ * @param imagePrefixes the images a function may name (`HAYATE_IMAGE_PREFIXES`)
+ * @param inspected the module's shape and footprint when already read off the event loop (`ModuleWorker.inspect`);
+ *   read here otherwise
+ * @throws HayateError HAYATE_ERR_INVALID_MODULE for a module hayate cannot run, HAYATE_ERR_INVALID_OPTION for a bad option,
+ *   HAYATE_ERR_IMAGE_NOT_ALLOWED for an image outside `imagePrefixes`
  */
-export function buildSpec(name: FunctionName, module: Uint8Array, q: DeployQuery, defaults: FunctionDefaults): Omit<FunctionSpec, 'digest' | 'version'> {
-  const shape = inspectModule(module);
+export function buildSpec(
+  name: FunctionName,
+  module: Uint8Array,
+  q: DeployQuery,
+  defaults: FunctionDefaults,
+  imagePrefixes: readonly string[],
+  inspected: { shape: ModuleShape; footprint: ModuleFootprint } = { shape: inspectModule(module), footprint: measureModule(module) },
+): Omit<FunctionSpec, 'digest' | 'version'> {
+  const { shape } = inspected;
   const memoryMb = intOption(q, 'memory_mb', 1, 4096, 0) || defaults.memoryMb;
   if (shape.minMemoryPages > memoryMb * PAGES_PER_MIB) {
     throw new HayateError('HAYATE_ERR_INVALID_MODULE', `Cannot deploy function as module needs ${Math.ceil(shape.minMemoryPages / PAGES_PER_MIB)} MiB of memory to start and memory_mb is ${memoryMb}`);
   }
+  checkFootprint(inspected.footprint, memoryMb, 'deploy function');
   const policy = one(q, 'policy') ?? Policy.auto;
   if (!isPolicy(policy)) throw new HayateError('HAYATE_ERR_INVALID_OPTION', `Invalid option policy=${JSON.stringify(policy)}: expected auto, wasm or container`);
   const image = one(q, 'image') ?? '';
   if (image !== '' && !IMAGE.test(image)) throw new HayateError('HAYATE_ERR_INVALID_OPTION', `Invalid option image=${JSON.stringify(image)}: not a Docker image reference`);
+  if (image !== '') checkImage(image, imagePrefixes, 'deploy function');
   if (policy === Policy.container && image === '') throw new HayateError('HAYATE_ERR_INVALID_OPTION', 'Cannot deploy function with policy container as it has no image (set image=...)');
   const env: Record<string, string> = {};
   for (const pair of list(q['env'])) {
     const eq = pair.indexOf('=');
     const key = eq > 0 ? pair.slice(0, eq) : '';
     if (!ENV_KEY.test(key)) throw new HayateError('HAYATE_ERR_INVALID_OPTION', `Invalid option env=${JSON.stringify(pair)}: expected KEY=VALUE with KEY matching [A-Za-z_][A-Za-z0-9_]*`);
+    // the guest's environ is NUL-terminated: a NUL would cut the value short (a request's env gets 400 too)
+    if (pair.includes('\0')) throw new HayateError('HAYATE_ERR_INVALID_OPTION', `Invalid option env=${JSON.stringify(key)}=…: values cannot contain NUL`);
     env[key] = pair.slice(eq + 1);
   }
   const args = list(q['arg']);

@@ -13,6 +13,7 @@ import type { Config } from '../common/config';
 import { HayateError, toHayateError } from '../common/errors';
 import { Header } from '../common/headers';
 import { InvocationClient } from '../common/invocation-client';
+import { ModuleWorker } from '../common/module-worker';
 import type { Logger } from '../common/logger';
 import { newInvocationId, parseFunctionName } from '../common/names';
 import type { FunctionStore } from '../common/store';
@@ -24,6 +25,7 @@ import { buildSpec, specView } from './deploy-options';
 import { logRoutes } from './log-routes';
 import { ControllerMetrics } from './metrics';
 import { triggerRoutes } from './trigger-routes';
+import { SpecTimeouts } from './spec-timeouts';
 
 export interface ControllerDeps {
   nc: NatsConnection;
@@ -69,6 +71,9 @@ export function buildServer(deps: ControllerDeps) {
   const { nc, store, config } = deps;
   const subjects = new Subjects(config.subjectPrefix);
   const client = new InvocationClient(nc, { prefix: config.subjectPrefix, log: deps.log.child({ component: 'invocation-client' }), defaultTimeoutMs: config.functionDefaults.timeoutMs, beatMs: config.beatMs, deadAfterMs: config.deadAfterMs });
+  const timeouts = new SpecTimeouts(store, deps.log.child({ component: 'spec-timeouts' }));
+  // modules are validated on a worker thread: a large one would hold every other request for a second
+  const moduleWorker = new ModuleWorker();
   const metrics = new ControllerMetrics();
   const keys = config.apiKeys.map(sha);
   const app = Fastify({
@@ -123,9 +128,10 @@ export function buildServer(deps: ControllerDeps) {
     const name = parseFunctionName(req.params.name);
     const body = req.body;
     if (!Buffer.isBuffer(body) || body.byteLength === 0) throw new HayateError('HAYATE_ERR_INVALID_MODULE', 'Cannot deploy function as the request has no module in its body (send the .wasm file as application/wasm)');
-    const draft = buildSpec(name, body, req.query, config.functionDefaults);
+    const draft = buildSpec(name, body, req.query, config.functionDefaults, config.imagePrefixes, await moduleWorker.inspect(body));
     const digest = await store.putModule(body);
     const spec = await store.putSpec({ ...draft, digest, version: 0 });
+    timeouts.set(name, spec.timeoutMs);
     req.log.info({ fn: name, digest, version: spec.version, bytes: body.byteLength }, 'function deployed');
     return reply.code(201).send(specView(spec));
   });
@@ -153,7 +159,11 @@ export function buildServer(deps: ControllerDeps) {
     const fn = parseFunctionName(req.params.name);
     const input = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const timeout = req.query['timeout_ms'];
-    const timeoutMs = typeof timeout === 'string' && /^\d+$/.test(timeout) ? Number(timeout) : 0;
+    const asked = typeof timeout === 'string' && /^\d+$/.test(timeout) ? Number(timeout) : 0;
+    // wait as long as the function may run (its spec timeout, or less when the caller asks less): the
+    // invoker applies the same bound, and the client waits that plus its grace
+    const specMs = await timeouts.get(fn);
+    const timeoutMs = asked > 0 && (specMs === 0 || asked < specMs) ? asked : specMs;
     const started = performance.now();
     let result;
     // the id is made here, not by the client, so that every log line of this request, here and on the
@@ -193,6 +203,11 @@ export function buildServer(deps: ControllerDeps) {
   app.get('/v1/status', async () => statusView(await gatherStatus(nc, subjects)));
   app.register(triggerRoutes({ nc, store, config, log: deps.log, registry: metrics.registry }));
   app.register(logRoutes({ nc, config }));
+
+  app.addHook('onClose', async () => {
+    timeouts.close();
+    await moduleWorker.close();
+  });
 
   return { app, client };
 }

@@ -169,7 +169,7 @@ export class Invoker {
   private prefetch(spec: FunctionSpec): void {
     const { config, modules } = this.deps;
     if (!config.prefetchModules || modules.bytes + spec.moduleBytes > config.moduleCacheBytes / 2) return;
-    modules.get(spec.digest, spec.memoryMb).catch((err: unknown) => this.log.debug({ err, fn: spec.name }, 'module prefetch failed'));
+    modules.prefetch(spec.digest, spec.memoryMb, (err: unknown) => this.log.debug({ err, fn: spec.name }, 'module prefetch failed'));
   }
 
   /** This invoker's status (`hayate.v1.status`). */

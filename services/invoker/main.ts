@@ -6,6 +6,7 @@ import { AsyncQueue } from '../common/async-queue';
 import { loadConfig } from '../common/config';
 import type { Config } from '../common/config';
 import { createLogger } from '../common/logger';
+import { ModuleWorker } from '../common/module-worker';
 import { connectNats } from '../common/nats-connect';
 import { onShutdownSignal } from '../common/signals';
 import { FunctionStore } from '../common/store';
@@ -28,8 +29,10 @@ export async function main(overrides: Partial<Config> = {}): Promise<void> {
   const log = createLogger({ name: 'invoker', level: config.logLevel, base: { invokerId: config.invokerId } });
   const nc = await connectNats(config.natsUrl, `hayate-invoker-${config.invokerId}`, log);
   const store = await FunctionStore.open(nc, { replicas: config.replicas, domain: config.jsDomain });
-  const modules = new ModuleCache(config.moduleCacheBytes, (digest) => store.getModule(digest));
-  const wasm = new WasmExecutor(modules, config.workers, log, config.spareWorkers);
+  // modules are checked and compiled on a thread of their own: a large one would stall NATS beats and calls
+  const compiler = new ModuleWorker();
+  const modules = new ModuleCache(config.moduleCacheBytes, (digest) => store.getModule(digest), (bytes, memoryMb) => compiler.compile(bytes, memoryMb));
+  const wasm = new WasmExecutor(modules, config.workers, log, { heapMb: config.workerHeapMb, spares: config.spareWorkers });
   await wasm.start();
   const router = await createRouter({ config, log, wasm });
   const queue = await AsyncQueue.open(nc, { prefix: config.subjectPrefix, replicas: config.replicas, domain: config.jsDomain, ackWaitMs: config.asyncAckWaitMs, maxAttempts: config.asyncMaxAttempts });
@@ -47,6 +50,7 @@ export async function main(overrides: Partial<Config> = {}): Promise<void> {
     await invoker.drain();
     await nc.drain();
     await metricsServer?.close();
+    await compiler.close();
   });
   process.stdout.write(`hayate invoker ready id=${config.invokerId}${metricsServer === null ? '' : ` metrics=${metricsServer.url}`}\n`);
 }

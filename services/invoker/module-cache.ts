@@ -4,7 +4,11 @@
  * compile (lru-cache's `fetch` dedupes them).
  */
 import { LRUCache } from 'lru-cache';
-import { capModuleMemory, importModuleMemory } from '../common/wasm-module';
+import { compileForRun } from '../common/module-worker';
+import { PrefetchQueue } from './prefetch-queue';
+
+/** Checks, caps and compiles fetched bytes for `memoryMb` (on a worker thread in the invoker: `ModuleWorker.compile`). */
+export type ModuleCompiler = (bytes: Uint8Array, memoryMb: number) => Promise<{ module: WebAssembly.Module; memory: MemoryPages }>;
 
 /** Limits of the memory a compiled module imports (64 KiB pages). */
 export interface MemoryPages {
@@ -27,22 +31,23 @@ export interface CachedModule {
 
 export class ModuleCache {
   private readonly entries: LRUCache<string, Entry, { digest: string; memoryMb: number }>;
+  private readonly prefetches = new PrefetchQueue();
 
   /**
    * @param maxBytes bound on the sum of source sizes of cached modules; a module larger than this is
    *   compiled for its calls but not kept
    * @param fetch reads a module's bytes by digest (from the object store)
+   * @param compile checks and compiles them @default compileForRun, on the calling thread
    */
-  constructor(maxBytes: number, fetch: (digest: string) => Promise<Uint8Array>) {
+  constructor(maxBytes: number, fetch: (digest: string) => Promise<Uint8Array>, compile: ModuleCompiler = compileForRun) {
     this.entries = new LRUCache({
       maxSize: maxBytes,
       sizeCalculation: (entry) => Math.max(1, entry.bytes),
       fetchMethod: async (_key, _stale, { context }) => {
         const source = await fetch(context.digest);
-        // capped at memory_mb, and taking its memory from the worker so that memories can be reused
-        const { bytes, minPages, maxPages } = importModuleMemory(capModuleMemory(source, context.memoryMb));
-        const module = await WebAssembly.compile(bytes);
-        return { module, bytes: source.byteLength, memory: { min: minPages, max: maxPages } };
+        // checked against its bounds, capped at memory_mb, taking its memory from the worker (see compileForRun)
+        const { module, memory } = await compile(source, context.memoryMb);
+        return { module, bytes: source.byteLength, memory };
       },
       // a fetch in flight holds no bytes yet: `bytes` counts compiled modules only
       backgroundFetchSize: 0,
@@ -56,12 +61,21 @@ export class ModuleCache {
 
   /**
    * The compiled module for `digest`, capped at `memoryMb`.
-   * @throws HayateError from the fetch, or HAYATE_ERR_LIMIT_EXCEEDED when the module needs more memory than allowed
+   * @throws HayateError from the fetch, HAYATE_ERR_LIMIT_EXCEEDED when the module needs more memory than allowed,
+   *   HAYATE_ERR_INVALID_MODULE when it passes the bounds of `checkModuleBounds`
    */
   async get(digest: string, memoryMb: number): Promise<CachedModule> {
     const status: LRUCache.Status<string, Entry> = {};
     const entry = await this.entries.forceFetch(`${digest}/${memoryMb}`, { context: { digest, memoryMb }, status });
     return { module: entry.module, memory: entry.memory, cold: status.fetch !== 'hit' };
+  }
+
+  /**
+   * Loads a module ahead of its first call, one at a time and after calls waiting on the event loop (see
+   * `PrefetchQueue`). `onError` hears of a load that failed.
+   */
+  prefetch(digest: string, memoryMb: number, onError: (err: unknown) => void): void {
+    this.prefetches.add(`${digest}/${memoryMb}`, () => this.get(digest, memoryMb).catch(onError));
   }
 
   /** Forgets every compiled form of `digest` (after a redeploy or delete). */

@@ -19,8 +19,9 @@ export interface Cluster extends LocalCluster {
 /**
  * @param options.invokers invoker processes @default 2
  * @param options.env extra environment of every process
+ * @param options.captureLogs keep every process's stderr lines in `logs` instead of passing them on
  */
-export async function startCluster(options: { invokers?: number; env?: Record<string, string>; args?: string[] } = {}): Promise<Cluster> {
+export async function startCluster(options: { invokers?: number; env?: Record<string, string>; args?: string[]; captureLogs?: boolean } = {}): Promise<Cluster> {
   const local = await startLocalCluster(options);
   const nc = await connect({ servers: local.nats });
   return {

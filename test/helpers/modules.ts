@@ -1,6 +1,7 @@
 /** Module fixtures made from the built examples. */
 
-function leb(n: number): number[] {
+/** Encodes an unsigned LEB128 integer. */
+export function leb(n: number): number[] {
   const out: number[] = [];
   do {
     let b = n % 128;

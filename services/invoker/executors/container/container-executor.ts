@@ -6,7 +6,9 @@ import { hostname } from 'node:os';
 import type Docker from 'dockerode';
 import type { FunctionSpec } from '../../../common/codec';
 import { Tier } from '../../../common/codec';
+import { DEFAULTS } from '../../../common/config';
 import { HayateError } from '../../../common/errors';
+import { checkImage } from '../../../common/images';
 import type { Logger } from '../../../common/logger';
 import type { ExecutionOutcome, ExecutionRequest, ExecutionResult } from '../../executor';
 import type { ContainerTier } from '../../tier-router';
@@ -26,10 +28,10 @@ export class ContainerExecutor implements ContainerTier {
 
   constructor(
     private readonly docker: Docker,
-    settings: Omit<ContainerSettings, 'hostname' | 'cpus' | 'pidsLimit' | 'tmpMb'> & Partial<ContainerSettings>,
+    settings: Omit<ContainerSettings, 'hostname' | 'cpus' | 'pidsLimit' | 'tmpMb' | 'imagePrefixes'> & Partial<ContainerSettings>,
     private readonly log: Logger,
   ) {
-    this.settings = { hostname: hostname(), cpus: 1, pidsLimit: 64, tmpMb: 64, ...settings };
+    this.settings = { hostname: hostname(), cpus: 1, pidsLimit: 64, tmpMb: 64, imagePrefixes: DEFAULTS.imagePrefixes, ...settings };
   }
 
   /**
@@ -68,6 +70,8 @@ export class ContainerExecutor implements ContainerTier {
   async warm(spec: FunctionSpec): Promise<WarmContainer> {
     if (this.closing !== null) throw new HayateError('HAYATE_ERR_UNAVAILABLE', 'Cannot start a container as the invoker is stopping');
     if (spec.image === '') throw new HayateError('HAYATE_ERR_CONTAINER_UNAVAILABLE', `Cannot run ${spec.name} in a container: it has no image`);
+    // again here: the spec may never have passed this controller's deploy check
+    checkImage(spec.image, this.settings.imagePrefixes, `run ${spec.name} in a container`);
     let c = this.containers.get(spec.name);
     if (c !== undefined && (c.spec.version !== spec.version || c.state === ContainerState.failed || c.state === ContainerState.removed)) {
       await this.remove(spec.name, 'replaced');

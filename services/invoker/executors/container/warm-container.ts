@@ -40,6 +40,8 @@ export interface ContainerSettings {
   pidsLimit: number;
   /** Size of the tmpfs /tmp. @default 64 */
   tmpMb: number;
+  /** Images a function may name (`HAYATE_IMAGE_PREFIXES`). @default ['hayate-', 'hayate/'] */
+  imagePrefixes: readonly string[];
 }
 
 export const ContainerState = { starting: 'starting', ready: 'ready', failed: 'failed', removed: 'removed' } as const;

@@ -1,13 +1,23 @@
 /**
  * A fixed pool of WASM worker threads, started and initialised ahead of time so that no run waits for
  * `init()` and no WASM ever runs on the event-loop thread (NATS heartbeats keep flowing during a 2 s run).
+ * A run whose signal aborts (its deadline passed, or shutdown) terminates its worker (the only way to stop
+ * a WASM loop) and a replacement is started at once, so the pool stays full.
  *
  * Fair share: the pool has `size` workers any function may use, and `spares` more that only a function
  * below its fair share (size ÷ functions running or waiting, at least 1) may take once the `size` are
  * busy. So a function that holds every worker with long runs cannot make another wait: the other's call
  * starts on a spare at once and the OS shares the cores between the threads (issue 11, finding 3).
- * A run whose signal aborts (its deadline passed, or shutdown) terminates its worker (the only way to stop
- * a WASM loop) and a replacement is started at once, so the pool stays full.
+ *
+ * Each worker has a JS heap limit (`resourceLimits`): a run whose host structures outgrow it ends with
+ * LIMIT_EXCEEDED and only its worker is replaced. That catches heaps that grow step by step; one huge
+ * allocation (a table of millions of entries) still aborts the whole process in V8, which is why module
+ * bounds are checked before compiling (services/common/module-bounds.ts).
+ *
+ * After a run, a worker prepares the function's next instance, which runs the module's start section. That
+ * time is the function's: the worker counts as busy, takes only that function's calls (their timers run
+ * meanwhile), and a preparation longer than `PREPARE_MAX_MS` is abandoned (the worker is replaced) and the
+ * module is never prepared ahead again, so its instantiation happens inside its own runs, on its own clock.
  */
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -18,8 +28,24 @@ import type { RunMessage, WorkerMessage } from './worker-protocol';
 type RunResult = Extract<WorkerMessage, { type: 'result' }>;
 export type PoolRunResult = RunResult | { type: 'timeout' };
 
+/** A preparation that takes longer is abandoned: an ordinary instantiation takes well under 10 ms. */
+const PREPARE_MAX_MS = 50;
+/** Modules remembered as too slow to prepare ahead. */
+const SLOW_PREPARE_MAX = 1024;
+
+/** What a caller gives to run a module; the pool adds the id and whether to prepare ahead. */
+export type PoolRunMessage = Omit<RunMessage, 'id' | 'type' | 'prepare'>;
+
+/** Options of a pool. */
+export interface WasmPoolOptions {
+  /** JS heap (old generation) of each worker, MiB. @default 512 */
+  heapMb?: number;
+  /** Workers beyond `size`, for functions below their fair share. @default 0 */
+  spares?: number;
+}
+
 interface Job {
-  msg: Omit<RunMessage, 'id' | 'type'>;
+  msg: PoolRunMessage;
   /** Whose run it is (the function): the unit of the fair share. */
   owner: string;
   signal: AbortSignal;
@@ -32,7 +58,9 @@ interface Job {
 interface Slot {
   worker: Worker;
   ready: boolean;
-  job: { id: number; job: Job; onAbort: () => void } | null;
+  job: { id: number; job: Job; onAbort: () => void; prepare: boolean } | null;
+  /** The worker is preparing the next instance of `digest`; `timer` abandons it (null once a call of it waits). */
+  preparing: { digest: string; timer: NodeJS.Timeout | null } | null;
 }
 
 /** Pool lifecycle. */
@@ -45,16 +73,22 @@ export class WasmPool {
   private nextId = 1;
   private state: PoolState = PoolState.starting;
   private closing: Promise<void> | null = null;
+  /** Digests whose preparation overran `PREPARE_MAX_MS`: their runs instantiate on their own clock. */
+  private readonly slowPrepare = new Set<string>();
+  private readonly heapMb: number;
+  private readonly spares: number;
 
   /**
    * @param size worker threads any function may use (one per core by default in config)
-   * @param spares worker threads beyond `size`, for functions below their fair share @default 0
    */
   constructor(
     private readonly size: number,
     private readonly log: Logger,
-    private readonly spares = 0,
-  ) {}
+    options: WasmPoolOptions = {},
+  ) {
+    this.heapMb = options.heapMb ?? 512;
+    this.spares = options.spares ?? 0;
+  }
 
   /** Starts every worker and waits until each is ready to run. */
   async start(): Promise<void> {
@@ -82,7 +116,7 @@ export class WasmPool {
    * @param owner whose run it is (the function), for the fair share @default the module digest
    * @throws HayateError HAYATE_ERR_UNAVAILABLE when the pool is stopped
    */
-  run(msg: Omit<RunMessage, 'id' | 'type'>, signal: AbortSignal, owner: string = msg.digest): Promise<PoolRunResult> {
+  run(msg: PoolRunMessage, signal: AbortSignal, owner: string = msg.digest): Promise<PoolRunResult> {
     if (this.state === PoolState.stopped) return Promise.reject(new HayateError('HAYATE_ERR_UNAVAILABLE', 'Cannot run function as the WASM pool is stopped'));
     if (signal.aborted) return Promise.resolve({ type: 'timeout' });
     return new Promise((resolve, reject) => {
@@ -118,22 +152,38 @@ export class WasmPool {
   }
 
   private spawn(): Promise<void> {
-    const worker = new Worker(join(__dirname, 'worker.js'));
-    const slot: Slot = { worker, ready: false, job: null };
+    const worker = new Worker(join(__dirname, 'worker.js'), { resourceLimits: { maxOldGenerationSizeMb: this.heapMb } });
+    const slot: Slot = { worker, ready: false, job: null, preparing: null };
     this.slots.add(slot);
     return new Promise((resolve) => {
       worker.on('message', (m: WorkerMessage) => {
-        if (m.type === 'ready') {
-          slot.ready = true;
-          resolve();
-          this.dispatch();
-        } else {
-          this.finish(slot, m);
+        switch (m.type) {
+          case 'ready':
+            slot.ready = true;
+            resolve();
+            this.dispatch();
+            break;
+          case 'idle':
+            this.endPreparation(slot);
+            this.dispatch();
+            break;
+          case 'result':
+            this.finish(slot, m);
+            break;
+          default: {
+            const never: never = m;
+            throw new Error(`unknown worker message ${JSON.stringify(never)}`);
+          }
         }
       });
       worker.on('error', (err: unknown) => {
-        this.log.error({ err }, 'wasm worker failed');
-        this.fail(slot, new HayateError('HAYATE_ERR_INTERNAL', `WASM worker failed: ${err instanceof Error ? err.message : String(err)}`));
+        if ((err as { code?: unknown }).code === 'ERR_WORKER_OUT_OF_MEMORY') {
+          this.log.warn({ heapMb: this.heapMb }, 'wasm worker ran out of heap');
+          this.fail(slot, new HayateError('HAYATE_ERR_LIMIT_EXCEEDED', `Cannot finish function as its WASM worker ran out of JS heap (${this.heapMb} MiB, HAYATE_WORKER_HEAP_MB)`));
+        } else {
+          this.log.error({ err }, 'wasm worker failed');
+          this.fail(slot, new HayateError('HAYATE_ERR_INTERNAL', `WASM worker failed: ${err instanceof Error ? err.message : String(err)}`));
+        }
         resolve();
       });
       worker.on('exit', (code) => {
@@ -146,22 +196,28 @@ export class WasmPool {
     });
   }
 
-  /** Starts queued runs on free workers, first come first served within the fair share. */
+  /**
+   * Starts queued jobs, in order, on free workers, within each function's fair share; a worker preparing a
+   * function takes only that function's.
+   */
   private dispatch(): void {
-    while (this.queue.length > 0) {
-      let slot: Slot | undefined;
-      for (const s of this.slots) if (s.ready && s.job === null) slot ??= s;
-      if (slot === undefined) return;
-      const at = this.queue.findIndex((j) => this.mayStart(j.owner));
-      if (at < 0) return;
-      const [job] = this.queue.splice(at, 1);
-      if (job === undefined) return;
-      job.signal.removeEventListener('abort', job.onQueuedAbort);
+    for (let i = 0; i < this.queue.length; ) {
+      const job = this.queue[i] as Job;
       if (job.signal.aborted) {
+        this.queue.splice(i, 1);
+        job.signal.removeEventListener('abort', job.onQueuedAbort);
         job.resolve({ type: 'timeout' });
         continue;
       }
-      this.startOn(slot, job);
+      const slot = this.mayStart(job.owner) ? this.slotFor(job.msg.digest) : undefined;
+      if (slot === undefined) {
+        if (!this.anyIdle()) return;
+        i += 1;
+        continue;
+      }
+      this.queue.splice(i, 1);
+      job.signal.removeEventListener('abort', job.onQueuedAbort);
+      this.assign(slot, job);
     }
   }
 
@@ -184,13 +240,49 @@ export class WasmPool {
     return mine < Math.max(1, Math.floor(this.size / owners.size));
   }
 
-  private startOn(slot: Slot, job: Job): void {
+  private anyIdle(): boolean {
+    for (const slot of this.slots) if (slot.ready && slot.job === null) return true;
+    return false;
+  }
+
+  /** A free worker, or one preparing `digest` (its preparation is then on the call's clock). */
+  private slotFor(digest: string): Slot | undefined {
+    let own: Slot | undefined;
+    for (const slot of this.slots) {
+      if (!slot.ready || slot.job !== null) continue;
+      if (slot.preparing === null) return slot;
+      if (own === undefined && slot.preparing.digest === digest) own = slot;
+    }
+    return own;
+  }
+
+  private assign(slot: Slot, job: Job): void {
+    if (slot.preparing?.timer != null) {
+      clearTimeout(slot.preparing.timer);
+      slot.preparing.timer = null;
+    }
     const id = this.nextId++;
     const onAbort = () => this.abortJob(slot, id);
     job.signal.addEventListener('abort', onAbort, { once: true });
-    slot.job = { id, job, onAbort };
-    const msg: RunMessage = { type: 'run', id, ...job.msg };
+    const prepare = !this.slowPrepare.has(job.msg.digest);
+    slot.job = { id, job, onAbort, prepare };
+    const msg: RunMessage = { type: 'run', id, ...job.msg, prepare };
     slot.worker.postMessage(msg);
+  }
+
+  private endPreparation(slot: Slot): void {
+    if (slot.preparing?.timer != null) clearTimeout(slot.preparing.timer);
+    slot.preparing = null;
+  }
+
+  /** A preparation overran: it was nobody's call, so stop it (replace the worker) and never prepare that module ahead again. */
+  private abandonPreparation(slot: Slot, digest: string): void {
+    if (slot.preparing?.digest !== digest || slot.job !== null) return;
+    if (this.slowPrepare.size >= SLOW_PREPARE_MAX) this.slowPrepare.delete(this.slowPrepare.values().next().value as string);
+    this.slowPrepare.add(digest);
+    this.log.warn({ digest, limitMs: PREPARE_MAX_MS }, 'wasm preparation abandoned');
+    this.endPreparation(slot);
+    void this.replace(slot, 'preparation overran');
   }
 
   private release(slot: Slot): Job | null {
@@ -203,7 +295,14 @@ export class WasmPool {
 
   private finish(slot: Slot, m: RunResult): void {
     if (slot.job?.id !== m.id) return; // a late answer of an aborted run
-    this.release(slot)?.resolve(m);
+    const prepare = slot.job.prepare;
+    const job = this.release(slot);
+    if (job !== null && prepare) {
+      // the worker now prepares this function's next instance (the run message said `prepare`)
+      const digest = job.msg.digest;
+      slot.preparing = { digest, timer: setTimeout(() => this.abandonPreparation(slot, digest), PREPARE_MAX_MS) };
+    }
+    job?.resolve(m);
     this.dispatch();
   }
 
@@ -229,6 +328,7 @@ export class WasmPool {
   private async retire(slot: Slot, reason: string): Promise<void> {
     this.slots.delete(slot);
     slot.ready = false;
+    this.endPreparation(slot);
     this.release(slot)?.reject(new HayateError('HAYATE_ERR_UNAVAILABLE', 'Cannot finish function as the invoker is stopping'));
     this.log.debug({ reason }, 'wasm worker retired');
     await slot.worker.terminate();

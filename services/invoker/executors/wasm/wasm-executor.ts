@@ -8,6 +8,7 @@ import type { ExecutionRequest, ExecutionResult } from '../../executor';
 import type { ModuleCache } from '../../module-cache';
 import type { WasmTier } from '../../tier-router';
 import { WasmPool } from './pool';
+import type { WasmPoolOptions } from './pool';
 
 const WASM_PAGE_BYTES = 65536;
 
@@ -18,15 +19,16 @@ export class WasmExecutor implements WasmTier {
   /**
    * @param modules compiled-module cache (shared with status reporting)
    * @param workers worker threads in the pool
-   * @param spares worker threads beyond `workers` for functions below their fair share (see pool.ts) @default 0
+   * @param options.heapMb JS heap of each worker (`HAYATE_WORKER_HEAP_MB`)
+   * @param options.spares worker threads beyond `workers` for functions below their fair share (see pool.ts)
    */
   constructor(
     private readonly modules: ModuleCache,
     workers: number,
     log: Logger,
-    spares = 0,
+    options: WasmPoolOptions = {},
   ) {
-    this.pool = new WasmPool(workers, log.child({ component: 'wasm-pool' }), spares);
+    this.pool = new WasmPool(workers, log.child({ component: 'wasm-pool' }), options);
   }
 
   /** Starts and initialises the worker threads. */

@@ -16,6 +16,11 @@ export interface RunMessage {
   memoryLimitBytes: number;
   /** Limits of the memory the compiled module imports (`hayate.memory`), in 64 KiB pages. */
   memoryPages: { min: number; max: number | null };
+  /**
+   * Prepare the next instance of this function after the run (its start section included), then say
+   * `idle`. The pool counts the worker busy until then and sends it only this function's calls meanwhile.
+   */
+  prepare: boolean;
 }
 
 /** How a run in a worker ended. */
@@ -28,6 +33,8 @@ export type WorkerOutcome =
 /** Worker → main. */
 export type WorkerMessage =
   | { type: 'ready' }
+  /** The preparation after a run with `prepare` ended (or there was none to do): the worker is free. */
+  | { type: 'idle' }
   | {
       type: 'result';
       id: number;

@@ -2,8 +2,9 @@
  * A WASM worker thread: runs one WASI command at a time, off the event-loop thread, on hayate's own WASI
  * host (`./wasi`: a fresh in-memory filesystem per run, stdout bounded while it is written).
  *
- * After each run the worker prepares the next instance of the same function (same argv; the env is set when
- * it runs) while it is idle, so a repeated call pays only `_start`.
+ * After a run the worker prepares the next instance of the same function (same argv; the env is set when it runs) when the pool
+ * asks (`prepare`), so a repeated call pays only `_start`; the pool counts that time as the function's
+ * (see pool.ts), as instantiation runs the module's start section.
  */
 import { parentPort } from 'node:worker_threads';
 import { MEMORY_IMPORT } from '../../../common/wasm-module';
@@ -160,11 +161,18 @@ async function main(): Promise<void> {
     } catch (err: unknown) {
       // instantiation failed (e.g. a start function trapped): report it as a trap of this run
       const message = err instanceof Error ? err.message : String(err);
+      lastRun = null; // nothing to prepare: the next instance would be the previous function's
       reply = { type: 'result', id: msg.id, outcome: { kind: 'trapped', message }, stdout: new Uint8Array(0), stderr: new Uint8Array(0), startupUs: 0, execUs: 0, teardownUs: 0 };
     }
     const transfer = reply.type === 'result' ? [reply.stdout.buffer, reply.stderr.buffer].filter((b, i, a) => b.byteLength > 0 && a.indexOf(b) === i) : [];
     port.postMessage(reply, transfer as ArrayBuffer[]);
-    setImmediate(prepareNext);
+    if (msg.prepare) {
+      // after the answer is out; the pool counts this worker busy until `idle` (issue 11, finding 6)
+      setImmediate(() => {
+        prepareNext();
+        port.postMessage({ type: 'idle' } satisfies WorkerMessage);
+      });
+    }
   });
   port.postMessage({ type: 'ready' } satisfies WorkerMessage);
 }
