@@ -21,7 +21,9 @@ import { invokeAsync, readActivation, wantsAsync } from './async-invoke';
 import { gatherStatus, statusView } from './cluster-status';
 import type { DeployQuery } from './deploy-options';
 import { buildSpec, specView } from './deploy-options';
+import { registerLive } from './live';
 import { ControllerMetrics } from './metrics';
+import { registerUi } from './ui';
 
 export interface ControllerDeps {
   nc: NatsConnection;
@@ -180,6 +182,8 @@ export function buildServer(deps: ControllerDeps) {
   app.get<{ Params: { id: string } }>('/v1/activations/:id', async (req) => readActivation(deps.activations, req.params.id));
 
   app.get('/v1/status', async () => statusView(await gatherStatus(nc, subjects)));
+  registerLive(app, deps);
+  registerUi(app, { auth: keys.length > 0 });
 
   return { app, client };
 }
