@@ -2,12 +2,13 @@
 # Installs what hayate needs on a Debian machine and starts the Docker engine when none runs.
 # Idempotent and quiet when everything is there. Used by `npm start`, `npm test` and .ci/run.
 #   npm packages (npm ci / npm install), nats-server, the WASI C toolchain (clang, lld, wasi-libc,
-#   compiler-rt for wasm32), protoc, gcc (static native builds), docker.io.
+#   compiler-rt for wasm32), protoc, gcc (static native builds), docker.io, chromium (the operator
+#   page's browser tests).
 # Without root it prints the exact apt-get line instead and stops.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(nats-server clang lld wasi-libc libclang-rt-14-dev-wasm32 protobuf-compiler gcc libc6-dev docker.io)
+APT_PACKAGES=(nats-server clang lld wasi-libc libclang-rt-14-dev-wasm32 protobuf-compiler gcc libc6-dev docker.io chromium)
 missing=()
 need() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 need nats-server || missing+=(nats-server)
@@ -19,6 +20,8 @@ need protoc || missing+=(protobuf-compiler)
 need gcc || missing+=(gcc)
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || [ "$(uname -m)" != x86_64 ] || missing+=(libc6-dev)
 need dockerd || missing+=(docker.io)
+# the operator page's browser tests (playwright-core drives it)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
