@@ -69,7 +69,7 @@ export class LatencyChart {
   }
 
   private size(): { width: number; height: number } {
-    return { width: Math.max(200, this.el.clientWidth), height: Math.max(120, this.el.clientHeight - 30) };
+    return { width: Math.max(200, this.el.clientWidth), height: Math.max(100, this.el.clientHeight) };
   }
 
   private update(): void {
@@ -110,7 +110,7 @@ export class LatencyChart {
     const line = (label: string, color: string, dash: boolean): uPlotType.Series => ({ label, stroke: color, width: dash ? 1.25 : 2, ...(dash ? { dash: [5, 4] } : {}), spanGaps: false, points: { size: 4 }, value: (_u, v) => (v === null ? '—' : `${v.toFixed(2)} ms`) });
     const opts: uPlotType.Options = {
       ...this.size(),
-      legend: { show: true, live: false },
+      legend: { show: false }, // the page's own key (index.html) and legend line take less room
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: true }, y: { distr: 3, log: 10 } },
       axes: [axis, { ...axis, label: 'ms', size: 56, values: (_u, vals) => vals.map((v) => (v === null ? '' : v < 1 ? v.toPrecision(1) : String(Math.round(v * 10) / 10))) }],

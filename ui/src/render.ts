@@ -106,12 +106,12 @@ export function renderFunctions(tbody: HTMLElement, fleet: Fleet, specs: Map<str
 /** Recent activations, newest first; each id opens its full record. */
 export function renderActivations(tbody: HTMLElement, list: ActivationView[], open: (id: string) => void, now: number): void {
   if (list.length === 0) {
-    fill(tbody, [h('tr', {}, h('td', { colspan: 5, class: 'empty' }, 'No async activation yet (invoke with “async”).'))]);
+    fill(tbody, [h('tr', {}, h('td', { colspan: 4, class: 'empty' }, 'No async activation yet (invoke with “async”).'))]);
     return;
   }
   fill(
     tbody,
-    [...list].reverse().map((a) => {
+    [...list].reverse().flatMap((a) => {
       const link = h('a', { href: `/v1/activations/${encodeURIComponent(a.id)}`, title: a.id }, ago(a.created_at, now));
       link.addEventListener('click', (e) => {
         e.preventDefault();
@@ -120,15 +120,18 @@ export function renderActivations(tbody: HTMLElement, list: ActivationView[], op
       const failed = a.state === 'failed' || (a.status !== undefined && a.status !== 'OK');
       const why = a.error !== undefined ? `${a.error.code}: ${a.error.message}` : (a.reason ?? '');
       const stderr = a.stderr ?? '';
-      return h(
+      const row = h(
         'tr',
-        { 'data-key': a.id, 'data-activation': a.id, class: failed ? 'failed' : '' },
+        { 'data-key': a.id, 'data-activation': a.id, class: `${failed ? 'failed' : ''} ${stderr !== '' || why !== '' ? 'has-more' : ''}` },
         h('td', {}, link),
         h('td', {}, a.function),
-        h('td', { title: why }, badge(a.state), a.status !== undefined && a.status !== 'OK' ? h('span', { class: 'warn' }, ` ${a.status}`) : null),
-        h('td', { class: 'num' }, a.timings_ms !== undefined ? `${a.timings_ms.total.toFixed(1)} ms` : '—', a.tier !== undefined ? h('div', { class: 'reason' }, a.tier) : null),
-        h('td', { class: 'stderr' }, stderr === '' ? (why === '' ? '' : why) : h('details', {}, h('summary', {}, stderr.split('\n')[0]?.slice(0, 60) ?? ''), h('pre', {}, stderr))),
+        h('td', {}, badge(a.state), a.status !== undefined && a.status !== 'OK' ? h('span', { class: 'warn' }, ` ${a.status}`) : null),
+        h('td', { class: 'num' }, a.timings_ms !== undefined ? `${a.timings_ms.total.toFixed(1)} ms` : '—', a.tier !== undefined ? h('span', { class: 'muted' }, ` ${a.tier}`) : null),
       );
+      if (stderr === '' && why === '') return [row];
+      // stderr (or why it failed) on a line of its own under the record, first line shown, the rest on demand
+      const more = stderr === '' ? h('span', { class: 'warn' }, why) : h('details', {}, h('summary', {}, stderr.split('\n')[0]?.slice(0, 80) ?? ''), h('pre', {}, stderr));
+      return [row, h('tr', { 'data-key': `${a.id} more`, class: `more ${failed ? 'failed' : ''}` }, h('td', { colspan: 4, class: 'stderr' }, more))];
     }),
   );
 }
