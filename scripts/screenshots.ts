@@ -25,6 +25,7 @@ async function main(): Promise<void> {
     await client.deploy('wordcount', readFileSync(exampleWasm('wordcount')), { policy: 'wasm' });
     await client.deploy('sha256', readFileSync(exampleWasm('sha256')));
     await client.deploy('env-echo', readFileSync(exampleWasm('env-echo')), { env: ['EXIT_CODE=3'] });
+    await client.deploy('primes', readFileSync(exampleWasm('primes'))); // never called: cold
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' });
     const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, colorScheme: 'dark' });
     for (const p of [page, phone]) {

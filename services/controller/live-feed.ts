@@ -71,6 +71,10 @@ function trimmedActivation(a: Activation): Record<string, unknown> {
   return { ...view, output_bytes: a.output.byteLength, stderr_bytes: a.stderr.byteLength };
 }
 
+/**
+ * One per controller: the status rounds, the chart history, the fleet as last seen and the recent
+ * activations, shared by every listener.
+ */
 export class LiveFeed {
   private readonly options: Required<LiveFeedOptions>;
   private readonly listeners = new Set<LiveListener>();

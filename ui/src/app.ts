@@ -20,6 +20,8 @@ const state = {
   specs: new Map<string, SpecView>(),
   activations: [] as ActivationView[],
   lastTick: 0,
+  /** Names seen in status but not deployed, for which the list was read again already. */
+  looked: new Set<string>(),
 };
 
 const chart = new LatencyChart(byId('chart'), byId('chart-legend'));
@@ -139,8 +141,13 @@ function onEvent(event: string, data: string): void {
       chart.add(tick.point);
       if (chart.selected === '') selectChart(chart.busiest());
       setConnection('live', 'live');
-      // a function deployed elsewhere (CLI, another page) shows up in status: read the list again
-      if (tick.fleet.invokers.some((i) => i.functions.some((f) => !state.specs.has(f.name)))) void refreshSpecs();
+      // a function deployed elsewhere (CLI, another page) shows up in status: read the list again, once per
+      // new name (a removed function stays loaded on invokers for a while and must not make every tick read it)
+      const unknown = tick.fleet.invokers.flatMap((i) => i.functions.map((f) => f.name)).filter((n) => !state.specs.has(n) && !state.looked.has(n));
+      if (unknown.length > 0) {
+        for (const n of unknown) state.looked.add(n);
+        void refreshSpecs();
+      }
       break;
     }
     case 'activation': {
