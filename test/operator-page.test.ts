@@ -111,6 +111,28 @@ test('operator page invokes with a text body and shows the output and Server-Tim
   await page.close();
 });
 
+test('operator page lists an async activation as it completes and opens its record', async (t) => {
+  const { page, errors } = await openPage(t);
+  await waitLive(page);
+  await page.locator('#invoke-fn option[value="page-upper"]').waitFor({ state: 'attached' });
+  await page.selectOption('#invoke-fn', 'page-upper');
+  await page.fill('#invoke-body', 'hello async');
+  await page.check('#invoke-async');
+  await page.click('#invoke-form button[type="submit"]');
+  const queued = (await page.locator('#result', { hasText: '202 queued: activation' }).textContent()) ?? '';
+  const id = /activation (\S+)/.exec(queued)?.[1] ?? '';
+  const row = page.locator(`#activations-table tr[data-activation="${id}"]`);
+  await row.locator('.b-succeeded').waitFor({ timeout: 30_000 });
+  t.regex((await row.textContent()) ?? '', /page-upper.*succeeded.*ms wasm/);
+  await row.locator('a').click();
+  await page.locator('#record-dialog[open]').waitFor();
+  const record = JSON.parse((await page.textContent('#record-body')) ?? '{}') as { id: string; output: string; state: string };
+  t.deepEqual({ id: record.id, output: record.output, state: record.state }, { id, output: 'HELLO ASYNC', state: 'succeeded' });
+  await page.click('#record-dialog button');
+  t.deepEqual(errors, []);
+  await page.close();
+});
+
 test('operator page removes a function only after the person confirms', async (t) => {
   const { cluster } = t.context;
   const { page, errors } = await openPage(t);
