@@ -14,15 +14,11 @@ import { connect } from 'nats';
 import type { NatsConnection } from 'nats';
 import type { InvokeResponse } from '../services/common/codec';
 import { InvocationClient } from '../services/common/invocation-client';
-import { HttpClient } from '../services/cli/http-client';
-import { exampleModule } from '../services/cli/examples';
-import type { LocalCluster } from '../services/cli/local-cluster';
-import { startLocalCluster } from '../services/cli/local-cluster';
-import { gatherStatus } from '../services/controller/cluster-status';
-import { Subjects } from '../services/common/subjects';
-import { DEFAULT_WATCHDOG, probeDocker } from '../services/invoker/executors/container/container-executor';
+import type { LocalCluster } from '../services/common/local-cluster';
+import { startLocalCluster } from '../services/common/local-cluster';
 import { dockerRun } from './docker-run';
 import { natsRoundTrip, wasmInProcess } from './floors';
+import { deploy, dockerForBench, exampleModule, functionStatus } from './hayate-api';
 import { writeReport } from './report';
 import type { Quantiles } from './stats';
 import { quantiles, usSince } from './stats';
@@ -39,8 +35,13 @@ export interface BenchOptions {
   /** Folder of the Markdown report and SVG charts. @default bench-results/<time> */
   reportDir?: string;
   invokers: number;
-  /** Progress bar on stderr. @default true when stderr is a TTY */
+  /** Progress bar on `io.stderr`. @default true when it is a TTY */
   progress?: boolean;
+}
+
+/** Where the benchmark talks: the progress bar and the closing line go to `stderr`. */
+export interface BenchIo {
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
 }
 
 export interface Row {
@@ -131,6 +132,7 @@ class Bench {
 
   constructor(
     private readonly options: BenchOptions,
+    private readonly io: BenchIo,
     private readonly cluster: LocalCluster,
     private readonly nc: NatsConnection,
     private readonly client: InvocationClient,
@@ -191,11 +193,10 @@ class Bench {
   /** Calls a hybrid function until its tier choice has settled (container warmed and measured, or retired). */
   private async settle(fn: string, size: WorkloadSize): Promise<void> {
     const deadline = Date.now() + (this.options.quick ? 5000 : 15_000);
-    const subjects = new Subjects('hayate');
     for (let i = 0; Date.now() < deadline; i += 1) {
       await this.call(fn, size);
       if (i % 10 !== 9) continue;
-      const state = (await gatherStatus(this.nc, subjects, 50, 500)).flatMap((s) => s.functions).find((f) => f.name === fn);
+      const state = await functionStatus(this.cluster.http, fn);
       if (state === undefined) continue;
       const measured = state.container.invocations >= 5;
       if ((state.state === 'container' && measured) || (state.state === 'wasm' && measured)) return;
@@ -205,14 +206,13 @@ class Bench {
 
   async run(): Promise<BenchResults> {
     const list = workloads(this.options.quick);
-    const http = new HttpClient(this.cluster.http);
     const modes: Mode[] = this.docker !== null ? [Mode.hybrid, Mode.wasm, Mode.container] : [Mode.wasm];
     if (this.docker === null) this.notes.push('No Docker engine: container, hybrid and docker-run modes were not measured.');
     const sizes = list.reduce((n, w) => n + w.sizes.length, 0);
     const cellsPerMode = 1 + this.p.sequential.length + this.p.concurrency.length;
     const total = sizes * (modes.length * cellsPerMode + (this.docker !== null ? 2 : 0));
-    if (this.options.progress ?? process.stderr.isTTY) {
-      this.bar = new SingleBar({ format: 'hayate bench [{bar}] {percentage}% | {value}/{total} cells | {task}', stream: process.stderr, hideCursor: true });
+    if (this.options.progress ?? this.io.stderr.isTTY === true) {
+      this.bar = new SingleBar({ format: 'hayate bench [{bar}] {percentage}% | {value}/{total} cells | {task}', stream: this.io.stderr, hideCursor: true });
       this.bar.start(total, 0, { task: 'floors' });
     }
     const natsRtt = await natsRoundTrip(this.nc, this.options.quick ? 1000 : 5000);
@@ -226,7 +226,7 @@ class Bench {
         if (w.name === 'upper' && si === 0) trivialWasm = inproc;
         const floorUs = natsRtt.p50 + inproc.p50;
         floors[key] = { wasm_inprocess_us: inproc, floor_us: floorUs };
-        await this.measureModes(http, w, si, size, modes, floorUs);
+        await this.measureModes(w, si, size, modes, floorUs);
         if (this.docker !== null) await this.measureDockerRun(w, size, floorUs);
       }
     }
@@ -241,13 +241,13 @@ class Bench {
    * (Interleaving the modes call by call was tried: the container tier's process churn then lands on the
    * next WASM call and slows every mode.)
    */
-  private async measureModes(http: HttpClient, w: Workload, si: number, size: WorkloadSize, modes: Mode[], floorUs: number): Promise<void> {
+  private async measureModes(w: Workload, si: number, size: WorkloadSize, modes: Mode[], floorUs: number): Promise<void> {
     for (const mode of modes) {
       const fn = `b-${w.name}-${si}-${mode}`;
       this.bar?.update({ task: `${w.name} ${size.label} ${mode}` });
       const options: Record<string, string | string[]> = { policy: mode === Mode.hybrid ? 'auto' : mode, arg: size.args, memory_mb: '256' };
       if (mode !== Mode.wasm) options['image'] = `hayate-example/${w.example}:latest`;
-      await http.deploy(fn, uniqueModule(exampleModule(w.example), `${fn}-${Date.now()}`), options);
+      await deploy(this.cluster.http, fn, uniqueModule(exampleModule(w.example), `${fn}-${Date.now()}`), options);
       const base = { mode, workload: w.name, size: size.label };
       const cold = await this.cell(fn, size, 1, 1);
       this.row({ ...base, amount: 1, concurrency: 1, cold: true }, cold.samples, cold.wallMs, floorUs);
@@ -284,9 +284,12 @@ class Bench {
   }
 }
 
-/** Runs the whole evaluation; returns the results and writes the files. */
-export async function runBench(options: BenchOptions): Promise<BenchResults> {
-  const probe = await probeDocker('/var/run/docker.sock', DEFAULT_WATCHDOG);
+/**
+ * Runs the whole evaluation on a cluster of its own (`hayate up` processes on free ports); returns the
+ * results and writes the JSON (when asked), the Markdown report and the charts.
+ */
+export async function runBench(options: BenchOptions, io: BenchIo = { stderr: process.stderr }): Promise<BenchResults> {
+  const probe = await dockerForBench();
   const docker = 'docker' in probe ? probe.docker : null;
   const cluster = await startLocalCluster({
     invokers: options.invokers,
@@ -296,13 +299,13 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
   const nc = await connect({ servers: cluster.nats });
   const client = new InvocationClient(nc, { defaultTimeoutMs: 60_000 });
   try {
-    const results = await new Bench(options, cluster, nc, client, docker).run();
+    const results = await new Bench(options, io, cluster, nc, client, docker).run();
     if (!('docker' in probe)) results.notes.push(`Docker: ${probe.reason}`);
     if (options.jsonFile !== undefined) writeFileSync(options.jsonFile, `${JSON.stringify(results, null, 2)}\n`);
     const dir = resolve(options.reportDir ?? join('bench-results', new Date().toISOString().replace(/[:.]/g, '-')));
     mkdirSync(dir, { recursive: true });
     writeReport(results, dir);
-    process.stderr.write(`hayate bench: report in ${join(dir, 'report.md')}${options.jsonFile !== undefined ? `, results in ${options.jsonFile}` : ''}\n`);
+    io.stderr.write(`hayate bench: report in ${join(dir, 'report.md')}${options.jsonFile !== undefined ? `, results in ${options.jsonFile}` : ''}\n`);
     return results;
   } finally {
     client.close();

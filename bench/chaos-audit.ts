@@ -8,7 +8,7 @@
  * - a duplicate execution of a finished invocation is a start of an id after an answer for that id had
  *   already left an invoker (sync reply sent, or activation record stored) — what SPEC §7 forbids.
  */
-import type { ExecutionRecord } from '../services/invoker/execution-log';
+import type { ExecutionRecord } from '../services/common/execution-record';
 
 /** A kill the chaos program made: an invoker (by id) or a NATS server. */
 export interface KillEvent {

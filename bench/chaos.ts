@@ -10,7 +10,10 @@
  * execution audit (see chaos-audit.ts). Prints sent, correct, wrong, lost, re-executions and duplicate
  * executions of finished invocations, p99 and worst latency, and failover times.
  *
- *   node dist/bench/chaos.js [--scenario invokers|nats|all] [--duration-ms N] [--json FILE] [--keep]
+ * Scenario `saturate` (chaos-saturate.ts): no kills; 40 callers of 6 MiB inputs saturate the node, and no
+ * invocation may run twice nor fail but with a typed OVERLOADED.
+ *
+ *   node dist/bench/chaos.js [--scenario invokers|nats|saturate|all] [--duration-ms N] [--concurrency N] [--json FILE] [--keep]
  */
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
@@ -18,15 +21,18 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { HttpClient } from '../services/cli/http-client';
-import { NatsCluster } from '../services/cli/nats-cluster';
-import { HAYATE_BIN } from '../services/cli/processes';
-import { parseExecutionLog } from '../services/invoker/execution-log';
+import { NatsCluster } from '../services/common/nats-cluster';
+import { HAYATE_BIN } from '../services/common/child-process';
+import { parseExecutionLog } from '../services/common/execution-record';
 import type { AuditSummary, KillEvent } from './chaos-audit';
 import { analyseAudit } from './chaos-audit';
+import type { SaturateReport } from './chaos-saturate';
+import { formatSaturate, runSaturate } from './chaos-saturate';
 import type { AsyncEntry, SyncSample } from './chaos-load';
 import { JobMaker, pollActivation, sendAsync, sendSync } from './chaos-load';
+import { deploy, exampleModule } from './hayate-api';
 
 export const Scenario = { invokers: 'invokers', nats: 'nats' } as const;
 export type Scenario = (typeof Scenario)[keyof typeof Scenario];
@@ -72,8 +78,6 @@ export interface ChaosReport {
   errors: string[];
   dir: string;
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function percentile(samples: readonly number[], q: number): number {
   if (samples.length === 0) return 0;
@@ -129,9 +133,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       live.push({ id, child });
     };
     await Promise.all(Array.from({ length: o.invokers }, () => startInvoker()));
-    const client = new HttpClient(http);
-    await client.deploy('sha256', readFileSync(join(HAYATE_BIN, '..', '..', 'build', 'examples', 'sha256', 'sha256.wasm')));
-    await client.deploy('primes', readFileSync(join(HAYATE_BIN, '..', '..', 'build', 'examples', 'primes', 'primes.wasm')), { memory_mb: '256' });
+    await deploy(http, 'sha256', exampleModule('sha256'));
+    await deploy(http, 'primes', exampleModule('primes'), { memory_mb: '256' });
     const jobs = new JobMaker(`${Date.now().toString(36)}`, o.longEvery);
     say(`chaos ${o.scenario}: ${clusterSize} NATS server(s), ${o.invokers} invokers, load for ${o.durationMs} ms (work folder ${dir})`);
 
@@ -289,20 +292,27 @@ async function main(): Promise<void> {
     options: {
       scenario: { type: 'string', default: 'all' },
       'duration-ms': { type: 'string', default: '30000' },
+      concurrency: { type: 'string', default: '40' },
       json: { type: 'string' },
       keep: { type: 'boolean', default: false },
     },
   });
-  const scenarios: Scenario[] = values.scenario === 'all' ? [Scenario.invokers, Scenario.nats] : [values.scenario as Scenario];
-  for (const s of scenarios) if (!(s in Scenario)) throw new Error(`Unknown scenario ${s}: invokers, nats or all`);
+  const saturate = values.scenario === 'saturate' || values.scenario === 'all';
+  const scenarios: Scenario[] = values.scenario === 'all' ? [Scenario.invokers, Scenario.nats] : saturate ? [] : [values.scenario as Scenario];
+  for (const s of scenarios) if (!(s in Scenario)) throw new Error(`Unknown scenario ${s}: invokers, nats, saturate or all`);
+  let saturated: SaturateReport | null = null;
+  if (saturate) {
+    saturated = await runSaturate({ durationMs: Number(values['duration-ms']), concurrency: Number(values.concurrency), progress: (line) => process.stderr.write(`${line}\n`) });
+    process.stdout.write(`${formatSaturate(saturated)}\n`);
+  }
   const reports: ChaosReport[] = [];
   for (const scenario of scenarios) {
     const report = await runChaos({ scenario, durationMs: Number(values['duration-ms']), keep: values.keep === true, progress: (line) => process.stderr.write(`${line}\n`) });
     process.stdout.write(`${formatReport(report)}\n`);
     reports.push(report);
   }
-  if (typeof values.json === 'string') writeFileSync(values.json, JSON.stringify(reports, null, 2));
-  const bad = reports.some((r) => r.sync.wrong + r.sync.lost + r.async.wrong + r.async.lost + r.async.failed + r.executions.duplicatesOfFinished > 0);
+  if (typeof values.json === 'string') writeFileSync(values.json, JSON.stringify(saturated === null ? reports : [...reports, saturated], null, 2));
+  const bad = reports.some((r) => r.sync.wrong + r.sync.lost + r.async.wrong + r.async.lost + r.async.failed + r.executions.duplicatesOfFinished > 0) || (saturated !== null && saturated.failed + saturated.ranTwice > 0);
   process.exitCode = bad ? 1 : 0;
 }
 

@@ -17,11 +17,10 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { connect } from 'nats';
 import type { NatsConnection } from 'nats';
-import { exampleModule } from '../services/cli/examples';
-import { HttpClient } from '../services/cli/http-client';
-import { startLocalCluster } from '../services/cli/local-cluster';
-import type { LocalCluster } from '../services/cli/local-cluster';
 import { InvocationClient } from '../services/common/invocation-client';
+import { startLocalCluster } from '../services/common/local-cluster';
+import type { LocalCluster } from '../services/common/local-cluster';
+import { deploy, exampleModule } from './hayate-api';
 import { cpuSeconds, quantiles, TICKS, usSince } from './stats';
 
 /** One topology to measure. */
@@ -134,8 +133,7 @@ async function measure(topology: Topology, concurrency: number, seconds: number)
   const clients: InvocationClient[] = [];
   try {
     const state = JSON.parse(readFileSync(join(cluster.dir, 'state.json'), 'utf8')) as UpState;
-    const http = new HttpClient(cluster.http);
-    for (const load of LOADS) await http.deploy(load.fn, exampleModule(load.fn), { policy: 'wasm' });
+    for (const load of LOADS) await deploy(cluster.http, load.fn, exampleModule(load.fn), { policy: 'wasm' });
     const siteByInvoker = new Map<string, string>();
     for (const site of state.sites ?? []) for (const inv of site.invokers) siteByInvoker.set(inv.id, site.name);
     // clients enter where users would: at the sites' leaf nodes, or at the one server

@@ -17,10 +17,9 @@ import { parseArgs } from 'node:util';
 import { connect } from 'nats';
 import type { NatsConnection } from 'nats';
 import type { Browser, Page } from 'playwright-core';
-import { HttpClient } from '../services/cli/http-client';
-import { startLocalCluster } from '../services/cli/local-cluster';
+import { startLocalCluster } from '../services/common/local-cluster';
 import { launchChromium } from '../test/helpers/browser';
-import { exampleWasm } from '../test/helpers/paths';
+import { deploy, exampleModule } from './hayate-api';
 import { cpuSeconds } from './stats';
 
 const log = (line: string): void => void process.stderr.write(`[ui-load] ${line}\n`);
@@ -111,7 +110,7 @@ async function main(): Promise<void> {
     const state = JSON.parse(readFileSync(join(cluster.dir, 'state.json'), 'utf8')) as { controller?: { pid: number } };
     const controllerPid = state.controller?.pid;
     if (controllerPid === undefined) throw new Error('hayate up state file has no controller pid');
-    await new HttpClient(cluster.http).deploy('upper', readFileSync(exampleWasm('upper')));
+    await deploy(cluster.http, 'upper', exampleModule('upper'));
     const weight = await pageWeight(browser, `${cluster.http}/`);
     log(`page weight: ${weight.bytes} bytes in ${weight.requests} responses`);
     load = startLoad(nc, rate);

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build a Docker image hayate-example/<name>:latest for every example built by
+# Build a Docker image hayate-example/<name>:latest (labels hayate.example and io.hayate.function, the one
+# the deploy allowlist accepts) for every example with a native twin built by
 # scripts/build-examples.sh (context: build/examples/<name>/, holding the static
 # native binary and its Dockerfile). Skips an image that exists and was built
 # from the same binary and Dockerfile: their sha256 is kept in the image label
@@ -33,14 +34,15 @@ for dir in "$OUT_DIR"/*/; do
   [ -f "$dir/Dockerfile" ] && [ -x "$bin" ] || continue
   image="hayate-example/$name:latest"
 
-  digest="$(cat "$bin" "$dir/Dockerfile" | sha256sum | cut -d' ' -f1)"
+  # "labels 2": images built before the io.hayate.function label are rebuilt once to get it
+  digest="$({ cat "$bin" "$dir/Dockerfile"; echo "labels 2"; } | sha256sum | cut -d' ' -f1)"
   have="$("$DOCKER" image inspect -f '{{index .Config.Labels "hayate.content-sha256"}}' "$image" 2>/dev/null || true)"
   if [ "$have" = "$digest" ]; then
     uptodate=$((uptodate + 1))
     continue
   fi
 
-  if ! log="$("$DOCKER" build -q --label "hayate.example=$name" \
+  if ! log="$("$DOCKER" build -q --label "hayate.example=$name" --label "io.hayate.function=$name" \
       --label "hayate.content-sha256=$digest" -t "$image" "$dir" 2>&1)"; then
     echo "$log" >&2
     echo "build-images: failed to build $image" >&2

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HttpClient } from '../services/cli/http-client';
-import { startLocalCluster } from '../services/cli/local-cluster';
+import { startLocalCluster } from '../services/common/local-cluster';
 import { launchChromium } from '../test/helpers/browser';
 import { exampleWasm, ROOT } from '../test/helpers/paths';
 

@@ -2,13 +2,15 @@
 # Installs what hayate needs on a Debian machine and starts the Docker engine when none runs.
 # Idempotent and quiet when everything is there. Used by `npm start`, `npm test` and .ci/run.
 #   npm packages (npm ci / npm install), nats-server, the WASI C toolchain (clang, lld, wasi-libc,
-#   compiler-rt for wasm32), protoc, gcc (static native builds), docker.io, chromium (the operator
-#   page's browser tests).
+#   compiler-rt for wasm32), libc++ for wasm32 (C++ functions), rustc with the wasm32-wasi standard library
+#   (Rust functions), dpkg-dev (unpacks Debian's Lua sources for the Lua interpreter), protoc, gcc and g++
+#   (static native builds), docker.io, chromium (the operator page's browser tests). AssemblyScript
+#   comes from npm (devDependencies).
 # Without root it prints the exact apt-get line instead and stops.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(nats-server clang lld wasi-libc libclang-rt-14-dev-wasm32 protobuf-compiler gcc libc6-dev docker.io chromium)
+APT_PACKAGES=(nats-server clang lld wasi-libc libclang-rt-14-dev-wasm32 libc++-dev-wasm32 rustc libstd-rust-dev-wasm32 dpkg-dev protobuf-compiler gcc g++ libc6-dev docker.io chromium)
 missing=()
 need() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 need nats-server || missing+=(nats-server)
@@ -16,8 +18,13 @@ need clang || missing+=(clang)
 need wasm-ld || missing+=(lld)
 [ -f /usr/include/wasm32-wasi/stdio.h ] || missing+=(wasi-libc)
 ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 || missing+=(libclang-rt-14-dev-wasm32)
+[ -f /usr/lib/wasm32-wasi/libc++.a ] || missing+=(libc++-dev-wasm32)
+[ -x /usr/bin/rustc ] || missing+=(rustc)
+[ -d /usr/lib/rustlib/wasm32-wasi ] || missing+=(libstd-rust-dev-wasm32)
+need dpkg-source || missing+=(dpkg-dev)
 need protoc || missing+=(protobuf-compiler)
 need gcc || missing+=(gcc)
+need g++ || missing+=(g++)
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || [ "$(uname -m)" != x86_64 ] || missing+=(libc6-dev)
 need dockerd || missing+=(docker.io)
 # the operator page's browser tests (playwright-core drives it)

@@ -14,7 +14,8 @@ import type { Cluster } from './helpers/cluster';
 import { startCluster } from './helpers/cluster';
 import { runCli } from './helpers/cli';
 import type { InvokerProcess } from './helpers/delivery';
-import { killHard, spawnInvoker, startsOf, waitFor } from './helpers/delivery';
+import { spawnInvoker, startsOf, waitFor } from './helpers/delivery';
+import { killHard } from './helpers/process';
 import { exampleWasm } from './helpers/paths';
 
 type Context = { cluster: Cluster; nc: NatsConnection; audit: string; invokers: InvokerProcess[] };

@@ -5,6 +5,7 @@
  * invocation id in controller and invoker logs. Runs in order: later tests kill what earlier ones need.
  */
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import { connect } from 'nats';
 import type { NatsConnection } from 'nats';
@@ -12,7 +13,8 @@ import { HttpClient } from '../services/cli/http-client';
 import { InvocationClient } from '../services/common/invocation-client';
 import { exampleWasm } from './helpers/paths';
 import type { SitesCluster } from './helpers/sites';
-import { killHard, startSites } from './helpers/sites';
+import { killHard } from './helpers/process';
+import { startSites } from './helpers/sites';
 
 let cluster: SitesCluster;
 const connections: NatsConnection[] = [];
@@ -105,7 +107,7 @@ test.serial('controller and invoker log an HTTP invocation under one invocation 
     cluster.logs.filter((l) => l.startsWith('{') && l.includes(String(id))).map((l) => JSON.parse(l) as { name?: string; msg?: string; invocationId?: string });
   // the invoker's line is written before the answer, the controller's right after it: wait for both to be flushed
   const deadline = Date.now() + 5000;
-  while (Date.now() < deadline && !(lines().some((l) => l.name === 'controller' && l.msg === 'invoked') && lines().some((l) => l.name === 'invoker'))) await new Promise((res) => setTimeout(res, 50));
+  while (Date.now() < deadline && !(lines().some((l) => l.name === 'controller' && l.msg === 'invoked') && lines().some((l) => l.name === 'invoker'))) await sleep(50);
   const found = lines();
   t.true(found.some((l) => l.name === 'controller' && l.msg === 'invoke received' && l.invocationId === id), 'controller logs the request under its id');
   t.true(found.some((l) => l.name === 'controller' && l.msg === 'invoked' && l.invocationId === id), 'controller logs the answer under its id');
@@ -134,7 +136,7 @@ test.serial('another site serves every call made through a leaf with none failed
     }
   };
   const lanes = [0, 1, 2, 3].map(lane);
-  while (served.length < 20) await new Promise((r) => setTimeout(r, 10));
+  while (served.length < 20) await sleep(10);
   await Promise.all(site('site-a').invokers.map((i) => killHard(i.pid)));
   const servedBeforeKill = served.length;
   killed = true;

@@ -6,14 +6,14 @@ import { join } from 'node:path';
 import anyTest from 'ava';
 import type { TestFn } from 'ava';
 import { HttpClient } from '../services/cli/http-client';
-import { startLocalCluster } from '../services/cli/local-cluster';
+import { startLocalCluster } from '../services/common/local-cluster';
 import { HAYATE_BIN, spawnUntilReady } from '../services/cli/processes';
 import type { Cluster } from './helpers/cluster';
 import { startCluster } from './helpers/cluster';
 import type { InvokerProcess } from './helpers/delivery';
-import { exited, killHard, spawnInvoker, startsOf, waitFor } from './helpers/delivery';
+import { spawnInvoker, startsOf, waitFor } from './helpers/delivery';
 import { exampleWasm } from './helpers/paths';
-import { alive } from './helpers/process';
+import { alive, exited, killHard } from './helpers/process';
 
 type Context = { cluster: Cluster; audit: string; invokers: InvokerProcess[] };
 const test = anyTest.serial as TestFn<Context>;

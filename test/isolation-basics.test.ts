@@ -2,6 +2,7 @@
  * One invoker, two workers: a long function must not hold up a short one, and the CLI passes exit codes.
  */
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import anyTest from 'ava';
 import type { TestFn } from 'ava';
 import type { Cluster } from './helpers/cluster';
@@ -31,7 +32,7 @@ test('invoker answers a 1 ms call before a 2 s call finishes when both run on th
     order.push('slow');
     return Buffer.from(m.data).toString();
   });
-  await new Promise((r) => setTimeout(r, 100));
+  await sleep(100);
   const fast = await nc.request('hayate.v1.call.upper', Buffer.from('quick'), { timeout: 10_000 });
   order.push('fast');
   t.is(Buffer.from(fast.data).toString(), 'QUICK');

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { connect } from 'nats';
-import { NatsCluster } from '../services/cli/nats-cluster';
+import { NatsCluster } from '../services/common/nats-cluster';
 import { withNatsRetry } from '../services/common/nats-retry';
 import { alive } from './helpers/process';
 

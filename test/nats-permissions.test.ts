@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import anyTest from 'ava';
 import type { TestFn } from 'ava';
 import { connect, createInbox } from 'nats';
@@ -49,7 +50,7 @@ test.before(async (t) => {
       break;
     } catch (err: unknown) {
       if (i > 100) throw err;
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
   }
   const url = (user: 'invoker' | 'controller') => `nats://hayate-${user}:${passwords[user]}@127.0.0.1:${port}`;
@@ -133,7 +134,7 @@ test('client account cannot publish a fake answer when it targets another reques
   await attacker.flush();
   victim.publish('hayate.v1.call.upper', Buffer.from('real'), { reply: `${inbox}.1` });
   await victim.flush();
-  for (let i = 0; i < 100 && (received.length === 0 || denied.count() < forged.length); i += 1) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 100 && (received.length === 0 || denied.count() < forged.length); i += 1) await sleep(50);
   t.is(denied.count(), forged.length);
   t.deepEqual(received, ['REAL']);
 });

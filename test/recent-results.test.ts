@@ -1,6 +1,9 @@
 import test from 'ava';
 import type { InvokeResponse } from '../services/common/codec';
-import { RecentResults } from '../services/invoker/recent-results';
+import type { RequestContent } from '../services/invoker/recent-results';
+import { RecentResults, requestDigest } from '../services/invoker/recent-results';
+
+const req = (input = 'in', fn = 'upper'): RequestContent => ({ function: fn, input: Buffer.from(input), args: ['a'], env: { K: 'v' } });
 
 function answer(id: string, bytes: number): InvokeResponse {
   return {
@@ -24,34 +27,65 @@ const tick = () => new Promise((r) => setImmediate(r));
 test('RecentResults drops the oldest finished answers but keeps running ones when past its byte bound', async (t) => {
   const recent = new RecentResults(100, 60_000, 1000);
   let finishRunning: (r: InvokeResponse) => void = () => undefined;
-  recent.set('running', new Promise((resolve) => (finishRunning = resolve)));
-  recent.set('a', Promise.resolve(answer('a', 600)));
+  recent.set('running', new Promise((resolve) => (finishRunning = resolve)), req());
+  recent.set('a', Promise.resolve(answer('a', 600)), req());
   await tick();
-  recent.set('b', Promise.resolve(answer('b', 600)));
+  recent.set('b', Promise.resolve(answer('b', 600)), req());
   await tick();
-  t.truthy(recent.get('running'), 'a running invocation is never dropped for bytes');
-  t.is(recent.get('a'), undefined, 'the oldest finished answer went first');
-  t.is((await recent.get('b'))?.invocationId, 'b');
+  t.truthy(recent.get('running', req()), 'a running invocation is never dropped for bytes');
+  t.is(recent.get('a', req()), undefined, 'the oldest finished answer went first');
+  t.is((await recent.get('b', req())?.answer)?.invocationId, 'b');
   finishRunning(answer('running', 10));
   await tick();
-  t.truthy(recent.get('running'));
+  t.truthy(recent.get('running', req()));
 });
 
 test('RecentResults drops the oldest entry when past its count bound', async (t) => {
   const recent = new RecentResults(2, 60_000);
-  for (const id of ['x', 'y', 'z']) recent.set(id, Promise.resolve(answer(id, 1)));
+  for (const id of ['x', 'y', 'z']) recent.set(id, Promise.resolve(answer(id, 1)), req());
   await tick();
-  t.is(recent.get('x'), undefined);
-  t.truthy(recent.get('y'));
-  t.truthy(recent.get('z'));
+  t.is(recent.get('x', req()), undefined);
+  t.truthy(recent.get('y', req()));
+  t.truthy(recent.get('z', req()));
   t.is(recent.size, 2);
 });
 
 test('RecentResults answers peers only for held entries when a retry is still looking its answer up', (t) => {
   const recent = new RecentResults();
-  recent.set('looking', new Promise(() => undefined), false);
-  t.is(recent.held('looking'), undefined);
-  t.truthy(recent.get('looking'), 'a second retry on this invoker still waits for the first');
-  recent.hold('looking');
-  t.truthy(recent.held('looking'));
+  const entry = recent.set('looking', new Promise(() => undefined), req(), false);
+  t.is(recent.held('looking', requestDigest(req())), undefined);
+  t.truthy(recent.get('looking', req()), 'a second retry on this invoker still waits for the first');
+  entry.hold();
+  t.truthy(recent.held('looking', requestDigest(req())));
+  t.is(recent.held('looking', requestDigest(req('other'))), undefined, 'a peer asking for another request is not answered');
+});
+
+test('RecentResults keeps another request under a reused key as its own invocation', async (t) => {
+  const recent = new RecentResults();
+  recent.set('upper/x', Promise.resolve(answer('victim', 1)), req('secret'));
+  t.is(recent.get('upper/x', req('other')), undefined, 'another input');
+  t.is(recent.get('upper/x', { ...req('secret'), args: ['b'] }), undefined, 'other args');
+  t.is(recent.get('upper/x', { ...req('secret'), env: { K: 'w' } }), undefined, 'other env');
+  t.is(recent.get('upper/x', req('secret', 'sha256')), undefined, 'another function');
+  recent.set('upper/x', Promise.resolve(answer('attacker', 1)), req('other'));
+  t.is((await recent.get('upper/x', req('secret'))?.answer)?.invocationId, 'victim');
+  t.is((await recent.get('upper/x', req('other'))?.answer)?.invocationId, 'attacker');
+  t.is(recent.size, 2);
+  recent.get('upper/x', req('other'))?.forget();
+  t.is(recent.size, 1);
+  t.truthy(recent.held('upper/x', requestDigest(req('secret'))));
+});
+
+test('RecentResults keeps answers a retry may still come for past its byte bound and counts them as protected', async (t) => {
+  const recent = new RecentResults(100, 60_000, 1000);
+  recent.set('late', Promise.resolve(answer('late', 600)), req(), true, Date.now() + 60_000);
+  recent.set('done', Promise.resolve(answer('done', 600)), req(), true, Date.now() - 1);
+  await tick();
+  recent.set('next', Promise.resolve(answer('next', 600)), req());
+  await tick();
+  t.truthy(recent.get('late', req()), 'its caller may still retry: kept');
+  t.is(recent.get('done', req()), undefined, 'no retry can come: dropped for bytes');
+  t.is(recent.protectedBytes, 600 + req().input.byteLength);
+  recent.get('late', req())?.forget();
+  t.is(recent.protectedBytes, 0);
 });

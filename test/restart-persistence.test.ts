@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import test from 'ava';
 import { HttpClient } from '../services/cli/http-client';
-import { exited, waitFor } from './helpers/delivery';
+import { waitFor } from './helpers/delivery';
+import { exited } from './helpers/process';
 import { exampleWasm, HAYATE_BIN } from './helpers/paths';
 
 interface Up {

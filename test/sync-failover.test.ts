@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import anyTest from 'ava';
 import type { TestFn } from 'ava';
 import { connect } from 'nats';
@@ -14,7 +15,8 @@ import { InvocationClient } from '../services/common/invocation-client';
 import type { Cluster } from './helpers/cluster';
 import { startCluster } from './helpers/cluster';
 import type { InvokerProcess } from './helpers/delivery';
-import { killHard, spawnInvoker, startsOf, waitFor } from './helpers/delivery';
+import { spawnInvoker, startsOf, waitFor } from './helpers/delivery';
+import { killHard } from './helpers/process';
 import { exampleWasm } from './helpers/paths';
 
 const test = anyTest.serial as TestFn<{ cluster: Cluster; nc: NatsConnection; audit: string; invokers: InvokerProcess[] }>;
@@ -67,6 +69,28 @@ test('invocation client re-sends to another invoker and returns its answer when 
   }
 });
 
+test('invocation client stops re-sending with HAYATE_ERR_UNAVAILABLE when every invoker that takes the call dies', async (t) => {
+  const spares = await Promise.all(['poison-a', 'poison-b', 'poison-c'].map((id) => invoker(t, id)));
+  const client = new InvocationClient(t.context.nc, { maxDeaths: 2 });
+  try {
+    const id = `poison-${Date.now()}`;
+    const call = client.call({ function: 'sleep', args: ['3000'], invocationId: id });
+    // kill whichever invoker runs each attempt, as a request that crashes its invoker would
+    for (let attempt = 1; attempt <= 2; attempt += 1) {
+      const start = await waitFor(`attempt ${attempt} to start`, () => startsOf(t.context.audit, id).find((s) => s.attempt === attempt));
+      await killHard(spares.find((i) => i.id === start.invokerId)!.child);
+    }
+    const err = await t.throwsAsync(call);
+    t.is((err as { code?: string }).code, 'HAYATE_ERR_UNAVAILABLE');
+    t.regex(err?.message ?? '', /2 invokers went silent/);
+    // the survivor never got it: no third attempt went around the fleet
+    await new Promise((r) => setTimeout(r, 500));
+    t.deepEqual(startsOf(t.context.audit, id).map((s) => s.attempt), [1, 2]);
+  } finally {
+    client.close();
+  }
+});
+
 test('invoker answers a retry of a finished invocation from its peers without running it again when the retry lands anywhere', async (t) => {
   await invoker(t, 'once-a');
   await invoker(t, 'once-b');
@@ -96,7 +120,7 @@ test('invocation client waits for an invoker and succeeds when none is subscribe
   const client = new InvocationClient(t.context.nc, { noResponderBackoffMs: 200 });
   try {
     const call = client.call({ function: 'env-echo', input: Buffer.from('late invoker') });
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
     await invoker(t, 'failover-late');
     const result = await call;
     t.is(result.response.status, 'OK');

@@ -4,6 +4,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import anyTest from 'ava';
 import type { TestFn } from 'ava';
 import { headers as natsHeaders } from 'nats';
@@ -122,7 +123,7 @@ test('redeploy takes effect on the next call without restarting invokers', async
   for (let i = 0; i < 50; i += 1) {
     body = (await client.invoke('swap', Buffer.from('one two'))).body.toString();
     if (body !== 'ONE TWO') break;
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   t.is(body.trim(), '0 2 7');
 });

@@ -2,10 +2,13 @@
  * WASI fidelity: the C programs of test/fixtures/wasi/ exercise files, directories, stat, links, args, env,
  * clocks, sleeping, randomness, stdio, /dev, exit codes, the sandbox and sockets, each printing what the
  * POSIX calls returned; wasi-api.c calls the WASI API below libc (rights, confinement to a directory,
- * readdir cookies, renumber). Run on the real invoker, their stdout must equal <name>.stdout exactly: the
- * output the program gives natively on Linux, but for descriptor numbers and what the sandbox hides.
+ * readdir cookies, renumber, EFAULT and EINVAL at the edges). Run on the real invoker, their stdout must equal
+ * <name>.stdout exactly: the output the program gives natively on Linux, but for descriptor numbers and what
+ * the sandbox hides. posix-fs.c is also built with gcc and run here, and must print the same natively.
  */
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import anyTest from 'ava';
 import type { ExecutionContext, TestFn } from 'ava';
@@ -37,6 +40,8 @@ const FIXTURES: Record<string, { exitCode?: number; stderr?: string }> = {
   sandbox: {},
   socket: {},
   'wasi-api': {},
+  'posix-fs': {},
+  'symlink-escape': {},
 };
 
 let seq = 0;
@@ -77,6 +82,25 @@ test('WASI exit code is the low byte of the status when a program exits with -1 
 test('WASI fixture runs start from a fresh filesystem when the same function runs again', async (t) => {
   // dirs.c fails its first mkdir with EEXIST if anything of a previous run remained
   for (let i = 0; i < 3; i += 1) t.is(Buffer.from((await invoke(t, 'wasi-dirs')).output).toString(), readFileSync(join(fixtureDir('wasi'), 'dirs.stdout'), 'utf8'));
+});
+
+test('WASI fixture posix-fs prints on the invoker what the same C program prints natively on Linux', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hayate-posix-fs-'));
+  try {
+    const exe = join(dir, 'posix-fs');
+    try {
+      execFileSync(process.env['CC'] ?? 'gcc', ['-O2', `-I${fixtureDir('wasi')}`, `-DBASE="${join(dir, 'base')}"`, join(fixtureDir('wasi'), 'posix-fs.c'), '-o', exe], { stdio: ['ignore', 'ignore', 'pipe'] });
+    } catch (err: unknown) {
+      t.log(err instanceof Error ? err.message : String(err));
+      t.fail('gcc could not build test/fixtures/wasi/posix-fs.c (apt-get install gcc)');
+      return;
+    }
+    // as the invoker gives it: stdin a pipe whose writer has closed, stdout a pipe, stderr not a socket
+    const native = execFileSync('sh', ['-c', `printf 'line one\\nline two\\n' | "${exe}" 2>/dev/null | cat`], { encoding: 'utf8' });
+    t.is(native, readFileSync(join(fixtureDir('wasi'), 'posix-fs.stdout'), 'utf8'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('WASI host implements exactly the functions deploy accepts when compared name by name', (t) => {

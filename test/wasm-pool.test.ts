@@ -3,6 +3,7 @@
  * and the pool starts a replacement, so it is full again and keeps serving.
  */
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import anyTest from 'ava';
 import type { TestFn } from 'ava';
 import pino from 'pino';
@@ -41,16 +42,15 @@ function job(name: string, module: WebAssembly.Module, input = ''): Omit<RunMess
 }
 
 async function until(condition: () => boolean): Promise<boolean> {
-  for (let i = 0; i < 200 && !condition(); i += 1) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 200 && !condition(); i += 1) await sleep(50);
   return condition();
 }
 
-test.serial('wasm pool replaces each worker it terminated when runs overrun their timeout', async (t) => {
+test.serial('wasm pool replaces each worker it terminated when runs overrun their deadline', async (t) => {
   const { pool, spin, upper } = t.context;
-  const never = new AbortController().signal;
   // both workers spin; the upper run waits in the queue and is served by a replacement worker
-  const spins = [pool.run(job('spin', spin), 300, never), pool.run(job('spin', spin), 300, never)];
-  const served = pool.run(job('upper', upper, 'queued'), 10_000, never);
+  const spins = [pool.run(job('spin', spin), AbortSignal.timeout(300)), pool.run(job('spin', spin), AbortSignal.timeout(300))];
+  const served = pool.run(job('upper', upper, 'queued'), AbortSignal.timeout(10_000));
   t.deepEqual((await Promise.all(spins)).map((r) => r.type), ['timeout', 'timeout']);
   const r = await served;
   t.is(r.type, 'result');
@@ -63,16 +63,37 @@ test.serial('wasm pool replaces each worker it terminated when runs overrun thei
 
 test.serial('wasm pool is full again when many runs in a row were stopped', async (t) => {
   const { pool, spin, upper } = t.context;
-  const never = new AbortController().signal;
   for (let i = 0; i < 4; i += 1) {
     const stopped = new AbortController();
-    const run = pool.run(job('spin', spin), 10_000, stopped.signal);
+    const run = pool.run(job('spin', spin), stopped.signal);
     stopped.abort();
     t.is((await run).type, 'timeout');
-    t.is((await pool.run(job('spin', spin), 100, never)).type, 'timeout');
+    t.is((await pool.run(job('spin', spin), AbortSignal.timeout(100))).type, 'timeout');
   }
   t.true(await until(() => pool.ready === 2), `ready workers: ${pool.ready}`);
   t.is(pool.workers, 2);
-  const outputs = await Promise.all(['a', 'b', 'c'].map(async (s) => pool.run(job('upper', upper, s), 10_000, never)));
+  const outputs = await Promise.all(['a', 'b', 'c'].map(async (s) => pool.run(job('upper', upper, s), AbortSignal.timeout(10_000))));
   t.deepEqual(outputs.map((o) => (o.type === 'result' ? Buffer.from(o.stdout).toString() : o.type)), ['A', 'B', 'C']);
+});
+
+test.serial('wasm pool starts another function at once on a spare worker when one function holds every worker', async (t) => {
+  const { spin, upper } = t.context;
+  const pool = new WasmPool(2, pino({ level: 'silent' }), 1);
+  await pool.start();
+  try {
+    const hold = new AbortController();
+    const spins = [pool.run(job('spin', spin), hold.signal, 'hog'), pool.run(job('spin', spin), hold.signal, 'hog')];
+    // the hog may not take the spare itself: a third run of it waits for one of its own two
+    const third = pool.run(job('spin', spin), hold.signal, 'hog');
+    let spinsEnded = false;
+    void Promise.all(spins).then(() => (spinsEnded = true));
+    const served = await pool.run(job('upper', upper, 'neighbour'), AbortSignal.timeout(60_000), 'neighbour');
+    t.is(served.type, 'result');
+    if (served.type === 'result') t.is(Buffer.from(served.stdout).toString(), 'NEIGHBOUR');
+    t.false(spinsEnded, 'the neighbour was served while the hog still held both workers');
+    hold.abort();
+    t.deepEqual((await Promise.all([...spins, third])).map((r) => r.type), ['timeout', 'timeout', 'timeout']);
+  } finally {
+    await pool.close();
+  }
 });

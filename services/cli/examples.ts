@@ -1,11 +1,13 @@
 /**
- * The example functions: built by scripts/build-examples.sh, deployed by `hayate up --examples` with the
- * options in examples/functions/<name>/function.json (when present).
+ * The example functions: projects as `hayate new` makes them (examples/functions/<name>/hayate.json), built
+ * by scripts/build-examples.sh (`hayate build` of each), deployed by `hayate up --examples` with the spec of
+ * their hayate.json.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../common/logger';
 import { HttpClient } from './http-client';
+import { deployOptions, readProject } from './project';
 
 const ROOT = join(__dirname, '..', '..', '..');
 /** The build script of the examples (and the container watchdog). */
@@ -14,7 +16,7 @@ export const EXAMPLES_SCRIPT = join(ROOT, 'scripts', 'build-examples.sh');
 export const EXAMPLES_BUILD = join(ROOT, 'build', 'examples');
 const EXAMPLES_SRC = join(ROOT, 'examples', 'functions');
 
-/** Deploy options of one example, from its function.json. */
+/** Deploy options of one example, from its hayate.json. */
 export type ExampleOptions = Record<string, string | number | string[]>;
 
 /** Names of the built examples. */
@@ -30,10 +32,10 @@ export function exampleModule(name: string): Buffer {
   return readFileSync(join(EXAMPLES_BUILD, name, `${name}.wasm`));
 }
 
-/** The deploy options of an example (empty when it has no function.json). */
+/** The deploy options of an example, from its hayate.json (its image named whether or not it was built). */
 export function exampleOptions(name: string): ExampleOptions {
-  const file = join(EXAMPLES_SRC, name, 'function.json');
-  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as ExampleOptions) : {};
+  const project = readProject(join(EXAMPLES_SRC, name));
+  return deployOptions(project, project.image ?? null);
 }
 
 /** Deploys every built example through the controller at `http`; returns their names. */

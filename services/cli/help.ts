@@ -1,4 +1,5 @@
 /** `--help` texts of the CLI. Keep in step with README and docs/cli.md. */
+import { PROJECT_HELP } from './help-projects';
 
 export const HELP = `hayate — serverless functions for the edge: WebAssembly at once, warm containers when hot
 
@@ -9,8 +10,12 @@ Services
   controller    run the HTTP controller against an existing NATS
   invoker       run one invoker against an existing NATS
 
+Projects
+  new <name> [--lang L]       write a function project (c, cpp, rust, assemblyscript, lua)
+  build [DIR]                 build its WASI module, native twin and image
+
 Functions (talk to a controller: --url or HAYATE_URL, default http://127.0.0.1:8080)
-  deploy <name> <file.wasm>   deploy or redeploy a function
+  deploy <name> <file.wasm>   deploy or redeploy a function (no file, in a project: what build made)
   invoke <name>               stdin → function → stdout; exits with the function's exit code
   ls                          list functions
   get <name>                  show a function's spec
@@ -21,16 +26,18 @@ Functions (talk to a controller: --url or HAYATE_URL, default http://127.0.0.1:8
 
 Every verb takes --help. Client verbs take --json for machine-readable output.
 Environment: HAYATE_URL, HAYATE_API_KEY (client); HAYATE_NATS_URL, HAYATE_API_KEYS, HAYATE_LOG_LEVEL,
-HAYATE_WORKERS, … (services; see docs/configuration.md).
+HAYATE_LOG_FORMAT, HAYATE_WORKERS, … (services; see docs/configuration.md).
 `;
 
 const VERBS: Record<string, string> = {
   up: `Usage: hayate up [--data DIR] [--invokers N] [--http-port P] [--nats-port P] [--state-file F] [--examples]
-                 [--sites N]
+                 [--sites N] [--log-format auto|json|pretty]
 
 Starts nats-server with JetStream (data under DIR), one controller and N invokers, each in its own
-process, on 127.0.0.1. When all are ready it prints exactly one line:
+process, on 127.0.0.1. When all are ready it prints exactly one line on stdout:
   hayate ready http=<url> nats=<url>
+then, with pretty logs, what runs where and three commands to try next on stderr (with JSON logs, one
+"hayate up ready" record with the same facts). Its processes log in the format it chose.
 SIGINT or SIGTERM drains and stops everything (controller, then invokers, then NATS).
 
 With --sites N it starts an edge deployment instead: a hub of 3 nats-servers with JetStream (domain
@@ -47,8 +54,9 @@ file adds "hub" and "sites": [{"name","nats","invokers":[{"id","pid"}]}].
   --examples         build and deploy examples/functions/*
   --workers N        WASM worker threads per invoker     [cores]
   --sites N          edge sites, each a leaf node of a 3-server hub (0 = one server)  [0]
+  --log-format F     auto (pretty on a terminal, JSON otherwise) | json | pretty  [HAYATE_LOG_FORMAT or auto]
 `,
-  controller: `Usage: hayate controller [--nats URL] [--port P] [--host H] [--insecure] [--js-domain D]
+  controller: `Usage: hayate controller [--nats URL] [--port P] [--host H] [--insecure] [--js-domain D] [--log-format F]
 
 Runs the HTTP API (SPEC §5) and the operator page (open its URL in a browser) against an existing
 NATS. Prints "hayate controller ready http=<url>".
@@ -59,8 +67,10 @@ Refuses to listen beyond loopback without HAYATE_API_KEYS unless --insecure.
   --host H       listen address                      [HAYATE_HTTP_HOST or 127.0.0.1]
   --insecure     allow a non-loopback address without API keys
   --js-domain D  JetStream domain of the hub holding hayate's buckets  [HAYATE_JS_DOMAIN or the server's own]
+  --log-format F auto (pretty on a terminal, JSON otherwise) | json | pretty  [HAYATE_LOG_FORMAT or auto]
 `,
   invoker: `Usage: hayate invoker [--nats URL] [--id ID] [--workers N] [--site NAME] [--js-domain D] [--metrics-port P]
+                      [--log-format F]
 
 Runs one invoker against an existing NATS: subscribes to hayate.v1.invoke.* and hayate.v1.call.* in the
 queue group hayate-invokers, answers hayate.v1.status, registers the micro service hayate-invoker.
@@ -74,11 +84,14 @@ Prints "hayate invoker ready id=<id>". SIGTERM drains: stop intake, finish in-fl
                  leaf node                           [HAYATE_JS_DOMAIN or the server's own]
   --metrics-port P  serve Prometheus /metrics on P (0 = any free; the ready line then ends with
                  " metrics=<url>"), on HAYATE_METRICS_HOST  [HAYATE_METRICS_PORT or off]
+  --log-format F auto (pretty on a terminal, JSON otherwise) | json | pretty  [HAYATE_LOG_FORMAT or auto]
 `,
   deploy: `Usage: hayate deploy <name> <file.wasm> [--image I] [--memory-mb M] [--timeout-ms T]
                      [--max-concurrency C] [--policy auto|wasm|container] [--env K=V]... [--arg A]...
 
 Deploys (or redeploys) a WASI command module. Name: [a-z0-9][a-z0-9-]{0,62}.
+In a project folder (hayate.json), \`hayate deploy [name]\` deploys what hayate build produced with the
+project's spec, its image included.
   --image I            Docker image of the same program built natively (container tier)
   --memory-mb M        memory limit                          [128]
   --timeout-ms T       run time limit                        [10000]
@@ -88,15 +101,17 @@ Deploys (or redeploys) a WASI command module. Name: [a-z0-9][a-z0-9-]{0,62}.
   --arg A              argument (repeatable)
   --url U  --json
 `,
-  invoke: `Usage: hayate invoke <name> [--arg A]... [--async] [--url U] [--json]
+  invoke: `Usage: hayate invoke <name> [--arg A]... [--async] [-v] [--url U] [--json]
 
 Sends stdin to the function and writes its stdout. Exits with the function's exit code (1 for other
 failures; the error goes to stderr). With --async prints {"id": …}; see hayate activation <id>.
+  -v, --verbose   print the answer's status, tier, invoker, invocation id and Server-Timing to stderr
+                  (curl -v style: "< Hayate-Tier: wasm")
 `,
-  ls: 'Usage: hayate ls [--url U] [--json]\n\nLists deployed functions.\n',
+  ls: 'Usage: hayate ls [--url U] [--json]\n\nLists deployed functions: a table (NAME VERSION POLICY MEMORY_MB TIMEOUT_MS DIGEST IMAGE), or JSON.\n',
   get: 'Usage: hayate get <name> [--url U]\n\nPrints the function\'s spec as JSON.\n',
   rm: 'Usage: hayate rm <name> [--url U] [--json]\n\nRemoves a function.\n',
-  status: 'Usage: hayate status [--url U] [--json]\n\nShows every invoker and, per function, its tier state, invocations and p50/p99 per tier.\n',
+  status: 'Usage: hayate status [--url U] [--json]\n\nShows a table of invokers, then one of their functions: tier state, invocations and p50/p99 per tier.\n',
   bench: `Usage: hayate bench [--quick] [--json FILE] [--report DIR] [--invokers N]
 
 Reproduces the seed evaluation on this machine: startup, execution and teardown of tasks of several sizes
@@ -110,6 +125,7 @@ free ports) and stops it after. Shows progress on stderr.
   --report DIR     folder of report.md and charts/*.svg       [bench-results/<time>]
   --invokers N     invoker processes                          [1]
 `,
+  ...PROJECT_HELP,
   activation: 'Usage: hayate activation <id> [--url U]\n\nPrints an async invocation\'s record: state, attempts, output, stderr, timings, tier, invoker.\n',
 };
 

@@ -3,15 +3,18 @@
  * `invoker` start services; the other verbs are clients of a controller.
  */
 import { readFileSync } from 'node:fs';
+import { isatty } from 'node:tty';
 import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
 import { loadConfig } from '../common/config';
 import type { Config } from '../common/config';
 import { HayateError, toHayateError } from '../common/errors';
-import { createLogger } from '../common/logger';
+import { chooseLogFormat, createLogger, isLogFormat, LOG_FORMATS, setLogFormat } from '../common/logger';
 import { version } from '../common/version';
 import { exitCodeOf, HttpClient } from './http-client';
 import { HELP, verbHelp } from './help';
+import { formatFunctions, formatStatus, verboseInvoke } from './listings';
+import { buildVerb, deployProject, isProject, newVerb } from './project-verbs';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -31,6 +34,7 @@ const VERB_OPTIONS: Record<string, Options> = {
     examples: { type: 'boolean', default: false },
     workers: { type: 'string' },
     sites: { type: 'string', default: '0' },
+    'log-format': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
   controller: {
@@ -39,6 +43,7 @@ const VERB_OPTIONS: Record<string, Options> = {
     host: { type: 'string' },
     insecure: { type: 'boolean', default: false },
     'js-domain': { type: 'string' },
+    'log-format': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
   invoker: {
@@ -48,6 +53,7 @@ const VERB_OPTIONS: Record<string, Options> = {
     site: { type: 'string' },
     'js-domain': { type: 'string' },
     'metrics-port': { type: 'string' },
+    'log-format': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
   deploy: {
@@ -60,7 +66,9 @@ const VERB_OPTIONS: Record<string, Options> = {
     env: { type: 'string', multiple: true },
     arg: { type: 'string', multiple: true },
   },
-  invoke: { ...CLIENT_OPTIONS, async: { type: 'boolean', default: false }, arg: { type: 'string', multiple: true } },
+  invoke: { ...CLIENT_OPTIONS, async: { type: 'boolean', default: false }, arg: { type: 'string', multiple: true }, verbose: { type: 'boolean', short: 'v', default: false } },
+  new: { lang: { type: 'string', default: 'c' }, help: { type: 'boolean', short: 'h', default: false } },
+  build: { out: { type: 'string' }, 'no-image': { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
   ls: CLIENT_OPTIONS,
   get: CLIENT_OPTIONS,
   rm: CLIENT_OPTIONS,
@@ -110,6 +118,11 @@ async function clientVerb(verb: string, values: Record<string, unknown>, positio
   const client = new HttpClient(typeof values['url'] === 'string' ? values['url'] : config.controllerUrl, config.apiKey);
   switch (verb) {
     case 'deploy': {
+      if (positionals.length < 2 && isProject('.')) {
+        const spec = await deployProject(client, '.', positionals[0]);
+        print(spec, json, () => `deployed ${String(spec['name'])} version ${String(spec['version'])} digest ${String(spec['digest']).slice(0, 12)}${spec['image'] ? ` image ${String(spec['image'])}` : ''}`);
+        return;
+      }
       const [name, file] = need(positionals, 2, verb);
       const options: Record<string, string | string[]> = {};
       const map: [string, string][] = [['image', 'image'], ['memory-mb', 'memory_mb'], ['timeout-ms', 'timeout_ms'], ['max-concurrency', 'max_concurrency'], ['policy', 'policy']];
@@ -123,6 +136,7 @@ async function clientVerb(verb: string, values: Record<string, unknown>, positio
     case 'invoke': {
       const [name] = need(positionals, 1, verb);
       const r = await client.invoke(name!, await readStdin(), { args: (values['arg'] as string[] | undefined) ?? [], async: values['async'] === true });
+      if (values['verbose'] === true) process.stderr.write(verboseInvoke(r));
       if (r.status === 202) {
         print(JSON.parse(r.body.toString('utf8')), json, () => r.body.toString('utf8'));
         return;
@@ -138,7 +152,7 @@ async function clientVerb(verb: string, values: Record<string, unknown>, positio
     }
     case 'ls': {
       const fns = await client.list();
-      print({ functions: fns }, json, () => (fns.length === 0 ? '(no functions)' : fns.map((f) => `${String(f['name']).padEnd(24)} v${String(f['version']).padEnd(5)} ${String(f['policy']).padEnd(9)} ${String(f['digest']).slice(0, 12)} ${String(f['image'] ?? '')}`).join('\n')));
+      print({ functions: fns }, json, () => formatFunctions(fns));
       return;
     }
     case 'get': {
@@ -168,19 +182,18 @@ async function clientVerb(verb: string, values: Record<string, unknown>, positio
   }
 }
 
-function formatStatus(s: Record<string, unknown>): string {
-  const invokers = (s['invokers'] as Record<string, unknown>[] | undefined) ?? [];
-  if (invokers.length === 0) return 'no invokers answered';
-  const lines: string[] = [];
-  for (const inv of invokers) {
-    lines.push(`${String(inv['id'])}  ${String(inv['state'])}  site=${String(inv['site'] || '-')}  workers=${String(inv['workers'])}  in_flight=${String(inv['in_flight'])}  invocations=${String(inv['invocations'])}  containers=${inv['container_tier'] === true ? 'yes' : `no (${String(inv['container_reason'])})`}`);
-    for (const f of (inv['functions'] as Record<string, Record<string, unknown>>[] | undefined) ?? []) {
-      const w = f['wasm'] ?? {};
-      const c = f['container'] ?? {};
-      lines.push(`  ${String(f['name']).padEnd(20)} ${String(f['state']).padEnd(9)} wasm n=${String(w['invocations'])} p50=${String(w['p50_us'])}us p99=${String(w['p99_us'])}us  container n=${String(c['invocations'])} p50=${String(c['p50_us'])}us p99=${String(c['p99_us'])}us${f['last_error'] ? `  (${String(f['last_error'])})` : ''}`);
-    }
-  }
-  return lines.join('\n');
+/**
+ * Chooses the log format of this process from `--log-format`, else `HAYATE_LOG_FORMAT` (loadConfig), and
+ * resolves `auto` here, by this process's stderr: `hayate up` passes the result to its children in their
+ * environment, so their lines look like the parent's though their stderr is the same terminal or pipe.
+ */
+function useLogFormat(flag: unknown, verb: string): 'json' | 'pretty' {
+  const format = flag === undefined ? loadConfig(process.env).logFormat : flag;
+  if (!isLogFormat(format)) throw new HayateError('HAYATE_ERR_INVALID_OPTION', `Invalid --log-format ${JSON.stringify(format)}: expected ${LOG_FORMATS.join(', ')}`);
+  setLogFormat(format);
+  const chosen = chooseLogFormat(format, isatty(2));
+  if (verb === 'up') process.env['HAYATE_LOG_FORMAT'] = chosen;
+  return chosen;
 }
 
 /** Runs the CLI with `argv` (without node and script). Exits the process when done. */
@@ -205,7 +218,18 @@ export async function run(argv: string[]): Promise<void> {
       process.stdout.write(verbHelp(verb));
       return;
     }
+    const logFormat = verb === 'up' || verb === 'controller' || verb === 'invoker' ? useLogFormat(values['log-format'], verb) : 'json';
     switch (verb) {
+      case 'new': {
+        const [name] = need(positionals, 1, verb);
+        process.stdout.write(`${newVerb(name!, String(values['lang']))}\n`);
+        return;
+      }
+      case 'build': {
+        const record = buildVerb(positionals[0] ?? '.', { out: values['out'] as string | undefined, image: values['no-image'] !== true });
+        print(record, values['json'] === true, () => `${record.name}: ${[record.wasm, record.native, record.image].filter((x) => x !== null).join(', ')}`);
+        return;
+      }
       case 'up': {
         const { up } = await import('./up');
         const config = loadConfig(process.env);
@@ -220,14 +244,15 @@ export async function run(argv: string[]): Promise<void> {
             examples: values['examples'] === true,
             workers: intFlag(values['workers'], 'workers', 1, 256),
             sites: intFlag(values['sites'], 'sites', 0, 26) ?? 0,
+            pretty: logFormat === 'pretty',
           },
           log,
         );
         return; // keeps running until a signal
       }
       case 'bench': {
-        const { runBench } = await import('../../bench/bench');
-        await runBench({ quick: values['quick'] === true, jsonFile: values['json'] as string | undefined, reportDir: values['report'] as string | undefined, invokers: intFlag(values['invokers'], 'invokers', 1, 16) ?? 1 });
+        const { runBench } = await import('../../bench/index');
+        await runBench({ quick: values['quick'] === true, jsonFile: values['json'] as string | undefined, reportDir: values['report'] as string | undefined, invokers: intFlag(values['invokers'], 'invokers', 1, 16) ?? 1 }, { stderr: process.stderr });
         process.exit(0);
       }
       case 'controller': {

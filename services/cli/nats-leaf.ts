@@ -10,8 +10,8 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { connect } from 'nats';
 import { HayateError } from '../common/errors';
+import { waitNatsReady } from '../common/nats-ready';
 import { freePort, natsServerBinary, stopChild } from './processes';
 
 /** Options of a leaf node. */
@@ -29,8 +29,6 @@ export interface NatsLeafOptions {
   /** @default 30000 */
   readyTimeoutMs?: number;
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class NatsLeaf {
   private child: ChildProcess | null = null;
@@ -105,29 +103,7 @@ export class NatsLeaf {
   }
 
   /** Ready = `/healthz` ok and the hub's JetStream answers through this server. */
-  private async waitReady(domain: string, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    let last = 'not started';
-    while (Date.now() < deadline) {
-      const child = this.child;
-      if (child === null || child.exitCode !== null) throw new HayateError('HAYATE_ERR_UNAVAILABLE', `Cannot start leaf node ${this.name}: it exited (see ${this.logFile})`);
-      try {
-        const res = await fetch(`http://127.0.0.1:${this.monitorPort}/healthz`);
-        if (res.ok) {
-          const nc = await connect({ servers: this.url, timeout: 1000 });
-          try {
-            await (await nc.jetstreamManager({ domain, timeout: 2000 })).getAccountInfo();
-            return;
-          } finally {
-            await nc.close();
-          }
-        }
-        last = `healthz ${res.status}`;
-      } catch (err: unknown) {
-        last = err instanceof Error ? err.message : String(err);
-      }
-      await sleep(100);
-    }
-    throw new HayateError('HAYATE_ERR_UNAVAILABLE', `Leaf node ${this.name} did not reach the hub's JetStream (domain ${domain}) within ${timeoutMs} ms (${last})`);
+  private waitReady(domain: string, timeoutMs: number): Promise<void> {
+    return waitNatsReady({ label: `leaf node ${this.name} (to the hub's JetStream domain ${domain})`, child: () => this.child, url: this.url, monitorPort: this.monitorPort, domain, logFile: this.logFile, timeoutMs });
   }
 }

@@ -11,9 +11,10 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Logger } from '../common/logger';
+import { NatsCluster } from '../common/nats-cluster';
 import { onShutdownSignal } from '../common/signals';
 import { deployExamples, EXAMPLES_SCRIPT } from './examples';
-import { NatsCluster } from './nats-cluster';
+import { announceReady } from './ready-banner';
 import { NatsLeaf } from './nats-leaf';
 import { freePort, HAYATE_BIN, spawnUntilReady, stopChild } from './processes';
 import type { UpOptions } from './up';
@@ -95,9 +96,11 @@ export async function upSites(options: UpOptions & { sites: number }, log: Logge
     await hub.stop();
   });
 
+  let deployed: string[] = [];
   if (options.examples) {
     execFileSync('bash', [EXAMPLES_SCRIPT], { stdio: ['ignore', 2, 2] });
-    log.info({ functions: await deployExamples(http, log) }, 'examples deployed');
+    deployed = await deployExamples(http, log);
+    log.info({ functions: deployed }, 'examples deployed');
   }
   const firstHub = hub.urls[0] ?? '';
   if (options.stateFile !== undefined) {
@@ -114,4 +117,6 @@ export async function upSites(options: UpOptions & { sites: number }, log: Logge
     writeFileSync(options.stateFile, JSON.stringify(state, null, 2));
   }
   process.stdout.write(`hayate ready http=${http} nats=${firstHub}\n`);
+  const invokers = sites.flatMap((s) => s.invokers.map((i) => ({ id: i.id, pid: i.child.pid })));
+  announceReady({ http, nats: firstHub, invokers, data, examples: deployed }, options.pretty === true, log);
 }

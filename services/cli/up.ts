@@ -6,10 +6,11 @@ import type { ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { connect } from 'nats';
 import type { Logger } from '../common/logger';
+import { waitNatsReady } from '../common/nats-ready';
 import { onShutdownSignal } from '../common/signals';
 import { deployExamples, EXAMPLES_SCRIPT } from './examples';
+import { announceReady } from './ready-banner';
 import { freePort, HAYATE_BIN, natsServerBinary, spawnUntilReady, stopChild } from './processes';
 
 export interface UpOptions {
@@ -25,6 +26,8 @@ export interface UpOptions {
    * leaf-node sites with `invokers` invokers each (see up-sites.ts). @default 0
    */
   sites?: number;
+  /** Logs are human lines: after the ready line, print what runs where as a block (ready-banner.ts). @default false */
+  pretty?: boolean;
 }
 
 interface InvokerProc {
@@ -65,25 +68,16 @@ async function spawnUntilReadyNats(bin: string, args: string[], url: string): Pr
   const { spawn } = await import('node:child_process');
   const { openSync } = await import('node:fs');
   // nats-server's own log goes to <data>/nats-server.log: our stderr carries hayate's logs
-  const logFd = openSync(resolve(dataDirOf(args), 'nats-server.log'), 'a');
+  const logFile = resolve(dataDirOf(args), 'nats-server.log');
+  const logFd = openSync(logFile, 'a');
   const child = spawn(bin, args, { stdio: ['ignore', logFd, logFd] });
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`nats-server exited with code ${child.exitCode}`);
-    try {
-      const nc = await connect({ servers: url, timeout: 500 });
-      const jsm = await nc.jetstreamManager();
-      await jsm.getAccountInfo();
-      await nc.close();
-      return { child };
-    } catch (err: unknown) {
-      if (Date.now() > deadline) {
-        child.kill('SIGKILL');
-        throw new Error(`nats-server did not get ready at ${url}: ${err instanceof Error ? err.message : String(err)}`);
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
+  try {
+    await waitNatsReady({ label: `nats-server at ${url}`, child: () => child, url, logFile, timeoutMs: 15_000 });
+  } catch (err: unknown) {
+    child.kill('SIGKILL');
+    throw err;
   }
+  return { child };
 }
 
 /** Starts one invoker process; resolves once it serves. */
@@ -127,9 +121,10 @@ export async function up(options: UpOptions, log: Logger): Promise<void> {
     if (!stopping) log.error({ code }, 'nats-server exited');
   });
 
+  let deployed: string[] = [];
   if (options.examples) {
     execFileSync('bash', [EXAMPLES_SCRIPT], { stdio: ['ignore', 2, 2] });
-    const deployed = await deployExamples(http, log);
+    deployed = await deployExamples(http, log);
     log.info({ functions: deployed }, 'examples deployed');
   }
   if (options.stateFile !== undefined) {
@@ -137,4 +132,5 @@ export async function up(options: UpOptions, log: Logger): Promise<void> {
     writeFileSync(options.stateFile, JSON.stringify(state, null, 2));
   }
   process.stdout.write(`hayate ready http=${http} nats=${nats.url}\n`);
+  announceReady({ http, nats: nats.url, invokers: invokers.map((i) => ({ id: i.id, pid: i.child.pid })), data, examples: deployed }, options.pretty === true, log);
 }

@@ -12,6 +12,7 @@ import { HayateError } from './errors';
 import type { InvocationId } from './names';
 import { parseInvocationId } from './names';
 import { withNatsRetry } from './nats-retry';
+import { retry } from './retry';
 import { ACTIVATIONS_BUCKET } from './subjects';
 
 /** Options for opening the bucket. */
@@ -59,7 +60,8 @@ function isConflict(err: unknown): boolean {
   return /wrong last sequence|10071|key exists/i.test(text);
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** Compare-and-set tries of one `update` before giving up on a record that keeps changing. */
+const UPDATE_ATTEMPTS = 20;
 
 export class ActivationStore {
   private constructor(private readonly kv: KV) {}
@@ -107,20 +109,22 @@ export class ActivationStore {
    */
   async update(id: string, change: (current: Activation | null) => Activation | null): Promise<Activation | null> {
     const key = parseInvocationId(id);
-    for (let round = 0; round < 20; round += 1) {
-      const current = await this.read(key);
-      const next = change(current?.activation ?? null);
-      if (next === null) return current?.activation ?? null;
-      try {
+    return retry(
+      async () => {
+        const current = await this.read(key);
+        const next = change(current?.activation ?? null);
+        if (next === null) return current?.activation ?? null;
         if (current === null) await withNatsRetry(`create activation ${key}`, () => this.kv.create(key, encodeActivation(next)));
         else await withNatsRetry(`update activation ${key}`, () => this.kv.update(key, encodeActivation(next), current.revision));
         return next;
-      } catch (err: unknown) {
-        if (!isConflict(err)) throw err;
-        await sleep(5 + round * 10);
-      }
-    }
-    throw new HayateError('HAYATE_ERR_UNAVAILABLE', `Cannot update activation ${key} as it kept changing under 20 attempts`);
+      },
+      {
+        attempts: UPDATE_ATTEMPTS,
+        backoff: { initialMs: 5, factor: 2, maxMs: 200 },
+        retryOn: isConflict,
+        exhausted: (err) => new HayateError('HAYATE_ERR_UNAVAILABLE', `Cannot update activation ${key} as it kept changing under ${UPDATE_ATTEMPTS} attempts`, { cause: err }),
+      },
+    );
   }
 
   /**

@@ -11,6 +11,7 @@ import type { InvokeRequest } from './codec';
 import { encodeInvokeRequest } from './codec';
 import { HayateError } from './errors';
 import { parseFunctionName } from './names';
+import { retry } from './retry';
 import { ASYNC_CONSUMER, Subjects } from './subjects';
 
 /** Options of the queue; controller and invokers should agree on them. */
@@ -36,8 +37,6 @@ const PUBLISH_TRY_MS = 1500;
 
 /** The stream's publish de-duplication window: a re-sent enqueue of the same activation id is dropped. */
 const DUPLICATE_WINDOW_MS = 120_000;
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -96,21 +95,17 @@ export class AsyncQueue {
   async enqueue(request: InvokeRequest, untilUnixMs = Date.now() + 10_000): Promise<void> {
     const subject = this.subjects.fn('async', parseFunctionName(request.function));
     const data = encodeInvokeRequest(request);
-    const js = this.js;
-    let lastError: unknown = null;
-    for (let round = 0; Date.now() < untilUnixMs; round += 1) {
-      try {
-        // short tries: a publish sent while the stream elects a leader gets no answer at all, and waiting
-        // out a long timeout for it only delays the 202; the message id makes a re-sent publish harmless
-        await js.publish(subject, data, { msgID: request.invocationId, expect: { streamName: this.stream }, timeout: Math.max(500, Math.min(PUBLISH_TRY_MS, untilUnixMs - Date.now())) });
-        return;
-      } catch (err: unknown) {
-        if (/MAX_PAYLOAD|maximum payload/i.test(describe(err))) throw err;
-        lastError = err;
-        await sleep(Math.min(100 * 2 ** round, 1000));
-      }
-    }
-    throw new HayateError('HAYATE_ERR_UNAVAILABLE', `Cannot queue async invocation ${request.invocationId} of ${request.function}: JetStream did not confirm it (${describe(lastError)})`, { cause: lastError });
+    await retry(
+      // short tries: a publish sent while the stream elects a leader gets no answer at all, and waiting
+      // out a long timeout for it only delays the 202; the message id makes a re-sent publish harmless
+      () => this.js.publish(subject, data, { msgID: request.invocationId, expect: { streamName: this.stream }, timeout: Math.max(500, Math.min(PUBLISH_TRY_MS, untilUnixMs - Date.now())) }),
+      {
+        backoff: { initialMs: 100, factor: 2, maxMs: 1000 },
+        patienceMs: untilUnixMs - Date.now(),
+        retryOn: (err) => !/MAX_PAYLOAD|maximum payload/i.test(describe(err)),
+        exhausted: (err) => new HayateError('HAYATE_ERR_UNAVAILABLE', `Cannot queue async invocation ${request.invocationId} of ${request.function}: JetStream did not confirm it (${describe(err)})`, { cause: err }),
+      },
+    );
   }
 
   private async ensureStream(replicas: number): Promise<void> {
@@ -149,17 +144,11 @@ export class AsyncQueue {
   }
 
   /** Runs a create-if-missing step, again when a concurrent creator won the race or JetStream was electing. */
-  private async retryCreate(what: string, step: () => Promise<void>): Promise<void> {
-    let lastError: unknown = null;
-    for (let round = 0; round < 40; round += 1) {
-      try {
-        await step();
-        return;
-      } catch (err: unknown) {
-        lastError = err;
-        await sleep(Math.min(50 * (round + 1), 500));
-      }
-    }
-    throw new HayateError('HAYATE_ERR_UNAVAILABLE', `Cannot set up async ${what}: ${describe(lastError)}`, { cause: lastError });
+  private retryCreate(what: string, step: () => Promise<void>): Promise<void> {
+    return retry(step, {
+      attempts: 40,
+      backoff: { initialMs: 50, factor: 2, maxMs: 500 },
+      exhausted: (err) => new HayateError('HAYATE_ERR_UNAVAILABLE', `Cannot set up async ${what}: ${describe(err)}`, { cause: err }),
+    });
   }
 }

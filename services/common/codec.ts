@@ -4,7 +4,8 @@
  */
 import './protobuf-setup';
 import { hayate } from './gen/hayate';
-import { HayateError, StatusName } from './errors';
+import { errorCodeOf, HayateError, StatusName } from './errors';
+import type { ErrorCode } from './errors';
 
 const pb = hayate.v1;
 
@@ -47,9 +48,18 @@ export interface InvokeResponse {
   coldStart: boolean;
   timings: Timings;
   /** HAYATE_ERR_* when status is not OK, else ''. */
-  errorCode: string;
+  errorCode: ErrorCode | '';
   errorMessage: string;
   attempt: number;
+}
+
+/** Tier policies of a function (SPEC §2). */
+export const Policy = { auto: 'auto', wasm: 'wasm', container: 'container' } as const;
+export type Policy = (typeof Policy)[keyof typeof Policy];
+
+/** True when `value` names a policy. */
+export function isPolicy(value: unknown): value is Policy {
+  return typeof value === 'string' && Object.prototype.hasOwnProperty.call(Policy, value);
 }
 
 /** A deployed function's spec (`hayate.v1.FunctionSpec`). */
@@ -59,7 +69,7 @@ export interface FunctionSpec {
   moduleBytes: number;
   version: number;
   image: string;
-  policy: string;
+  policy: Policy;
   memoryMb: number;
   timeoutMs: number;
   maxConcurrency: number;
@@ -140,7 +150,7 @@ export interface Activation {
   tier: Tier;
   invokerId: string;
   /** HAYATE_ERR_* when failed, else ''. */
-  errorCode: string;
+  errorCode: ErrorCode | '';
   createdUnixMs: number;
   startedUnixMs: number;
   finishedUnixMs: number;
@@ -239,7 +249,7 @@ export function decodeInvokeResponse(data: Uint8Array): InvokeResponse {
       teardownUs: t?.teardownUs ?? 0,
       totalUs: t?.totalUs ?? 0,
     },
-    errorCode: m.errorCode,
+    errorCode: errorCodeOf(m.errorCode),
     errorMessage: m.errorMessage,
     attempt: m.attempt,
   };
@@ -287,7 +297,7 @@ export function decodeActivation(data: Uint8Array): Activation {
     timings: timingsOf(m.timings),
     tier: tierFromPb(m.tier),
     invokerId: m.invokerId,
-    errorCode: m.errorCode,
+    errorCode: errorCodeOf(m.errorCode),
     createdUnixMs: m.createdUnixMs,
     startedUnixMs: m.startedUnixMs,
     finishedUnixMs: m.finishedUnixMs,
@@ -306,7 +316,10 @@ export function encodeFunctionSpec(spec: FunctionSpec): Uint8Array {
  */
 export function decodeFunctionSpec(data: Uint8Array): FunctionSpec {
   const m = decodeWith('FunctionSpec', () => pb.FunctionSpec.decode(strict(data)));
-  return pb.FunctionSpec.toObject(m, { defaults: true, arrays: true, objects: true, longs: Number }) as FunctionSpec;
+  const spec = pb.FunctionSpec.toObject(m, { defaults: true, arrays: true, objects: true, longs: Number }) as Omit<FunctionSpec, 'policy'> & { policy: string };
+  const policy = spec.policy === '' ? Policy.auto : spec.policy;
+  if (!isPolicy(policy)) throw new HayateError('HAYATE_ERR_BAD_REQUEST', `Cannot decode FunctionSpec ${spec.name}: unknown policy ${JSON.stringify(policy)}`);
+  return { ...spec, policy };
 }
 
 /** Encodes an InvokerStatus. */

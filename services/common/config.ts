@@ -2,8 +2,10 @@
  * `loadConfig(env, overrides)` is the only reader of the environment. The result is validated and frozen;
  * every default lives in `DEFAULTS` below, every unit is in the field name.
  */
-import { availableParallelism, hostname } from 'node:os';
+import { availableParallelism, hostname, totalmem } from 'node:os';
 import { HayateError } from './errors';
+import { isLogFormat, LOG_FORMATS } from './logger';
+import type { LogFormat } from './logger';
 
 const MiB = 1024 * 1024;
 
@@ -32,6 +34,12 @@ export interface Config {
   httpPort: number;
   /** pino level. Env `HAYATE_LOG_LEVEL`. @default 'info' */
   logLevel: string;
+  /**
+   * Log lines: `json`, `pretty` (human lines: time, level, process, message, fields; colours on a terminal)
+   * or `auto` (pretty when stderr is a terminal). Env `HAYATE_LOG_FORMAT`; flag `--log-format`.
+   * @default 'auto' ('json' when the environment has `CI` set)
+   */
+  logFormat: LogFormat;
   /** Bearer keys for `/v1`; empty = no auth. Env `HAYATE_API_KEYS` (comma-separated). @default [] */
   apiKeys: readonly string[];
   /** Serve beyond loopback without API keys. @default false */
@@ -42,6 +50,24 @@ export interface Config {
   site: string;
   /** WASM worker threads per invoker. Env `HAYATE_WORKERS`. @default available cores */
   workers: number;
+  /**
+   * WASM worker threads kept beyond `workers` for functions below their fair share, so that one function
+   * holding every worker cannot make another wait (the OS shares the cores between the threads).
+   * Env `HAYATE_SPARE_WORKERS`. @default `workers`
+   */
+  spareWorkers: number;
+  /**
+   * Invoker-wide bound of the host memory its invocations may claim: each claims memory_mb +
+   * max_output_bytes + max_stderr_bytes + its input; a call that would pass it is refused OVERLOADED.
+   * Env `HAYATE_MEMORY_BUDGET_MB`. @default half the node's RAM
+   */
+  memoryBudgetBytes: number;
+  /**
+   * Controller-wide bound of the bytes of the sync invocations it relays at once (input, and as much again
+   * for the answer): beyond it a call is refused OVERLOADED (503) at once, before NATS buffers fill and drop
+   * the connection as a slow consumer. One call alone always passes. Env `HAYATE_MAX_RELAY_MB`. @default 96 MiB
+   */
+  maxRelayBytes: number;
   /** Invoker-wide bound of queued + running invocations. Env `HAYATE_MAX_PENDING`. @default 1024 */
   maxPending: number;
   /** Invoker-wide bound of the input bytes those invocations hold. Env `HAYATE_MAX_PENDING_MB`. @default 256 MiB */
@@ -112,15 +138,17 @@ export interface Config {
 }
 
 /** Every default of the configuration. */
-export const DEFAULTS: Readonly<Omit<Config, 'invokerId' | 'workers'>> = Object.freeze({
+export const DEFAULTS: Readonly<Omit<Config, 'invokerId' | 'workers' | 'spareWorkers' | 'memoryBudgetBytes'>> = Object.freeze({
   natsUrl: 'nats://127.0.0.1:4222',
   subjectPrefix: 'hayate',
   httpHost: '127.0.0.1',
   httpPort: 8080,
   logLevel: 'info',
+  logFormat: 'auto',
   apiKeys: [],
   insecure: false,
   site: '',
+  maxRelayBytes: 96 * MiB,
   maxPending: 1024,
   maxPendingBytes: 256 * MiB,
   moduleCacheBytes: 512 * MiB,
@@ -177,18 +205,23 @@ function int(env: Env, key: string, fallback: number, min: number, max = Number.
  */
 export function loadConfig(env: Env, overrides: Partial<Config> = {}): Readonly<Config> {
   const keys = (env['HAYATE_API_KEYS'] ?? '').split(',').map((k) => k.trim()).filter((k) => k.length > 0);
+  const workers = overrides.workers ?? int(env, 'HAYATE_WORKERS', availableParallelism(), 1, 256);
   const config: Config = {
     natsUrl: env['HAYATE_NATS_URL'] || DEFAULTS.natsUrl,
     subjectPrefix: env['HAYATE_PREFIX'] || DEFAULTS.subjectPrefix,
     httpHost: env['HAYATE_HTTP_HOST'] || DEFAULTS.httpHost,
     httpPort: int(env, 'HAYATE_HTTP_PORT', DEFAULTS.httpPort, 0, 65535),
     logLevel: env['HAYATE_LOG_LEVEL'] || DEFAULTS.logLevel,
+    logFormat: logFormat(env),
     apiKeys: keys,
     insecure: DEFAULTS.insecure,
     invokerId: env['HAYATE_INVOKER_ID'] || `${hostname()}-${process.pid}`,
     site: env['HAYATE_SITE'] || DEFAULTS.site,
-    workers: int(env, 'HAYATE_WORKERS', availableParallelism(), 1, 256),
+    workers,
+    spareWorkers: int(env, 'HAYATE_SPARE_WORKERS', workers, 0, 256),
+    memoryBudgetBytes: int(env, 'HAYATE_MEMORY_BUDGET_MB', Math.floor(totalmem() / MiB / 2), 64) * MiB,
     maxPending: int(env, 'HAYATE_MAX_PENDING', DEFAULTS.maxPending, 1),
+    maxRelayBytes: int(env, 'HAYATE_MAX_RELAY_MB', DEFAULTS.maxRelayBytes / MiB, 1, 65536) * MiB,
     maxPendingBytes: int(env, 'HAYATE_MAX_PENDING_MB', DEFAULTS.maxPendingBytes / MiB, 1, 65536) * MiB,
     moduleCacheBytes: int(env, 'HAYATE_MODULE_CACHE_MB', DEFAULTS.moduleCacheBytes / MiB, 1) * MiB,
     maxModuleBytes: int(env, 'HAYATE_MAX_MODULE_MB', DEFAULTS.maxModuleBytes / MiB, 1, 1024) * MiB,
@@ -221,6 +254,13 @@ export function loadConfig(env: Env, overrides: Partial<Config> = {}): Readonly<
     ...stripUndefined(overrides),
   };
   return Object.freeze(config);
+}
+
+function logFormat(env: Env): LogFormat {
+  const raw = env['HAYATE_LOG_FORMAT'];
+  if (raw === undefined || raw === '') return env['CI'] ? 'json' : DEFAULTS.logFormat;
+  if (!isLogFormat(raw)) throw new HayateError('HAYATE_ERR_INVALID_OPTION', `Invalid HAYATE_LOG_FORMAT=${JSON.stringify(raw)}: expected ${LOG_FORMATS.join(', ')}`);
+  return raw;
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

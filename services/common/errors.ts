@@ -47,7 +47,11 @@ export const ERRORS = {
   HAYATE_ERR_UNAVAILABLE: { message: 'Service unavailable', httpStatus: 503, status: 'OVERLOADED', retryable: true },
   // not retryable: a cut-off site stays cut off for longer than a caller should wait; it says so at once
   HAYATE_ERR_STORE_UNREACHABLE: { message: 'Function store unreachable', httpStatus: 503, status: 'OVERLOADED', retryable: false },
-  HAYATE_ERR_INTERNAL: { message: 'Internal error', httpStatus: 500, status: 'INTERNAL', retryable: true },
+  // CLI only (`hayate build`): a tool is missing (the message names the apt or npm line) or the compiler failed
+  HAYATE_ERR_BUILD_FAILED: { message: 'Function build failed', httpStatus: 400, status: 'BAD_REQUEST', retryable: false },
+  // not retryable: a fault of hayate itself met by this request would likely meet it again on the next
+  // invoker, and re-sending it around the fleet turns one bad request into an outage (a poison pill)
+  HAYATE_ERR_INTERNAL: { message: 'Internal error', httpStatus: 500, status: 'INTERNAL', retryable: false },
 } as const satisfies Record<string, ErrorDef>;
 
 export type ErrorCode = keyof typeof ERRORS;
@@ -55,6 +59,20 @@ export type ErrorCode = keyof typeof ERRORS;
 /** True when `code` names an entry of the registry. */
 export function isErrorCode(code: unknown): code is ErrorCode {
   return typeof code === 'string' && Object.prototype.hasOwnProperty.call(ERRORS, code);
+}
+
+/**
+ * Whether an answer with this code may succeed when the same request is sent again (to the same or another
+ * invoker): such answers are failed over by callers and never replayed to a retry. '' (no error) is not.
+ */
+export function isRetryable(code: ErrorCode | ''): boolean {
+  return code !== '' && ERRORS[code].retryable;
+}
+
+/** A wire error code decoded into the registry: '' stays '', an unknown code becomes `HAYATE_ERR_INTERNAL`. */
+export function errorCodeOf(wire: string): ErrorCode | '' {
+  if (wire === '') return '';
+  return isErrorCode(wire) ? wire : 'HAYATE_ERR_INTERNAL';
 }
 
 /** The error type of hayate: a registry code, a specific message and an optional cause. */

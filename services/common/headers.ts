@@ -22,6 +22,10 @@ export const Header = {
    * invoker from a slow function within seconds (SPEC §7).
    */
   progress: 'Hayate-Progress',
+  /** Peer lookups (`<prefix>.v1.answer.<id>`): the function of the invocation asked for. */
+  function: 'Hayate-Function',
+  /** Peer lookups: the digest of the request, so that a peer answers only the same request (SPEC §7). */
+  requestDigest: 'Hayate-Request-Digest',
   /** NATS micro service error headers. */
   serviceError: 'Nats-Service-Error',
   serviceErrorCode: 'Nats-Service-Error-Code',

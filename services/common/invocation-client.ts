@@ -16,7 +16,7 @@ import { createInbox, headers as natsHeaders } from 'nats';
 import type { Msg, NatsConnection, Subscription } from 'nats';
 import type { InvokeRequest, InvokeResponse } from './codec';
 import { decodeInvokeResponse, encodeInvokeRequest } from './codec';
-import { ERRORS, HayateError } from './errors';
+import { HayateError, isRetryable } from './errors';
 import type { ErrorCode } from './errors';
 import { Header, Progress } from './headers';
 import type { Logger } from './logger';
@@ -33,7 +33,11 @@ export interface InvocationClientOptions {
   prefix?: string;
   /** Beat period asked of invokers. @default 500 */
   beatMs?: number;
-  /** Silence after which the invoker is taken for dead and the request re-sent. @default 1500 */
+  /**
+   * Silence after which the invoker is taken for dead and the request re-sent; a request carrying input
+   * gets 250 ms more per MiB of it (moving and copying megabytes through a saturated node delays the
+   * invoker's beats: 6 MiB calls were taken for dead and run twice, issue 11 finding 4). @default 1500
+   */
   deadAfterMs?: number;
   /** Pause before re-sending after "no responders" (none in the queue group right now). @default 100 */
   noResponderBackoffMs?: number;
@@ -41,6 +45,11 @@ export interface InvocationClientOptions {
   graceMs?: number;
   /** Function timeout assumed when the request does not give one. @default 10000 */
   defaultTimeoutMs?: number;
+  /**
+   * Attempts taken for dead (silent invokers) after which the call is not re-sent again: a request whose
+   * runs kill invokers must not go around the fleet killing each (a poison pill). @default 3
+   */
+  maxDeaths?: number;
   log?: Logger;
 }
 
@@ -104,6 +113,7 @@ export class InvocationClient {
       noResponderBackoffMs: options.noResponderBackoffMs ?? 100,
       graceMs: options.graceMs ?? 5000,
       defaultTimeoutMs: options.defaultTimeoutMs ?? 10_000,
+      maxDeaths: options.maxDeaths ?? 3,
     };
     // one wildcard inbox for every call: no subscription churn on the hot path
     this.inbox = createInbox();
@@ -164,6 +174,8 @@ export class InvocationClient {
     let failedSinceMs = 0;
     let detectMs = 0;
     let lastReason = 'no invoker answered';
+    let deaths = 0;
+    const patienceMs = this.o.deadAfterMs + Math.ceil(request.input.byteLength / (1024 * 1024)) * 250;
     let lastCode: ErrorCode = 'HAYATE_ERR_NO_INVOKER';
 
     return new Promise<Outcome>((resolve) => {
@@ -193,14 +205,19 @@ export class InvocationClient {
         timer = setTimeout(send, delayMs);
       };
 
-      /** Called when the attempt's silence may have lasted deadAfterMs. */
+      /** Called when the attempt's silence may have lasted patienceMs. */
       const check = (attempt: Attempt): void => {
         if (settled || attempt !== current) return;
         const now = Date.now();
         if (now >= deadline) return giveUp();
         const silentMs = now - attempt.lastHeardMs;
-        if (silentMs < this.o.deadAfterMs) return arm(attempt, this.o.deadAfterMs - silentMs);
+        if (silentMs < patienceMs) return arm(attempt, patienceMs - silentMs);
         detectMs = Math.max(detectMs, silentMs);
+        deaths += 1;
+        if (deaths >= this.o.maxDeaths) {
+          log?.error({ invocationId: request.invocationId, fn, attempts: attempt.number, deaths }, 'invocation not re-sent: its invokers kept dying');
+          return end(new HayateError('HAYATE_ERR_UNAVAILABLE', `Cannot invoke ${fn}: ${deaths} invokers went silent while running it; it is not re-sent again, so that a request that kills invokers cannot take down the fleet`));
+        }
         failover(attempt, `no answer nor beat for ${silentMs} ms`, 'HAYATE_ERR_TIMEOUT', 0);
       };
 
@@ -228,11 +245,10 @@ export class InvocationClient {
           return failover(attempt, 'malformed answer', 'HAYATE_ERR_TIMEOUT', 0);
         }
         const code = response.errorCode;
-        const retryable = code !== '' && code in ERRORS && ERRORS[code as keyof typeof ERRORS].retryable && code !== 'HAYATE_ERR_INTERNAL';
-        if (retryable) {
+        if (code !== '' && isRetryable(code)) {
           // an invoker that says "overloaded" is answered at once elsewhere; after OVERLOADED_TRIES of them the
           // caller hears so (503) now rather than a timeout later
-          failover(attempt, `${code}: ${response.errorMessage}`, code as ErrorCode, Math.min(this.o.noResponderBackoffMs * attempt.number, 1000));
+          failover(attempt, `${code}: ${response.errorMessage}`, code, Math.min(this.o.noResponderBackoffMs * attempt.number, 1000));
           if (code === 'HAYATE_ERR_OVERLOADED' && attempt.number >= OVERLOADED_TRIES) giveUp();
           return;
         }
@@ -250,7 +266,7 @@ export class InvocationClient {
         const h = natsHeaders();
         h.set(Header.progress, String(this.o.beatMs));
         h.set(Header.attempt, String(attempt.number));
-        arm(attempt, this.o.deadAfterMs);
+        arm(attempt, patienceMs);
         try {
           this.nc.publish(subject, encodeInvokeRequest(request), { reply: `${this.inbox}.${attempt.token}`, headers: h });
         } catch (err: unknown) {

@@ -5,6 +5,7 @@
  * "temporarily unavailable"; the same call a moment later succeeds.
  */
 import { HayateError } from './errors';
+import { retry } from './retry';
 
 /** Whether an error is one of those short outages (and not, say, a bad request or a CAS conflict). */
 export function isTransientNatsError(err: unknown): boolean {
@@ -16,25 +17,19 @@ export function isTransientNatsError(err: unknown): boolean {
   return /no responders|timeout|timed out|temporarily unavailable|no suitable peers|leader|not current|disconnect|reconnect|stale connection|cluster/i.test(message);
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
 /**
  * Runs `op`, again after a short backoff while it fails with a transient NATS error, until `patienceMs`.
  * @param what what the call does, for the error message ("read activation X")
  * @throws HayateError HAYATE_ERR_UNAVAILABLE when NATS stayed unavailable; other errors as `op` threw them
  */
-export async function withNatsRetry<T>(what: string, op: () => Promise<T>, patienceMs = 10_000): Promise<T> {
-  const until = Date.now() + patienceMs;
-  for (let round = 0; ; round += 1) {
-    try {
-      return await op();
-    } catch (err: unknown) {
-      if (!isTransientNatsError(err)) throw err;
-      if (Date.now() >= until) {
-        const reason = err instanceof Error ? err.message : String(err);
-        throw new HayateError('HAYATE_ERR_UNAVAILABLE', `Cannot ${what} as NATS JetStream stayed unavailable for ${patienceMs} ms (${reason})`, { cause: err });
-      }
-      await sleep(Math.min(50 * 2 ** round, 500));
-    }
-  }
+export function withNatsRetry<T>(what: string, op: () => Promise<T>, patienceMs = 10_000): Promise<T> {
+  return retry(op, {
+    backoff: { initialMs: 50, factor: 2, maxMs: 500 },
+    patienceMs,
+    retryOn: isTransientNatsError,
+    exhausted: (err) => {
+      const reason = err instanceof Error ? err.message : String(err);
+      return new HayateError('HAYATE_ERR_UNAVAILABLE', `Cannot ${what} as NATS JetStream stayed unavailable for ${patienceMs} ms (${reason})`, { cause: err });
+    },
+  });
 }

@@ -2,14 +2,12 @@
  * Turns a deploy request (module bytes + query options) into a validated `FunctionSpec` (SPEC §5).
  */
 import type { FunctionSpec } from '../common/codec';
+import { isPolicy, Policy } from '../common/codec';
 import type { FunctionDefaults } from '../common/config';
 import { HayateError } from '../common/errors';
+import { withDefaults } from '../common/function-defaults';
 import type { FunctionName } from '../common/names';
 import { inspectModule, PAGES_PER_MIB } from '../common/wasm-module';
-
-/** Tier policies (SPEC §2). */
-export const Policy = { auto: 'auto', wasm: 'wasm', container: 'container' } as const;
-export type Policy = (typeof Policy)[keyof typeof Policy];
 
 /** Query options of `PUT /v1/functions/{name}`; repeatable ones may come as arrays. */
 export type DeployQuery = Record<string, string | string[] | undefined>;
@@ -46,12 +44,12 @@ function intOption(q: DeployQuery, key: string, min: number, max: number, fallba
  */
 export function buildSpec(name: FunctionName, module: Uint8Array, q: DeployQuery, defaults: FunctionDefaults): Omit<FunctionSpec, 'digest' | 'version'> {
   const shape = inspectModule(module);
-  const memoryMb = intOption(q, 'memory_mb', 1, 4096, defaults.memoryMb);
+  const memoryMb = intOption(q, 'memory_mb', 1, 4096, 0) || defaults.memoryMb;
   if (shape.minMemoryPages > memoryMb * PAGES_PER_MIB) {
     throw new HayateError('HAYATE_ERR_INVALID_MODULE', `Cannot deploy function as module needs ${Math.ceil(shape.minMemoryPages / PAGES_PER_MIB)} MiB of memory to start and memory_mb is ${memoryMb}`);
   }
-  const policy = (one(q, 'policy') ?? Policy.auto) as Policy;
-  if (!Object.values(Policy).includes(policy)) throw new HayateError('HAYATE_ERR_INVALID_OPTION', `Invalid option policy=${JSON.stringify(policy)}: expected auto, wasm or container`);
+  const policy = one(q, 'policy') ?? Policy.auto;
+  if (!isPolicy(policy)) throw new HayateError('HAYATE_ERR_INVALID_OPTION', `Invalid option policy=${JSON.stringify(policy)}: expected auto, wasm or container`);
   const image = one(q, 'image') ?? '';
   if (image !== '' && !IMAGE.test(image)) throw new HayateError('HAYATE_ERR_INVALID_OPTION', `Invalid option image=${JSON.stringify(image)}: not a Docker image reference`);
   if (policy === Policy.container && image === '') throw new HayateError('HAYATE_ERR_INVALID_OPTION', 'Cannot deploy function with policy container as it has no image (set image=...)');
@@ -65,22 +63,22 @@ export function buildSpec(name: FunctionName, module: Uint8Array, q: DeployQuery
   const args = list(q['arg']);
   if (args.some((a) => a.includes('\0'))) throw new HayateError('HAYATE_ERR_INVALID_OPTION', 'Invalid option arg: arguments cannot contain NUL');
   const MiB = 1024 * 1024;
-  return {
+  return withDefaults({
     name,
     moduleBytes: module.byteLength,
     image,
     policy,
     memoryMb,
-    timeoutMs: intOption(q, 'timeout_ms', 1, 15 * 60_000, defaults.timeoutMs),
+    timeoutMs: intOption(q, 'timeout_ms', 1, 15 * 60_000, 0),
     maxConcurrency: intOption(q, 'max_concurrency', 0, 1024, 0),
-    maxInputBytes: intOption(q, 'max_input_bytes', 0, 64 * MiB, defaults.maxInputBytes),
-    maxOutputBytes: intOption(q, 'max_output_bytes', 0, 64 * MiB, defaults.maxOutputBytes),
-    maxStderrBytes: intOption(q, 'max_stderr_bytes', 0, 16 * MiB, defaults.maxStderrBytes),
+    maxInputBytes: intOption(q, 'max_input_bytes', 0, 64 * MiB, 0),
+    maxOutputBytes: intOption(q, 'max_output_bytes', 0, 64 * MiB, 0),
+    maxStderrBytes: intOption(q, 'max_stderr_bytes', 0, 16 * MiB, 0),
     args,
     env,
     createdUnixMs: Date.now(),
     minMemoryPages: shape.minMemoryPages,
-  };
+  }, defaults);
 }
 
 /** The public JSON form of a spec (snake_case, as the deploy options). */

@@ -10,7 +10,7 @@ import type { ActivationStore } from '../common/activations';
 import type { AsyncQueue } from '../common/async-queue';
 import type { InvokeResponse } from '../common/codec';
 import type { Config } from '../common/config';
-import { ERRORS, HayateError, toHayateError } from '../common/errors';
+import { HayateError, toHayateError } from '../common/errors';
 import { Header } from '../common/headers';
 import { InvocationClient } from '../common/invocation-client';
 import type { Logger } from '../common/logger';
@@ -146,6 +146,8 @@ export function buildServer(deps: ControllerDeps) {
     return reply.code(204).send();
   });
 
+  // bytes of the sync calls being relayed (input and as much again for the answer): see Config.maxRelayBytes
+  let relaying = 0;
   // an invoke body is a function's stdin: bounded far below a module, so a client cannot make the controller buffer 64 MiB
   app.post<NameParams>('/v1/functions/:name/invoke', { bodyLimit: config.maxRequestBytes }, async (req, reply) => {
     const fn = parseFunctionName(req.params.name);
@@ -158,6 +160,11 @@ export function buildServer(deps: ControllerDeps) {
     // invokers, carries it (`invocationId`)
     const invocationId = newInvocationId();
     const log = req.log.child({ invocationId, fn });
+    const relayBytes = 2 * input.byteLength;
+    if (relaying > 0 && relaying + relayBytes > config.maxRelayBytes) {
+      throw new HayateError('HAYATE_ERR_OVERLOADED', `Cannot invoke ${fn} now as this controller already relays ${relaying} bytes of calls (max ${config.maxRelayBytes}); try again shortly`);
+    }
+    relaying += relayBytes;
     try {
       if (wantsAsync(req)) return await invokeAsync(deps, { fn, input, args: list(req.query['arg']), timeoutMs }, reply);
       log.debug({ bytes: input.byteLength }, 'invoke received');
@@ -169,6 +176,8 @@ export function buildServer(deps: ControllerDeps) {
         throw new HayateError('HAYATE_ERR_PAYLOAD_TOO_LARGE', `Cannot invoke ${fn} as its input of ${input.byteLength} bytes exceeds the NATS max_payload of ${nc.info?.max_payload ?? 'unknown'} bytes`);
       }
       throw err;
+    } finally {
+      relaying -= relayBytes;
     }
     const r = result.response;
     metrics.observe(fn, r, result.attempts, (performance.now() - started) / 1000);
@@ -200,10 +209,5 @@ function setInvocationHeaders(reply: FastifyReply, r: InvokeResponse, attempts: 
   if (failover.failoverMs > 0) reply.header(Header.failoverMs, String(failover.failoverMs));
   if (failover.detectMs > 0) reply.header(Header.failoverDetectMs, String(failover.detectMs));
   reply.header('Server-Timing', `queue;dur=${ms(t.queueUs)}, startup;dur=${ms(t.startupUs)}, exec;dur=${ms(t.execUs)}, teardown;dur=${ms(t.teardownUs)}, total;dur=${ms(t.totalUs)}`);
-}
-
-/** HTTP status of a registry code (for tests and docs). */
-export function httpStatusOf(code: keyof typeof ERRORS): number {
-  return ERRORS[code].httpStatus;
 }
 

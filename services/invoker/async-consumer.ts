@@ -10,6 +10,7 @@
  * delivery exists only for that, and the server's max-deliveries advisory covers the case where the
  * invoker of that last delivery died too.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Consumer, JsMsg, NatsConnection, Subscription } from 'nats';
 import type { ActivationStore } from '../common/activations';
 import { isTerminal, queuedActivation } from '../common/activations';
@@ -17,9 +18,10 @@ import type { AsyncQueue } from '../common/async-queue';
 import type { Activation, InvokeRequest, InvokeResponse } from '../common/codec';
 import { ActivationState, decodeInvokeRequest } from '../common/codec';
 import type { ErrorCode } from '../common/errors';
-import { ERRORS, HayateError, isErrorCode } from '../common/errors';
+import { ERRORS, HayateError, isRetryable } from '../common/errors';
 import type { Logger } from '../common/logger';
 import { parseInvocationId } from '../common/names';
+import { retry } from '../common/retry';
 import type { Subjects } from '../common/subjects';
 import { INVOKER_QUEUE } from '../common/subjects';
 import type { ExecutionLog } from './execution-log';
@@ -49,14 +51,8 @@ const PULL_EXPIRES_MS = 1000;
 /** Give up storing a result after this long (NATS unreachable); the message is then redelivered. */
 const STORE_PATIENCE_MS = 30_000;
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-function isRetryable(r: InvokeResponse): boolean {
-  return r.errorCode !== '' && isErrorCode(r.errorCode) && ERRORS[r.errorCode].retryable;
 }
 
 /** Backoff of a negatively acknowledged attempt: 0.5 s, 1 s, 2 s, … up to 8 s. */
@@ -159,19 +155,13 @@ export class AsyncConsumer {
     // Without the record we cannot tell a finished activation (its ack lost with a NATS server) from an
     // unfinished one: keep the message (in-progress acks) and read again while JetStream fails over, and
     // hand it back only if the record stays unreadable, rather than risk running it twice.
-    let current: Awaited<ReturnType<typeof activations.get>> | undefined;
-    for (const until = Date.now() + RECORD_UNREADABLE_WAIT_MS; current === undefined; ) {
-      try {
-        current = await activations.get(id);
-      } catch (err: unknown) {
-        if (Date.now() >= until) {
-          log.warn({ err }, 'activation record unreadable: handed back');
-          msg.nak(RECORD_UNREADABLE_WAIT_MS);
-          return;
-        }
-        msg.working();
-        await new Promise((r) => setTimeout(r, 250));
-      }
+    let current: Activation | null;
+    try {
+      current = await retry(() => activations.get(id), { patienceMs: RECORD_UNREADABLE_WAIT_MS, backoff: { initialMs: 250 }, onRetry: () => msg.working() });
+    } catch (err: unknown) {
+      log.warn({ err }, 'activation record unreadable: handed back');
+      msg.nak(RECORD_UNREADABLE_WAIT_MS);
+      return;
     }
     if (current !== null && isTerminal(current)) {
       log.info({ state: current.state }, 'redelivery of a finished activation acknowledged');
@@ -180,7 +170,7 @@ export class AsyncConsumer {
     }
     if (attempt > queue.maxAttempts) {
       const reason = `Activation ${id} of ${request.function} failed after ${queue.maxAttempts} attempts: ${current?.reason || 'every invoker that took it stopped before answering'}`;
-      await this.storeFailure(request, (current?.errorCode as ErrorCode | undefined) || 'HAYATE_ERR_UNAVAILABLE', reason, attempt - 1, log);
+      await this.storeFailure(request, current?.errorCode || 'HAYATE_ERR_UNAVAILABLE', reason, attempt - 1, log);
       msg.term();
       return;
     }
@@ -206,7 +196,7 @@ export class AsyncConsumer {
       clearInterval(working);
     }
 
-    if (isRetryable(response) && attempt < queue.maxAttempts) {
+    if (isRetryable(response.errorCode) && attempt < queue.maxAttempts) {
       const delay = nakDelayMs(attempt);
       log.warn({ code: response.errorCode, delayMs: delay }, 'async attempt handed back');
       await activations
@@ -231,39 +221,34 @@ export class AsyncConsumer {
   private async storeResult(request: InvokeRequest, r: InvokeResponse, attempt: number, msg: JsMsg, log: Logger): Promise<boolean> {
     const ok = r.status === 'OK';
     let reason = '';
-    if (!ok) reason = isRetryable(r) ? `Activation failed after ${attempt} attempts: ${r.errorCode}: ${r.errorMessage}` : `${r.errorCode}: ${r.errorMessage}`;
-    const until = Date.now() + STORE_PATIENCE_MS;
-    for (let round = 0; ; round += 1) {
-      try {
-        const after = await this.deps.activations.update(request.invocationId, (cur) =>
-          cur !== null && isTerminal(cur)
-            ? null
-            : {
-                ...this.base(cur, request),
-                state: ok ? ActivationState.succeeded : ActivationState.failed,
-                reason,
-                attempts: attempt,
-                status: r.status,
-                exitCode: r.exitCode,
-                output: r.output,
-                stderr: r.stderr,
-                timings: r.timings,
-                tier: r.tier,
-                invokerId: r.invokerId,
-                errorCode: r.errorCode,
-                finishedUnixMs: Date.now(),
-              },
-        );
-        log.info({ state: after?.state, status: r.status }, 'activation finished');
-        return true;
-      } catch (err: unknown) {
-        if (Date.now() > until) {
-          log.error({ err }, 'activation result not stored: leaving the message for redelivery');
-          return false;
-        }
-        msg.working();
-        await sleep(Math.min(100 * 2 ** round, 1000));
-      }
+    if (!ok) reason = isRetryable(r.errorCode) ? `Activation failed after ${attempt} attempts: ${r.errorCode}: ${r.errorMessage}` : `${r.errorCode}: ${r.errorMessage}`;
+    const store = () =>
+      this.deps.activations.update(request.invocationId, (cur) =>
+        cur !== null && isTerminal(cur)
+          ? null
+          : {
+              ...this.base(cur, request),
+              state: ok ? ActivationState.succeeded : ActivationState.failed,
+              reason,
+              attempts: attempt,
+              status: r.status,
+              exitCode: r.exitCode,
+              output: r.output,
+              stderr: r.stderr,
+              timings: r.timings,
+              tier: r.tier,
+              invokerId: r.invokerId,
+              errorCode: r.errorCode,
+              finishedUnixMs: Date.now(),
+            },
+      );
+    try {
+      const after = await retry(store, { patienceMs: STORE_PATIENCE_MS, backoff: { initialMs: 100, factor: 2, maxMs: 1000 }, onRetry: () => msg.working() });
+      log.info({ state: after?.state, status: r.status }, 'activation finished');
+      return true;
+    } catch (err: unknown) {
+      log.error({ err }, 'activation result not stored: leaving the message for redelivery');
+      return false;
     }
   }
 

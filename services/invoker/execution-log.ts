@@ -5,22 +5,10 @@
  * which Linux keeps whole and in order, and it is written synchronously, so a SIGKILL loses nothing that
  * happened before it. The chaos suite counts executions per invocation id from it.
  *
- * Line grammar: `<unix ms> <event> <invocation id> <attempt> <invoker id>`, event = `start` | `answer`.
+ * The line format and its parser are in `common/execution-record.ts`.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
-
-/** Events of the audit. */
-export const ExecutionEvent = { start: 'start', answer: 'answer' } as const;
-export type ExecutionEvent = (typeof ExecutionEvent)[keyof typeof ExecutionEvent];
-
-/** One parsed line of the audit. */
-export interface ExecutionRecord {
-  atMs: number;
-  event: ExecutionEvent;
-  invocationId: string;
-  attempt: number;
-  invokerId: string;
-}
+import { ExecutionEvent } from '../common/execution-record';
 
 export class ExecutionLog {
   private fd: number | null;
@@ -58,15 +46,4 @@ export class ExecutionLog {
     if (this.fd === null || invocationId === '') return;
     writeSync(this.fd, `${Date.now()} ${event} ${invocationId} ${attempt} ${this.invokerId}\n`);
   }
-}
-
-/** Parses the audit file's text; malformed lines (a torn last line) are skipped. */
-export function parseExecutionLog(text: string): ExecutionRecord[] {
-  const out: ExecutionRecord[] = [];
-  for (const line of text.split('\n')) {
-    const [at, event, invocationId, attempt, invokerId] = line.split(' ');
-    if (invokerId === undefined || (event !== ExecutionEvent.start && event !== ExecutionEvent.answer)) continue;
-    out.push({ atMs: Number(at), event, invocationId: invocationId ?? '', attempt: Number(attempt), invokerId });
-  }
-  return out;
 }

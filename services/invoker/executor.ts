@@ -15,7 +15,12 @@ export interface ExecutionRequest {
   args: readonly string[];
   /** The spec's env overlaid with the request's. */
   env: Readonly<Record<string, string>>;
-  timeoutMs: number;
+  /**
+   * The invocation's one deadline (epoch ms): the earlier of the caller's deadline and acceptance + the
+   * function's timeout. The signal given with the request aborts at this time; it is here only for what
+   * runs beyond this process and needs a number (the container's watchdog).
+   */
+  deadlineUnixMs: number;
   memoryMb: number;
   maxOutputBytes: number;
   maxStderrBytes: number;
@@ -46,11 +51,41 @@ export interface ExecutionResult {
 export interface Executor {
   readonly tier: Tier;
   /**
-   * Runs one invocation. `signal` is the invocation's one AbortSignal (shutdown ∪ deadline); on abort the
-   * executor stops the run (terminates the worker or kills the process) and resolves with `timeout`.
+   * Runs one invocation. `signal` is the invocation's one AbortSignal (shutdown ∪ deadline, made by
+   * `invocationSignal`); on abort the executor stops the run (terminates the worker or kills the process)
+   * and resolves with `timeout`. Executors keep no timers of their own.
    * @throws HayateError when the function cannot be run at all (module missing, container unavailable)
    */
   invoke(request: ExecutionRequest, signal: AbortSignal): Promise<ExecutionResult>;
   /** Releases workers or containers. Idempotent. */
   close(): Promise<void>;
+}
+
+/** The one AbortSignal of an invocation, and the call that releases its timer and listener when it ends. */
+export interface InvocationSignal {
+  readonly signal: AbortSignal;
+  /** Clears the deadline's timer and stops following shutdown. Idempotent. */
+  dispose(): void;
+}
+
+/**
+ * The one AbortSignal of an invocation: aborts at `deadlineUnixMs` or when `shutdown` aborts, whichever is
+ * first. Made once, when the invocation is accepted, and passed down to the gate and the executor.
+ * Not `AbortSignal.any([shutdown, AbortSignal.timeout(ms)])`: on Node 20 the garbage collector may collect
+ * that composite signal before its timeout fires, and a call waiting on it would wait forever (reproduced
+ * with --expose-gc: a gate waiter never released).
+ */
+export function invocationSignal(deadlineUnixMs: number, shutdown?: AbortSignal): InvocationSignal {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new DOMException('The invocation deadline passed', 'TimeoutError')), Math.max(0, Math.ceil(deadlineUnixMs - Date.now())));
+  const onShutdown = (): void => controller.abort(shutdown?.reason);
+  if (shutdown?.aborted === true) onShutdown();
+  else shutdown?.addEventListener('abort', onShutdown, { once: true });
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      clearTimeout(timer);
+      shutdown?.removeEventListener('abort', onShutdown);
+    },
+  };
 }

@@ -2,7 +2,8 @@
  * Per-function tier state on one invoker (SPEC §3):
  *   cold → (first request: fetch, compile) → wasm → (hot, image, policy auto) → warming → container
  *   container → (idle past TTL) → wasm;  any → (evicted / redeployed) → cold
- * Each transition is logged; illegal ones are refused with the current state in the message.
+ * Each transition is logged; illegal ones are refused with the current state in the message. The tier
+ * router is the one writer of `state` (see tier-router.ts); the invocation path only records figures.
  */
 import type { FunctionState, TierStats, TierTransition } from '../common/codec';
 import { Tier } from '../common/codec';
@@ -58,6 +59,11 @@ export class FunctionRuntime {
     this.transitions.push({ from, to, reason, atUnixMs: Date.now() });
     if (this.transitions.length > TRANSITIONS_KEPT) this.transitions.shift();
     this.onTransition(from, to);
+  }
+
+  /** A call ran in WASM: a `cold` function has its module compiled now, so it is `wasm`. */
+  ranInWasm(): void {
+    if (this.state === TierState.cold) this.transition(TierState.wasm, 'first invocation compiled the module');
   }
 
   /** Records one finished invocation's end-to-end time inside the invoker. */

@@ -9,17 +9,13 @@ export class Gate {
   /** @param max holders allowed at once (changes apply to the next acquire) */
   constructor(public max: number) {}
 
-  get active(): number {
-    return this.holders;
-  }
-
-  get queued(): number {
-    return this.waiting.length;
-  }
-
-  /** Waits for a place; the returned function gives it back (call it exactly once). */
-  async acquire(): Promise<() => void> {
-    if (this.holders >= this.max) await new Promise<void>((resolve) => this.waiting.push(resolve));
+  /**
+   * Waits for a place; the returned function gives it back (call it exactly once).
+   * @throws the signal's reason when `signal` aborts while waiting (the place is then never taken)
+   */
+  async acquire(signal?: AbortSignal): Promise<() => void> {
+    signal?.throwIfAborted();
+    if (this.holders >= this.max) await this.wait(signal);
     else this.holders += 1;
     let released = false;
     return () => {
@@ -30,5 +26,21 @@ export class Gate {
       if (next !== undefined) next();
       else this.holders -= 1;
     };
+  }
+
+  private wait(signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        const at = this.waiting.indexOf(granted);
+        if (at >= 0) this.waiting.splice(at, 1);
+        reject(signal?.reason);
+      };
+      const granted = (): void => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiting.push(granted);
+    });
   }
 }

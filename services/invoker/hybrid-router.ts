@@ -13,10 +13,9 @@ import type { FunctionSpec } from '../common/codec';
 import { Tier } from '../common/codec';
 import type { Logger } from '../common/logger';
 import type { ExecutionRequest, ExecutionResult, Executor } from './executor';
-import type { ContainerExecutor } from './executors/container/container-executor';
 import type { FunctionRuntime } from './function-runtime';
 import { TierState } from './function-runtime';
-import type { TierRouter } from './invoker';
+import type { ContainerTier, TierRouter, WasmTier } from './tier-router';
 
 /** One call in this many goes to the tier not chosen, to keep its figures current. */
 const EXPLORE_EVERY = 16;
@@ -47,15 +46,20 @@ export class HybridRouter implements TierRouter {
   private readonly tracks = new Map<string, Track>();
   private readonly runtimes = new Map<string, FunctionRuntime>();
   private readonly sweeper: NodeJS.Timeout;
+  private closing: Promise<void> | null = null;
 
   constructor(
-    private readonly wasm: Executor,
-    private readonly containers: ContainerExecutor,
+    private readonly wasm: WasmTier,
+    private readonly containers: ContainerTier,
     private readonly settings: HybridSettings,
     private readonly log: Logger,
   ) {
     this.sweeper = setInterval(() => this.sweepIdle(), Math.min(1000, Math.max(50, settings.containerIdleMs / 4)));
     this.sweeper.unref();
+  }
+
+  get capacity(): number {
+    return this.wasm.workers;
   }
 
   private track(fn: string): Track {
@@ -72,7 +76,7 @@ export class HybridRouter implements TierRouter {
     this.runtimes.set(runtime.name, runtime);
     if (spec.policy === 'container') return this.containers;
     if (spec.policy === 'wasm' || spec.image === '' || runtime.state !== TierState.container) return this.wasm;
-    if (this.containers.readyFor(spec) === null) return this.wasm;
+    if (!this.containers.isReady(spec)) return this.wasm;
     const t = this.track(runtime.name);
     t.calls += 1;
     const w = runtime.stats.wasm;
@@ -84,8 +88,9 @@ export class HybridRouter implements TierRouter {
     return containerFaster !== explore ? this.containers : this.wasm;
   }
 
-  observe(runtime: FunctionRuntime, request: ExecutionRequest, result: ExecutionResult | null, _micros: number): void {
+  observe(runtime: FunctionRuntime, request: ExecutionRequest, result: ExecutionResult | null): void {
     const spec = request.spec;
+    if (result?.tier === Tier.wasm) runtime.ranInWasm();
     if (spec.policy === 'container') {
       if (result !== null && runtime.state !== TierState.container) this.enter(runtime, TierState.container, 'policy container: container ready');
       return;
@@ -173,8 +178,11 @@ export class HybridRouter implements TierRouter {
     return { available: true, reason: '' };
   }
 
-  async close(): Promise<void> {
-    clearInterval(this.sweeper);
-    await this.containers.close();
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      clearInterval(this.sweeper);
+      await Promise.allSettled([this.containers.close(), this.wasm.close()]);
+    })();
+    return this.closing;
   }
 }

@@ -27,13 +27,13 @@ export async function main(overrides: Partial<Config> = {}): Promise<void> {
   const nc = await connectNats(config.natsUrl, `hayate-invoker-${config.invokerId}`, log);
   const store = await FunctionStore.open(nc, { replicas: config.replicas, domain: config.jsDomain });
   const modules = new ModuleCache(config.moduleCacheBytes, (digest) => store.getModule(digest));
-  const wasm = new WasmExecutor(modules, config.workers, log);
+  const wasm = new WasmExecutor(modules, config.workers, log, config.spareWorkers);
   await wasm.start();
   const router = await createRouter({ config, log, wasm });
   const queue = await AsyncQueue.open(nc, { prefix: config.subjectPrefix, replicas: config.replicas, domain: config.jsDomain, ackWaitMs: config.asyncAckWaitMs, maxAttempts: config.asyncMaxAttempts });
   const activations = await ActivationStore.open(nc, { replicas: config.replicas, domain: config.jsDomain, ttlMs: config.activationTtlMs });
   const metrics = config.metricsPort >= 0 ? new InvokerMetrics({ invoker: config.invokerId, site: config.site }) : undefined;
-  const invoker = new Invoker({ nc, config, log, store, modules, wasm, router, queue, activations, metrics });
+  const invoker = new Invoker({ nc, config, log, store, modules, router, queue, activations, metrics });
   metrics?.sample(() => {
     const s = invoker.status();
     return { pending: s.inFlight, workers: s.workers, moduleCacheBytes: s.moduleCacheBytes };

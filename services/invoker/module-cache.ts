@@ -1,7 +1,9 @@
 /**
- * Compiled modules by (digest, memory cap), bounded by bytes, least recently used out first.
- * Concurrent first calls of one module share a single fetch and compile.
+ * Compiled modules by (digest, memory cap), bounded by bytes, least recently used out first (lru-cache,
+ * sized by each module's source bytes). Concurrent first calls of one module share a single fetch and
+ * compile (lru-cache's `fetch` dedupes them).
  */
+import { LRUCache } from 'lru-cache';
 import { capModuleMemory, importModuleMemory } from '../common/wasm-module';
 
 /** Limits of the memory a compiled module imports (64 KiB pages). */
@@ -24,22 +26,32 @@ export interface CachedModule {
 }
 
 export class ModuleCache {
-  private readonly entries = new Map<string, Entry>();
-  private readonly pending = new Map<string, Promise<Entry>>();
-  private used = 0;
+  private readonly entries: LRUCache<string, Entry, { digest: string; memoryMb: number }>;
 
   /**
-   * @param maxBytes bound on the sum of source sizes of cached modules
+   * @param maxBytes bound on the sum of source sizes of cached modules; a module larger than this is
+   *   compiled for its calls but not kept
    * @param fetch reads a module's bytes by digest (from the object store)
    */
-  constructor(
-    private readonly maxBytes: number,
-    private readonly fetch: (digest: string) => Promise<Uint8Array>,
-  ) {}
+  constructor(maxBytes: number, fetch: (digest: string) => Promise<Uint8Array>) {
+    this.entries = new LRUCache({
+      maxSize: maxBytes,
+      sizeCalculation: (entry) => Math.max(1, entry.bytes),
+      fetchMethod: async (_key, _stale, { context }) => {
+        const source = await fetch(context.digest);
+        // capped at memory_mb, and taking its memory from the worker so that memories can be reused
+        const { bytes, minPages, maxPages } = importModuleMemory(capModuleMemory(source, context.memoryMb));
+        const module = await WebAssembly.compile(bytes);
+        return { module, bytes: source.byteLength, memory: { min: minPages, max: maxPages } };
+      },
+      // a fetch in flight holds no bytes yet: `bytes` counts compiled modules only
+      backgroundFetchSize: 0,
+    });
+  }
 
   /** Bytes of modules held. */
   get bytes(): number {
-    return this.used;
+    return this.entries.calculatedSize;
   }
 
   /**
@@ -47,51 +59,13 @@ export class ModuleCache {
    * @throws HayateError from the fetch, or HAYATE_ERR_LIMIT_EXCEEDED when the module needs more memory than allowed
    */
   async get(digest: string, memoryMb: number): Promise<CachedModule> {
-    const key = `${digest}/${memoryMb}`;
-    const hit = this.entries.get(key);
-    if (hit !== undefined) {
-      // Map keeps insertion order: re-inserting marks it most recently used.
-      this.entries.delete(key);
-      this.entries.set(key, hit);
-      return { module: hit.module, memory: hit.memory, cold: false };
-    }
-    let load = this.pending.get(key);
-    if (load === undefined) {
-      load = this.load(digest, memoryMb).finally(() => this.pending.delete(key));
-      this.pending.set(key, load);
-      const entry = await load;
-      this.insert(key, entry);
-      return { module: entry.module, memory: entry.memory, cold: true };
-    }
-    const entry = await load;
-    return { module: entry.module, memory: entry.memory, cold: true };
+    const status: LRUCache.Status<string, Entry> = {};
+    const entry = await this.entries.forceFetch(`${digest}/${memoryMb}`, { context: { digest, memoryMb }, status });
+    return { module: entry.module, memory: entry.memory, cold: status.fetch !== 'hit' };
   }
 
   /** Forgets every compiled form of `digest` (after a redeploy or delete). */
   evict(digest: string): void {
-    for (const [key, entry] of this.entries) {
-      if (key.startsWith(`${digest}/`)) {
-        this.entries.delete(key);
-        this.used -= entry.bytes;
-      }
-    }
-  }
-
-  private async load(digest: string, memoryMb: number): Promise<Entry> {
-    const source = await this.fetch(digest);
-    // capped at memory_mb, and taking its memory from the worker so that memories can be reused
-    const { bytes, minPages, maxPages } = importModuleMemory(capModuleMemory(source, memoryMb));
-    const module = await WebAssembly.compile(bytes);
-    return { module, bytes: source.byteLength, memory: { min: minPages, max: maxPages } };
-  }
-
-  private insert(key: string, entry: Entry): void {
-    this.entries.set(key, entry);
-    this.used += entry.bytes;
-    for (const [k, e] of this.entries) {
-      if (this.used <= this.maxBytes || k === key) break;
-      this.entries.delete(k);
-      this.used -= e.bytes;
-    }
+    for (const key of [...this.entries.keys()]) if (key.startsWith(`${digest}/`)) this.entries.delete(key);
   }
 }

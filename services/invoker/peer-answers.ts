@@ -17,11 +17,12 @@ import { createInbox, headers as natsHeaders } from 'nats';
 import type { Msg, NatsConnection, Subscription } from 'nats';
 import type { InvokeResponse } from '../common/codec';
 import { decodeInvokeResponse, encodeInvokeResponse } from '../common/codec';
-import { ERRORS } from '../common/errors';
+import { isRetryable } from '../common/errors';
 import { Header, Progress } from '../common/headers';
 import type { Logger } from '../common/logger';
 import type { Subjects } from '../common/subjects';
-import type { RecentResults } from './recent-results';
+import type { RecentResults, RequestContent } from './recent-results';
+import { invocationKey, requestDigest } from './recent-results';
 
 export interface PeerAnswersOptions {
   nc: NatsConnection;
@@ -33,22 +34,22 @@ export interface PeerAnswersOptions {
   beatMs: number;
   /** Silence of a holder after which it is taken for dead. */
   deadAfterMs: number;
-  /** How long to wait for any holder to speak up. @default 150 */
+  /**
+   * How long to wait for any holder to speak up. As long as a caller waits for a silent invoker: a holder
+   * whose event loop is busy (large payloads saturating the node) answers late, and an asker that gave up
+   * after 150 ms ran the invocation a second time (issue 11, finding 4). @default deadAfterMs
+   */
   lookupMs?: number;
 }
 
 const EMPTY = new Uint8Array(0);
-
-function retryable(r: InvokeResponse): boolean {
-  return r.errorCode !== '' && ERRORS[r.errorCode as keyof typeof ERRORS]?.retryable === true;
-}
 
 export class PeerAnswers {
   private sub: Subscription | null = null;
   private readonly lookupMs: number;
 
   constructor(private readonly o: PeerAnswersOptions) {
-    this.lookupMs = o.lookupMs ?? 150;
+    this.lookupMs = o.lookupMs ?? o.deadAfterMs;
   }
 
   /** Starts answering peers' lookups. */
@@ -63,11 +64,11 @@ export class PeerAnswers {
   }
 
   /**
-   * Asks the peers for the answer of `invocationId`.
+   * Asks the peers for the answer of invocation `invocationId` of `request` (same function, same content).
    * @param untilUnixMs give up waiting on a holder at this time
    * @returns the answer, or null when no live peer holds it (then run it here)
    */
-  lookup(invocationId: string, untilUnixMs: number): Promise<InvokeResponse | null> {
+  lookup(invocationId: string, request: RequestContent, untilUnixMs: number): Promise<InvokeResponse | null> {
     const { nc, subjects } = this.o;
     const inbox = createInbox();
     return new Promise((resolve) => {
@@ -96,7 +97,7 @@ export class PeerAnswers {
           }
           try {
             const answer = decodeInvokeResponse(msg.data);
-            done(retryable(answer) ? null : answer);
+            done(isRetryable(answer.errorCode) ? null : answer);
           } catch {
             done(null);
           }
@@ -104,17 +105,24 @@ export class PeerAnswers {
       });
       const h = natsHeaders();
       h.set(Header.invoker, this.o.invokerId);
+      h.set(Header.function, request.function);
+      h.set(Header.requestDigest, requestDigest(request));
       nc.publish(subjects.answer(invocationId), EMPTY, { reply: inbox, headers: h });
       timer = setTimeout(check, this.lookupMs);
     });
   }
 
-  /** A peer asks for an answer: reply when this invoker runs or ran the invocation, else stay silent. */
+  /**
+   * A peer asks for an answer: reply when this invoker runs or ran the same invocation (function, id and
+   * request digest), else stay silent.
+   */
   private answerPeer(msg: Msg): void {
     const id = this.o.subjects.invocationOfAnswer(msg.subject);
-    if (id === null || !msg.reply || msg.headers?.get(Header.invoker) === this.o.invokerId) return;
-    const answer = this.o.recent.held(id);
-    if (answer === undefined) return;
+    const h = msg.headers;
+    if (id === null || !msg.reply || h === undefined || h.get(Header.invoker) === this.o.invokerId) return;
+    const held = this.o.recent.held(invocationKey(h.get(Header.function), id), h.get(Header.requestDigest));
+    if (held === undefined) return;
+    const answer = held.answer;
     const progress = (value: string): void => {
       const h = natsHeaders();
       h.set(Header.progress, value);

@@ -1,101 +1,206 @@
 /**
- * Answers of recent invocations by id, so that a retry (same `invocation_id`, next `attempt`) of a finished
- * or running invocation gets the same answer instead of running the function twice (SPEC §7).
+ * Answers of recent invocations, so that a retry (same function, same `invocation_id`, same request, next
+ * `attempt`) of a finished or running invocation gets the same answer instead of running the function twice
+ * (SPEC §7). Entries are keyed by function and id (`invocationKey`): an id reused on another function is
+ * another invocation. Each entry keeps the request it answers, so that an id reused with another request
+ * is told apart (`sameRequest`) and never answered with someone else's output.
  * Bounded by count, age and the bytes of the answers it holds (outputs reach 6 MiB); the oldest go first.
  */
-import type { InvokeResponse } from '../common/codec';
+import { createHash } from 'node:crypto';
+import type { InvokeRequest, InvokeResponse } from '../common/codec';
 
-interface Entry {
+/** What makes two requests the same invocation, beside function and id. */
+export type RequestContent = Pick<InvokeRequest, 'function' | 'input' | 'args' | 'env'>;
+
+/** The key of an invocation: its function and its id. */
+export function invocationKey(fn: string, id: string): string {
+  return `${fn}/${id}`;
+}
+
+/**
+ * A digest of a request's content, sent with a peer lookup so that a peer answers only the same request.
+ * Computed on the retry path only (about 10 ms for 6 MiB here): first attempts never pay it.
+ */
+export function requestDigest(r: RequestContent): string {
+  const h = createHash('sha256').update(r.function).update('\0');
+  for (const a of r.args) h.update(a).update('\0');
+  h.update('\0');
+  for (const k of Object.keys(r.env).sort()) h.update(k).update('=').update(r.env[k] ?? '').update('\0');
+  return h.update('\0').update(r.input).digest('base64url');
+}
+
+function sameContent(a: RequestContent, b: RequestContent): boolean {
+  if (a.function !== b.function || a.args.length !== b.args.length || !a.args.every((x, i) => x === b.args[i])) return false;
+  const ak = Object.keys(a.env);
+  if (ak.length !== Object.keys(b.env).length || !ak.every((k) => a.env[k] === b.env[k])) return false;
+  return Buffer.from(a.input.buffer, a.input.byteOffset, a.input.byteLength).equals(b.input);
+}
+
+/** An invocation remembered: its answer (perhaps still running) and the request it answers. */
+export interface Recent {
   answer: Promise<InvokeResponse>;
+  /** Whether `request` is the request this entry answers (content compared, no digest needed). */
+  sameRequest(request: RequestContent): boolean;
+  /** The digest of the request this entry answers (computed once, on a peer's lookup). */
+  digest(): string;
+  /** Marks it as run here: from now on peers asking for it are answered. */
+  hold(): void;
+  /** Forgets it (answers that must not be replayed, e.g. "overloaded, try elsewhere"). */
+  forget(): void;
+}
+
+interface Entry extends Recent {
   atMs: number;
+  /** Until then a retry of it may still come (its caller's deadline): not dropped for bytes before. */
+  protectUntilMs: number;
+  /** Its bytes are counted in `protectedBytes`. */
+  protectedCounted: boolean;
   /** False while a retry is still asking peers for the answer; true once it runs here (or has an answer). */
   held: boolean;
-  /** Output + stderr bytes, once the answer is in. */
+  /** Output + stderr bytes once the answer is in, plus the input it keeps. */
   bytes: number;
 }
 
 export class RecentResults {
-  private readonly entries = new Map<string, Entry>();
+  /** By invocation key; more than one entry only when an id was reused with other content. */
+  private readonly entries = new Map<string, Entry[]>();
+  private count = 0;
   private heldBytes = 0;
+  /** Bytes of answers a retry may still come for, and those entries in about the order they expire. */
+  private protectedSum = 0;
+  private readonly protectedQueue: Entry[] = [];
 
   /**
-   * @param maxEntries answers kept @default 10000
+   * @param maxEntries answers kept @default 100000
    * @param maxAgeMs how long an answer is kept @default 300000
-   * @param maxBytes output and stderr bytes kept @default 64 MiB
+   * @param maxBytes output, stderr and input bytes kept of answers no retry can come for any more; answers
+   *   whose caller may still retry are kept whatever their bytes (the invoker counts them as held input and
+   *   refuses new work OVERLOADED instead: evicting them made 6 MiB calls run twice, issue 11 finding 4)
+   *   @default 64 MiB
    */
   constructor(
-    private readonly maxEntries = 10_000,
+    private readonly maxEntries = 100_000,
     private readonly maxAgeMs = 300_000,
     private readonly maxBytes = 64 * 1024 * 1024,
   ) {}
 
-  /** The answer of `id` when it is running or finished recently. */
-  get(id: string): Promise<InvokeResponse> | undefined {
-    const entry = this.entries.get(id);
-    if (entry === undefined) return undefined;
-    if (Date.now() - entry.atMs > this.maxAgeMs) {
-      this.delete(id);
-      return undefined;
-    }
-    return entry.answer;
+  /** The invocation `key` (see `invocationKey`) of this same `request`, when it is running or finished recently. */
+  get(key: string, request: RequestContent): Recent | undefined {
+    return this.live(key).find((e) => e.sameRequest(request));
   }
 
   /**
-   * Remembers the (possibly still running) answer of `id`.
+   * Remembers the (possibly still running) answer of the invocation `key` of `request`. Another request
+   * under the same key is another invocation, remembered beside it.
    * @param held false while the answer is still being looked up among peers (see `hold`) @default true
+   * @param protectUntilMs until when a retry may come (the caller's deadline) @default now
+   * @returns the entry, to `hold` or `forget` it later
    */
-  set(id: string, answer: Promise<InvokeResponse>, held = true): void {
-    this.delete(id);
-    const entry: Entry = { answer, atMs: Date.now(), held, bytes: 0 };
-    this.entries.set(id, entry);
+  set(key: string, answer: Promise<InvokeResponse>, request: RequestContent, held = true, protectUntilMs = 0): Recent {
+    this.get(key, request)?.forget();
+    let digest: string | null = null;
+    const entry: Entry = {
+      answer,
+      atMs: Date.now(),
+      protectUntilMs,
+      protectedCounted: false,
+      held,
+      bytes: 0,
+      sameRequest: (other) => sameContent(request, other),
+      digest: () => (digest ??= requestDigest(request)),
+      hold: () => {
+        entry.held = true;
+      },
+      forget: () => this.remove(key, entry),
+    };
+    const list = this.entries.get(key);
+    if (list === undefined) this.entries.set(key, [entry]);
+    else list.push(entry);
+    this.count += 1;
     answer.then(
       (r) => {
-        if (this.entries.get(id) !== entry) return;
-        entry.bytes = r.output.byteLength + r.stderr.byteLength;
+        if (!this.entries.get(key)?.includes(entry)) return;
+        entry.bytes = r.output.byteLength + r.stderr.byteLength + request.input.byteLength;
         this.heldBytes += entry.bytes;
+        if (entry.protectUntilMs > Date.now()) {
+          entry.protectedCounted = true;
+          this.protectedSum += entry.bytes;
+          this.protectedQueue.push(entry);
+        }
         this.trim();
       },
       () => undefined,
     );
     this.trim();
+    return entry;
+  }
+
+  /**
+   * The invocation of `key` whose request has `digest`, when this invoker runs it or has it (not while it
+   * only asks peers), for peers' lookups.
+   */
+  held(key: string, digest: string): Recent | undefined {
+    return this.live(key).find((e) => e.held && e.digest() === digest);
+  }
+
+  /** Entries remembered. */
+  get size(): number {
+    return this.count;
+  }
+
+  /** Output, stderr and input bytes of the answers kept. */
+  get bytes(): number {
+    return this.heldBytes;
+  }
+
+  /** Bytes of the answers kept that a retry may still come for (counted by the invoker as held). */
+  get protectedBytes(): number {
+    const now = Date.now();
+    for (let head = this.protectedQueue[0]; head !== undefined && (head.protectUntilMs <= now || !head.protectedCounted); head = this.protectedQueue[0]) {
+      this.unprotect(head);
+      this.protectedQueue.shift();
+    }
+    return this.protectedSum;
+  }
+
+  private unprotect(entry: Entry): void {
+    if (!entry.protectedCounted) return;
+    entry.protectedCounted = false;
+    this.protectedSum -= entry.bytes;
+  }
+
+  /** The entries of `key` younger than maxAgeMs (older ones are dropped on the way). */
+  private live(key: string): Entry[] {
+    const list = this.entries.get(key);
+    if (list === undefined) return [];
+    const now = Date.now();
+    for (const e of list.filter((x) => now - x.atMs > this.maxAgeMs)) this.remove(key, e);
+    return this.entries.get(key) ?? [];
+  }
+
+  private remove(key: string, entry: Entry): void {
+    const list = this.entries.get(key);
+    const at = list?.indexOf(entry) ?? -1;
+    if (list === undefined || at < 0) return;
+    list.splice(at, 1);
+    if (list.length === 0) this.entries.delete(key);
+    this.count -= 1;
+    this.heldBytes -= entry.bytes;
+    this.unprotect(entry);
   }
 
   /** Drops the oldest entries past maxEntries, then the oldest finished answers past maxBytes. */
   private trim(): void {
-    while (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next();
-      if (oldest.done === true) break;
-      this.delete(oldest.value);
+    for (const [key, list] of this.entries) {
+      if (this.count <= this.maxEntries) break;
+      for (const e of [...list]) if (this.count > this.maxEntries) this.remove(key, e);
     }
     if (this.heldBytes <= this.maxBytes) return;
-    // running invocations hold no bytes yet and stay: a retry must find them
-    for (const [id, entry] of this.entries) {
+    // running invocations hold no bytes yet and stay, and so do answers a retry may still come for
+    const now = Date.now();
+    for (const [key, list] of this.entries) {
+      for (const e of [...list]) if (this.heldBytes > this.maxBytes && e.bytes > 0 && e.protectUntilMs <= now) this.remove(key, e);
       if (this.heldBytes <= this.maxBytes) break;
-      if (entry.bytes > 0) this.delete(id);
     }
-  }
-
-  /** The answer of `id` when this invoker runs it or has it (not while it only asks peers), for peers' lookups. */
-  held(id: string): Promise<InvokeResponse> | undefined {
-    const entry = this.entries.get(id);
-    return entry?.held === true ? this.get(id) : undefined;
-  }
-
-  /** Marks `id` as run here: from now on peers asking for it are answered. */
-  hold(id: string): void {
-    const entry = this.entries.get(id);
-    if (entry !== undefined) entry.held = true;
-  }
-
-  /** Forgets `id` (answers that must not be replayed, e.g. "overloaded, try elsewhere"). */
-  delete(id: string): void {
-    const entry = this.entries.get(id);
-    if (entry === undefined) return;
-    this.heldBytes -= entry.bytes;
-    this.entries.delete(id);
-  }
-
-  get size(): number {
-    return this.entries.size;
   }
 }

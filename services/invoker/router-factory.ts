@@ -1,17 +1,17 @@
 /**
  * Picks the tier router for this invoker: hybrid (WASM + warm containers) when a Docker engine answers,
- * WASM only otherwise, saying why once in the log and in status (SPEC §1: Docker is optional).
+ * WASM only otherwise, saying why once in the log and in status (SPEC §1: Docker is optional). The router
+ * owns both tiers from here on and closes them.
  */
 import { join } from 'node:path';
 import type { Config } from '../common/config';
 import type { Logger } from '../common/logger';
-import type { Executor } from './executor';
 import { ContainerExecutor, DEFAULT_WATCHDOG, probeDocker } from './executors/container/container-executor';
 import { HybridRouter } from './hybrid-router';
-import type { TierRouter } from './invoker';
+import type { TierRouter, WasmTier } from './tier-router';
 import { WasmOnlyRouter } from './wasm-only-router';
 
-export async function createRouter(deps: { config: Readonly<Config>; log: Logger; wasm: Executor }): Promise<TierRouter> {
+export async function createRouter(deps: { config: Readonly<Config>; log: Logger; wasm: WasmTier }): Promise<TierRouter> {
   const { config, log, wasm } = deps;
   if (!config.containers) return wasmOnly(wasm, log, 'container tier disabled (HAYATE_CONTAINERS=off)');
   const watchdogPath = config.watchdogPath || DEFAULT_WATCHDOG;
@@ -23,7 +23,7 @@ export async function createRouter(deps: { config: Readonly<Config>; log: Logger
   return new HybridRouter(wasm, containers, { hotCalls: config.hotCalls, hotWindowMs: config.hotWindowMs, containerIdleMs: config.containerIdleMs, retryAfterMs: config.containerRetryMs }, log.child({ component: 'tier-router' }));
 }
 
-function wasmOnly(wasm: Executor, log: Logger, reason: string): TierRouter {
+function wasmOnly(wasm: WasmTier, log: Logger, reason: string): TierRouter {
   log.warn({ reason }, 'container tier unavailable: running WASM only');
   return new WasmOnlyRouter(wasm, reason);
 }

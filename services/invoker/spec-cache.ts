@@ -3,6 +3,8 @@
  * watch, so a redeploy takes effect on the next call without a restart and a call needs no KV round trip.
  */
 import type { FunctionSpec } from '../common/codec';
+import type { FunctionDefaults } from '../common/config';
+import { withDefaults } from '../common/function-defaults';
 import type { Logger } from '../common/logger';
 import type { FunctionName } from '../common/names';
 import type { FunctionEvent, FunctionStore } from '../common/store';
@@ -12,8 +14,10 @@ export class SpecCache {
   private readonly abort = new AbortController();
   private readonly listeners: ((event: FunctionEvent, previous: FunctionSpec | undefined) => void)[] = [];
 
+  /** @param defaults limits for specs that leave one unset (applied once here, see function-defaults.ts) */
   constructor(
     private readonly store: FunctionStore,
+    private readonly defaults: Readonly<FunctionDefaults>,
     private readonly log: Logger,
   ) {}
 
@@ -34,21 +38,19 @@ export class SpecCache {
   async get(name: FunctionName): Promise<FunctionSpec | null> {
     const local = this.specs.get(name);
     if (local !== undefined) return local;
-    const remote = await this.store.getSpec(name);
-    if (remote !== null && !this.specs.has(name)) this.specs.set(name, remote);
+    const stored = await this.store.getSpec(name);
+    if (stored === null) return null;
+    const remote = withDefaults(stored, this.defaults);
+    if (!this.specs.has(name)) this.specs.set(name, remote);
     return remote;
-  }
-
-  /** Every spec known locally. */
-  all(): FunctionSpec[] {
-    return [...this.specs.values()];
   }
 
   stop(): void {
     this.abort.abort();
   }
 
-  private apply(event: FunctionEvent): void {
+  private apply(raw: FunctionEvent): void {
+    const event: FunctionEvent = raw.kind === 'put' ? { ...raw, spec: withDefaults(raw.spec, this.defaults) } : raw;
     const name = event.kind === 'put' ? event.spec.name : event.name;
     const previous = this.specs.get(name);
     if (event.kind === 'put') {

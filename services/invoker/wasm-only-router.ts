@@ -2,18 +2,23 @@
  * The tier router of an invoker without a container tier (no Docker engine, or disabled): every
  * invocation runs in WASM; `policy: container` functions are refused with a clear reason.
  */
+import { Tier } from '../common/codec';
 import { HayateError } from '../common/errors';
-import type { ExecutionRequest, Executor } from './executor';
+import type { ExecutionRequest, ExecutionResult, Executor } from './executor';
 import type { FunctionRuntime } from './function-runtime';
 import { TierState } from './function-runtime';
-import type { TierRouter } from './invoker';
+import type { TierRouter, WasmTier } from './tier-router';
 
 export class WasmOnlyRouter implements TierRouter {
   /** @param reason why there is no container tier, shown in status */
   constructor(
-    private readonly wasm: Executor,
+    private readonly wasm: WasmTier,
     private readonly reason: string,
   ) {}
+
+  get capacity(): number {
+    return this.wasm.workers;
+  }
 
   choose(_runtime: FunctionRuntime, request: ExecutionRequest): Executor {
     if (request.spec.policy === 'container') {
@@ -22,7 +27,9 @@ export class WasmOnlyRouter implements TierRouter {
     return this.wasm;
   }
 
-  observe(): void {}
+  observe(runtime: FunctionRuntime, _request: ExecutionRequest, result: ExecutionResult | null): void {
+    if (result?.tier === Tier.wasm) runtime.ranInWasm();
+  }
 
   async reset(runtime: FunctionRuntime, reason: string): Promise<void> {
     runtime.transition(TierState.cold, reason);
@@ -32,5 +39,7 @@ export class WasmOnlyRouter implements TierRouter {
     return { available: false, reason: this.reason };
   }
 
-  async close(): Promise<void> {}
+  close(): Promise<void> {
+    return this.wasm.close();
+  }
 }

@@ -1,10 +1,13 @@
 import { spawn } from 'node:child_process';
 import { HAYATE_BIN } from './paths';
 
-/** Runs `hayate <args>` with `input` on stdin (closed at once when none); resolves with code and output. */
-export function runCli(args: string[], input?: string | Buffer, env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+/**
+ * Runs `hayate <args>` with `input` on stdin (closed at once when none); resolves with code and output.
+ * @param cwd working folder @default this process's
+ */
+export function runCli(args: string[], input?: string | Buffer, env: Record<string, string> = {}, cwd?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [HAYATE_BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, [HAYATE_BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env }, cwd });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -5,8 +5,8 @@
 import { connect } from 'nats';
 import type { NatsConnection } from 'nats';
 import { HttpClient } from '../../services/cli/http-client';
-import type { LocalCluster, LocalClusterState } from '../../services/cli/local-cluster';
-import { startLocalCluster } from '../../services/cli/local-cluster';
+import type { LocalCluster, LocalClusterState } from '../../services/common/local-cluster';
+import { startLocalCluster } from '../../services/common/local-cluster';
 
 export type ClusterState = LocalClusterState;
 

@@ -4,9 +4,10 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { startInvoker } from '../../services/cli/up';
-import type { ExecutionRecord } from '../../services/invoker/execution-log';
-import { parseExecutionLog } from '../../services/invoker/execution-log';
+import type { ExecutionRecord } from '../../services/common/execution-record';
+import { parseExecutionLog } from '../../services/common/execution-record';
 
 export interface InvokerProcess {
   id: string;
@@ -19,19 +20,6 @@ export interface InvokerProcess {
  */
 export function spawnInvoker(natsUrl: string, id: string, executionLog: string, env: Record<string, string> = {}): Promise<InvokerProcess> {
   return startInvoker(natsUrl, id, [], { ...process.env, HAYATE_LOG_LEVEL: process.env['HAYATE_LOG_LEVEL'] ?? 'warn', HAYATE_EXECUTION_LOG: executionLog, ...env });
-}
-
-/** Resolves with the exit code (or signal) of a child once it exits. */
-export function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
-  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-}
-
-/** SIGKILLs a child and waits for it to be gone. */
-export async function killHard(child: ChildProcess): Promise<void> {
-  const gone = exited(child);
-  child.kill('SIGKILL');
-  await gone;
 }
 
 /** Every record of the execution audit (empty when the file does not exist yet). */
@@ -58,7 +46,7 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
     } catch (err: unknown) {
       lastError = err;
     }
-    await new Promise((r) => setTimeout(r, everyMs));
+    await sleep(everyMs);
   }
   throw new Error(`Timed out waiting for ${what}${lastError === null ? '' : ` (last error: ${String(lastError)})`}`);
 }

@@ -5,7 +5,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startLocalCluster } from '../../services/cli/local-cluster';
+import { startLocalCluster } from '../../services/common/local-cluster';
 
 export interface InvokerEntry {
   id: string;
@@ -40,21 +40,4 @@ export async function startSites(options: { sites: number; invokers: number; env
   const local = await startLocalCluster({ invokers: options.invokers, env: { HAYATE_LOG_LEVEL: 'warn', ...options.env }, args: ['--sites', String(options.sites)], captureLogs: true });
   const state = JSON.parse(readFileSync(join(local.dir, 'state.json'), 'utf8')) as SitesState;
   return { ...local, ...state };
-}
-
-/** SIGKILLs `pid` and resolves once it is gone. */
-export async function killHard(pid: number): Promise<void> {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    return; // already gone
-  }
-  for (;;) {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }

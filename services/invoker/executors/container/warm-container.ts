@@ -10,6 +10,7 @@ import type Docker from 'dockerode';
 import type { FunctionSpec } from '../../../common/codec';
 import { HayateError } from '../../../common/errors';
 import type { Logger } from '../../../common/logger';
+import { retry } from '../../../common/retry';
 import { watchdogPing } from './watchdog-client';
 
 /** Labels on every container hayate starts; an invoker removes its own orphans by them. */
@@ -71,7 +72,7 @@ export class WarmContainer {
     mkdirSync(this.dir, { recursive: true, mode: 0o755 });
     try {
       const command = await this.imageCommand();
-      const memory = Math.max(MIN_MEMORY, (this.spec.memoryMb || 128) * MiB);
+      const memory = Math.max(MIN_MEMORY, this.spec.memoryMb * MiB);
       const container = await this.docker.createContainer({
         Image: this.spec.image,
         Entrypoint: ['/hayate-watchdog', '--socket', '/hayate/sock', '--max-conns', String(Math.max(1, this.spec.maxConcurrency || 64)), '--'],
@@ -134,28 +135,22 @@ export class WarmContainer {
     }
   }
 
-  private async waitForSocket(): Promise<void> {
-    const deadline = Date.now() + 15_000;
-    let last = '';
-    while (Date.now() < deadline) {
+  private waitForSocket(): Promise<void> {
+    const ping = async () => {
       try {
         await watchdogPing(this.socketPath);
-        return;
       } catch (err: unknown) {
-        last = err instanceof Error ? err.message : String(err);
+        const state = await this.docker.getContainer(this.id).inspect().catch(() => null);
+        if (state !== null && !state.State.Running) throw new HayateError('HAYATE_ERR_CONTAINER_UNAVAILABLE', `Container of ${this.spec.name} exited with code ${state.State.ExitCode} before it was ready`);
+        throw err;
       }
-      const state = await this.docker.getContainer(this.id).inspect().catch(() => null);
-      if (state !== null && !state.State.Running) throw new HayateError('HAYATE_ERR_CONTAINER_UNAVAILABLE', `Container of ${this.spec.name} exited with code ${state.State.ExitCode} before it was ready`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    throw new HayateError('HAYATE_ERR_CONTAINER_UNAVAILABLE', `Container of ${this.spec.name} did not answer on its socket within 15 s (${last})`);
-  }
-
-  /** Whether Docker still runs this container. */
-  async running(): Promise<boolean> {
-    if (this.id === '') return false;
-    const info = await this.docker.getContainer(this.id).inspect().catch(() => null);
-    return info?.State.Running === true;
+    };
+    return retry(ping, {
+      patienceMs: 15_000,
+      backoff: { initialMs: 10 },
+      retryOn: (err) => !(err instanceof HayateError),
+      exhausted: (err) => new HayateError('HAYATE_ERR_CONTAINER_UNAVAILABLE', `Container of ${this.spec.name} did not answer on its socket within 15 s (${err instanceof Error ? err.message : String(err)})`),
+    });
   }
 
   /** Stops and removes the container and its socket folder. Idempotent; never throws. */

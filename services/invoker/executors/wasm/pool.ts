@@ -1,8 +1,13 @@
 /**
  * A fixed pool of WASM worker threads, started and initialised ahead of time so that no run waits for
  * `init()` and no WASM ever runs on the event-loop thread (NATS heartbeats keep flowing during a 2 s run).
- * A run that times out or is aborted terminates its worker (the only way to stop a WASM loop) and a
- * replacement is started at once, so the pool stays full.
+ *
+ * Fair share: the pool has `size` workers any function may use, and `spares` more that only a function
+ * below its fair share (size ÷ functions running or waiting, at least 1) may take once the `size` are
+ * busy. So a function that holds every worker with long runs cannot make another wait: the other's call
+ * starts on a spare at once and the OS shares the cores between the threads (issue 11, finding 3).
+ * A run whose signal aborts (its deadline passed, or shutdown) terminates its worker (the only way to stop
+ * a WASM loop) and a replacement is started at once, so the pool stays full.
  */
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -15,8 +20,11 @@ export type PoolRunResult = RunResult | { type: 'timeout' };
 
 interface Job {
   msg: Omit<RunMessage, 'id' | 'type'>;
-  timeoutMs: number;
+  /** Whose run it is (the function): the unit of the fair share. */
+  owner: string;
   signal: AbortSignal;
+  /** Leaves the queue early when the signal aborts while the job waits for a worker. */
+  onQueuedAbort: () => void;
   resolve: (r: PoolRunResult) => void;
   reject: (e: unknown) => void;
 }
@@ -24,7 +32,7 @@ interface Job {
 interface Slot {
   worker: Worker;
   ready: boolean;
-  job: { id: number; job: Job; timer: NodeJS.Timeout; onAbort: () => void } | null;
+  job: { id: number; job: Job; onAbort: () => void } | null;
 }
 
 /** Pool lifecycle. */
@@ -39,47 +47,60 @@ export class WasmPool {
   private closing: Promise<void> | null = null;
 
   /**
-   * @param size number of worker threads (one per core by default in config)
+   * @param size worker threads any function may use (one per core by default in config)
+   * @param spares worker threads beyond `size`, for functions below their fair share @default 0
    */
   constructor(
     private readonly size: number,
     private readonly log: Logger,
+    private readonly spares = 0,
   ) {}
 
   /** Starts every worker and waits until each is ready to run. */
   async start(): Promise<void> {
     const ready: Promise<void>[] = [];
-    for (let i = 0; i < this.size; i += 1) ready.push(this.spawn());
+    for (let i = 0; i < this.size + this.spares; i += 1) ready.push(this.spawn());
     await Promise.all(ready);
     this.state = PoolState.running;
-    this.log.info({ workers: this.size }, 'wasm pool started');
+    this.log.info({ workers: this.size, spares: this.spares }, 'wasm pool started');
   }
 
   get workers(): number {
     return this.size;
   }
 
-  /** Workers started, initialised and not being replaced: `workers` once the pool has recovered from a kill. */
+  /** Workers started, initialised and not being replaced: `workers` + spares once the pool has recovered from a kill. */
   get ready(): number {
     let n = 0;
     for (const slot of this.slots) if (slot.ready) n += 1;
     return n;
   }
 
-  /** Runs queued; jobs waiting for a worker count here. */
-  get queued(): number {
-    return this.queue.length;
-  }
-
   /**
-   * Runs one module. Resolves `{type:'timeout'}` when `timeoutMs` passes or `signal` aborts first.
+   * Runs one module. Resolves `{type:'timeout'}` when `signal` (the invocation's deadline ∪ shutdown)
+   * aborts first, whether the run was waiting for a worker or running.
+   * @param owner whose run it is (the function), for the fair share @default the module digest
    * @throws HayateError HAYATE_ERR_UNAVAILABLE when the pool is stopped
    */
-  run(msg: Omit<RunMessage, 'id' | 'type'>, timeoutMs: number, signal: AbortSignal): Promise<PoolRunResult> {
+  run(msg: Omit<RunMessage, 'id' | 'type'>, signal: AbortSignal, owner: string = msg.digest): Promise<PoolRunResult> {
     if (this.state === PoolState.stopped) return Promise.reject(new HayateError('HAYATE_ERR_UNAVAILABLE', 'Cannot run function as the WASM pool is stopped'));
     if (signal.aborted) return Promise.resolve({ type: 'timeout' });
     return new Promise((resolve, reject) => {
-      this.queue.push({ msg, timeoutMs, signal, resolve, reject });
+      const job: Job = {
+        msg,
+        owner,
+        signal,
+        resolve,
+        reject,
+        onQueuedAbort: () => {
+          const at = this.queue.indexOf(job);
+          if (at < 0) return;
+          this.queue.splice(at, 1);
+          resolve({ type: 'timeout' });
+        },
+      };
+      signal.addEventListener('abort', job.onQueuedAbort, { once: true });
+      this.queue.push(job);
       this.dispatch();
     });
   }
@@ -125,30 +146,56 @@ export class WasmPool {
     });
   }
 
+  /** Starts queued runs on free workers, first come first served within the fair share. */
   private dispatch(): void {
-    for (const slot of this.slots) {
-      if (this.queue.length === 0) return;
-      if (!slot.ready || slot.job !== null) continue;
-      const job = this.queue.shift();
+    while (this.queue.length > 0) {
+      let slot: Slot | undefined;
+      for (const s of this.slots) if (s.ready && s.job === null) slot ??= s;
+      if (slot === undefined) return;
+      const at = this.queue.findIndex((j) => this.mayStart(j.owner));
+      if (at < 0) return;
+      const [job] = this.queue.splice(at, 1);
       if (job === undefined) return;
+      job.signal.removeEventListener('abort', job.onQueuedAbort);
       if (job.signal.aborted) {
         job.resolve({ type: 'timeout' });
         continue;
       }
-      const id = this.nextId++;
-      const timer = setTimeout(() => this.abortJob(slot, id), job.timeoutMs);
-      const onAbort = () => this.abortJob(slot, id);
-      job.signal.addEventListener('abort', onAbort, { once: true });
-      slot.job = { id, job, timer, onAbort };
-      const msg: RunMessage = { type: 'run', id, ...job.msg };
-      slot.worker.postMessage(msg);
+      this.startOn(slot, job);
     }
+  }
+
+  /**
+   * Whether a run of `owner` may take a free worker now: always while fewer than `size` run; beyond that
+   * (a spare) only while `owner` runs fewer than its fair share.
+   */
+  private mayStart(owner: string): boolean {
+    let busy = 0;
+    let mine = 0;
+    const owners = new Set<string>([owner]);
+    for (const s of this.slots) {
+      if (s.job === null) continue;
+      busy += 1;
+      owners.add(s.job.job.owner);
+      if (s.job.job.owner === owner) mine += 1;
+    }
+    if (busy < this.size) return true;
+    for (const j of this.queue) owners.add(j.owner);
+    return mine < Math.max(1, Math.floor(this.size / owners.size));
+  }
+
+  private startOn(slot: Slot, job: Job): void {
+    const id = this.nextId++;
+    const onAbort = () => this.abortJob(slot, id);
+    job.signal.addEventListener('abort', onAbort, { once: true });
+    slot.job = { id, job, onAbort };
+    const msg: RunMessage = { type: 'run', id, ...job.msg };
+    slot.worker.postMessage(msg);
   }
 
   private release(slot: Slot): Job | null {
     const current = slot.job;
     if (current === null) return null;
-    clearTimeout(current.timer);
     current.job.signal.removeEventListener('abort', current.onAbort);
     slot.job = null;
     return current.job;
@@ -160,7 +207,7 @@ export class WasmPool {
     this.dispatch();
   }
 
-  /** A run overran or was aborted: terminate its worker (stops any WASM loop) and start another. */
+  /** A run's signal aborted: terminate its worker (stops any WASM loop) and start another. */
   private abortJob(slot: Slot, id: number): void {
     if (slot.job?.id !== id) return;
     this.release(slot)?.resolve({ type: 'timeout' });

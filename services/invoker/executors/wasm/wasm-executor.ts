@@ -4,26 +4,29 @@
 import { Tier } from '../../../common/codec';
 import type { Logger } from '../../../common/logger';
 import { PAGES_PER_MIB } from '../../../common/wasm-module';
-import type { ExecutionRequest, ExecutionResult, Executor } from '../../executor';
+import type { ExecutionRequest, ExecutionResult } from '../../executor';
 import type { ModuleCache } from '../../module-cache';
+import type { WasmTier } from '../../tier-router';
 import { WasmPool } from './pool';
 
 const WASM_PAGE_BYTES = 65536;
 
-export class WasmExecutor implements Executor {
+export class WasmExecutor implements WasmTier {
   readonly tier = Tier.wasm;
   private readonly pool: WasmPool;
 
   /**
    * @param modules compiled-module cache (shared with status reporting)
    * @param workers worker threads in the pool
+   * @param spares worker threads beyond `workers` for functions below their fair share (see pool.ts) @default 0
    */
   constructor(
     private readonly modules: ModuleCache,
     workers: number,
     log: Logger,
+    spares = 0,
   ) {
-    this.pool = new WasmPool(workers, log.child({ component: 'wasm-pool' }));
+    this.pool = new WasmPool(workers, log.child({ component: 'wasm-pool' }), spares);
   }
 
   /** Starts and initialises the worker threads. */
@@ -39,7 +42,6 @@ export class WasmExecutor implements Executor {
     const t0 = performance.now();
     const { module, memory, cold } = await this.modules.get(req.spec.digest, req.memoryMb);
     const loadUs = Math.round((performance.now() - t0) * 1000);
-    const elapsedMs = performance.now() - t0;
     const result = await this.pool.run(
       {
         digest: req.spec.digest,
@@ -52,8 +54,8 @@ export class WasmExecutor implements Executor {
         memoryLimitBytes: req.memoryMb * PAGES_PER_MIB * WASM_PAGE_BYTES,
         memoryPages: memory,
       },
-      Math.max(1, req.timeoutMs - elapsedMs),
       signal,
+      req.fn,
     );
     if (result.type === 'timeout') {
       return { tier: Tier.wasm, outcome: { kind: 'timeout' }, stdout: new Uint8Array(0), stderr: new Uint8Array(0), coldStart: cold, startupUs: loadUs, execUs: Math.round((performance.now() - t0) * 1000) - loadUs, teardownUs: 0 };

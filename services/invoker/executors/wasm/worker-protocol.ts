@@ -34,8 +34,6 @@ export type WorkerMessage =
       outcome: WorkerOutcome;
       stdout: Uint8Array;
       stderr: Uint8Array;
-      /** The instance was prepared ahead of the request (no instantiation on the critical path). */
-      prepared: boolean;
       startupUs: number;
       execUs: number;
       teardownUs: number;

@@ -94,10 +94,7 @@ function limitOf(p: Prepared, msg: RunMessage, outcome: WorkerOutcome): WorkerOu
 
 function run(msg: RunMessage): WorkerMessage {
   const t0 = performance.now();
-  let p: Prepared;
-  const wasPrepared = prepared !== null && prepared.key === keyOf(msg);
-  if (wasPrepared && prepared !== null) p = prepared;
-  else p = instantiate(msg.module, msg);
+  const p = prepared !== null && prepared.key === keyOf(msg) ? prepared : instantiate(msg.module, msg);
   prepared = null;
   const { stdio } = p.wasi;
   stdio.input = msg.input;
@@ -131,7 +128,6 @@ function run(msg: RunMessage): WorkerMessage {
     outcome,
     stdout,
     stderr,
-    prepared: wasPrepared,
     startupUs: Math.round((t1 - t0) * 1000),
     execUs: Math.round((t2 - t1) * 1000),
     teardownUs: Math.round((t3 - t2) * 1000),
@@ -158,7 +154,7 @@ async function main(): Promise<void> {
     } catch (err: unknown) {
       // instantiation failed (e.g. a start function trapped): report it as a trap of this run
       const message = err instanceof Error ? err.message : String(err);
-      reply = { type: 'result', id: msg.id, outcome: { kind: 'trapped', message }, stdout: new Uint8Array(0), stderr: new Uint8Array(0), prepared: false, startupUs: 0, execUs: 0, teardownUs: 0 };
+      reply = { type: 'result', id: msg.id, outcome: { kind: 'trapped', message }, stdout: new Uint8Array(0), stderr: new Uint8Array(0), startupUs: 0, execUs: 0, teardownUs: 0 };
     }
     const transfer = reply.type === 'result' ? [reply.stdout.buffer, reply.stderr.buffer].filter((b, i, a) => b.byteLength > 0 && a.indexOf(b) === i) : [];
     port.postMessage(reply, transfer as ArrayBuffer[]);

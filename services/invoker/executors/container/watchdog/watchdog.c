@@ -454,18 +454,28 @@ static void free_request(request *q) {
     memset(q, 0, sizeof *q);
 }
 
-/* Spawn CMD for request q and run it to the end. The connection is only
- * watched for hang-up. Returns 0 when a response was sent or is due, -1 when
- * the client is gone (nothing to send). */
-static int run_invocation(int conn, uint64_t t_accept, request *q, handler_state *hs) {
-    /* argv = CMD ARGS... + request args; envp = request env (+ PATH). */
+/* The child of one invocation, as run_invocation follows it. */
+typedef struct {
+    pid_t pid;
+    int fd_in, fd_out, fd_err; /* our ends of its stdin, stdout, stderr; -1 once closed */
+    size_t in_off;             /* bytes of the input written so far */
+    uint64_t t_exec, t_end;
+    uint64_t deadline;         /* 0: none */
+    int reaped, status;        /* waitpid saw it exit, with this status */
+    int client_gone;           /* nothing to answer: hung up, or the watchdog is stopping */
+    result res;
+} child_run;
+
+/* argv = CMD ARGS... + request args; envp = request env (+ PATH when it has
+ * none). The vectors borrow their strings from cmd_argv and q. 0, or -1 when
+ * out of memory. */
+static int exec_vectors(const request *q, char ***argv_out, char ***envp_out) {
     char **argv = calloc((size_t)cmd_argc + q->argc + 1, sizeof(char *));
     char **envp = calloc((size_t)q->envc + 2, sizeof(char *));
     if (!argv || !envp) {
         free(argv);
         free(envp);
-        send_error(conn, OUT_SPAWN_FAILED, 126, now_ns() - t_accept, "%s: out of memory\n", prog);
-        return 0;
+        return -1;
     }
     for (int i = 0; i < cmd_argc; i++) argv[i] = cmd_argv[i];
     for (uint32_t i = 0; i < q->argc; i++) argv[cmd_argc + i] = q->args[i];
@@ -475,16 +485,16 @@ static int run_invocation(int conn, uint64_t t_accept, request *q, handler_state
         if (strncmp(q->envs[i], "PATH=", 5) == 0) has_path = 1;
     }
     if (!has_path) envp[q->envc] = (char *)DEFAULT_PATH;
+    *argv_out = argv;
+    *envp_out = envp;
+    return 0;
+}
 
-    if (make_pipes(hs) < 0) {
-        int e = errno;
-        free(argv);
-        free(envp);
-        send_error(conn, OUT_SPAWN_FAILED, 126, now_ns() - t_accept, "%s: pipe: %s\n", prog,
-                   strerror(e));
-        return 0;
-    }
-
+/* Spawn CMD with hs's pipes as its stdin, stdout and stderr, in its own
+ * process group, with default signal handling. Sets c's pid, t_exec and our
+ * pipe ends (ours to close either way). Returns posix_spawnp's result: 0 or
+ * the errno of fork or exec. */
+static int spawn_child(handler_state *hs, char **argv, char **envp, child_run *c) {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     posix_spawn_file_actions_init(&fa);
@@ -504,59 +514,86 @@ static int run_invocation(int conn, uint64_t t_accept, request *q, handler_state
     posix_spawnattr_setpgroup(&attr, 0); /* own process group: pgid = pid */
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
                                         POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_USEVFORK);
-    pid_t pid;
     /* glibc's posix_spawn returns once the child has exec'd, or with the
      * error of fork or exec (and then it has reaped the child). */
-    int rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv, envp);
-    uint64_t t_exec = now_ns();
+    int rc = posix_spawnp(&c->pid, argv[0], &fa, &attr, argv, envp);
+    c->t_exec = now_ns();
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     close_fd(&hs->pin[0]);
     close_fd(&hs->pout[1]);
     close_fd(&hs->perr[1]);
-    int fd_in = hs->pin[1], fd_out = hs->pout[0], fd_err = hs->perr[0];
-    hs->pin[1] = hs->pout[0] = hs->perr[0] = -1; /* ours now; closed below */
-    if (rc != 0) {
-        close(fd_in);
-        close(fd_out);
-        close(fd_err);
-        send_error(conn, OUT_SPAWN_FAILED, rc == ENOENT ? 127 : 126, t_exec - t_accept,
-                   "%s: cannot spawn %s: %s\n", prog, argv[0], strerror(rc));
-        free(argv);
-        free(envp);
-        return 0;
+    c->fd_in = hs->pin[1];
+    c->fd_out = hs->pout[0];
+    c->fd_err = hs->perr[0];
+    hs->pin[1] = hs->pout[0] = hs->perr[0] = -1; /* ours now; closed by close_child_fds */
+    return rc;
+}
+
+static void close_child_fds(child_run *c) {
+    close_fd(&c->fd_in);
+    close_fd(&c->fd_out);
+    close_fd(&c->fd_err);
+}
+
+/* Write what the pipe takes of the rest of the input; close the child's
+ * stdin (EOF) once all is written or the child stopped reading. */
+static void feed_stdin(child_run *c, const request *q) {
+    while (c->in_off < q->input_len) {
+        ssize_t w = write(c->fd_in, q->input + c->in_off, q->input_len - c->in_off);
+        if (w > 0) {
+            c->in_off += (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+        c->in_off = q->input_len; /* EPIPE: the child stopped reading, fine */
     }
-    free(argv);
-    free(envp);
+    if (c->in_off >= q->input_len) close_fd(&c->fd_in);
+}
 
-    result res = {OUT_EXITED, 0, 0, t_exec - t_accept, 0};
-    outbuf *out = &hs->out, *err = &hs->err;
-    out->limit = q->max_out;
-    err->limit = q->max_err;
-    size_t in_off = 0;
-    set_nonblock(fd_in);
-    set_nonblock(fd_out);
-    set_nonblock(fd_err);
-    if (q->input_len == 0) close_fd(&fd_in);
+/* Whether the signalfd holds a SIGTERM (SIGCHLD only wakes the loop up). */
+static int sigterm_pending(int sfd) {
+    struct signalfd_siginfo si;
+    int term = 0;
+    while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
+        if (si.ssi_signo == SIGTERM) term = 1;
+    return term;
+}
 
-    uint64_t deadline = q->timeout_ms ? t_exec + (uint64_t)q->timeout_ms * 1000000ull : 0;
-    int reaped = 0, status = 0, killed = 0, client_gone = 0;
-    uint64_t t_end = 0;
+/* poll's timeout: until the deadline (-1: none), at most 20 ms when there is
+ * no signalfd to wake up on SIGCHLD. */
+static int poll_wait_ms(const child_run *c, int sfd) {
+    int wait_ms = -1;
+    if (c->deadline) {
+        uint64_t t = now_ns();
+        uint64_t left = t >= c->deadline ? 0 : (c->deadline - t + 999999) / 1000000;
+        wait_ms = left > INT_MAX ? INT_MAX : (int)left;
+    }
+    if (sfd < 0 && (wait_ms < 0 || wait_ms > 20)) wait_ms = 20;
+    return wait_ms;
+}
 
-    while (!reaped) {
+/* Follow the child until it exits, feeding its stdin and collecting its
+ * stdout and stderr; kill its process group instead when it passes its
+ * deadline or the output limit, when the client hangs up, when the watchdog
+ * gets SIGTERM, or when poll fails. The connection is only watched for
+ * hang-up. */
+static void supervise(int conn, const request *q, handler_state *hs, child_run *c) {
+    for (;;) {
         struct pollfd p[5];
         int np = 0, i_in = -1, i_out = -1, i_err = -1, i_sig = -1, i_conn;
-        if (fd_in >= 0) {
+        if (c->fd_in >= 0) {
             i_in = np;
-            p[np++] = (struct pollfd){fd_in, POLLOUT, 0};
+            p[np++] = (struct pollfd){c->fd_in, POLLOUT, 0};
         }
-        if (fd_out >= 0) {
+        if (c->fd_out >= 0) {
             i_out = np;
-            p[np++] = (struct pollfd){fd_out, POLLIN, 0};
+            p[np++] = (struct pollfd){c->fd_out, POLLIN, 0};
         }
-        if (fd_err >= 0) {
+        if (c->fd_err >= 0) {
             i_err = np;
-            p[np++] = (struct pollfd){fd_err, POLLIN, 0};
+            p[np++] = (struct pollfd){c->fd_err, POLLIN, 0};
         }
         if (hs->sfd >= 0) {
             i_sig = np;
@@ -565,112 +602,131 @@ static int run_invocation(int conn, uint64_t t_accept, request *q, handler_state
         i_conn = np;
         p[np++] = (struct pollfd){conn, 0, 0}; /* POLLHUP: the client went away */
 
-        int wait_ms = -1;
-        if (deadline) {
-            uint64_t t = now_ns();
-            uint64_t left = t >= deadline ? 0 : (deadline - t + 999999) / 1000000;
-            wait_ms = left > INT_MAX ? INT_MAX : (int)left;
-        }
-        if (hs->sfd < 0 && (wait_ms < 0 || wait_ms > 20)) wait_ms = 20; /* no signalfd */
-
-        int n = poll(p, (nfds_t)np, wait_ms);
+        int n = poll(p, (nfds_t)np, poll_wait_ms(c, hs->sfd));
         if (n < 0) {
             if (errno == EINTR) continue;
             logmsg("%s: poll: %s", prog, strerror(errno));
-            kill(-pid, SIGKILL);
-            killed = 1;
-            break;
+            kill(-c->pid, SIGKILL);
+            return;
         }
-        if (i_in >= 0 && p[i_in].revents) {
-            while (in_off < q->input_len) {
-                ssize_t w = write(fd_in, q->input + in_off, q->input_len - in_off);
-                if (w > 0) {
-                    in_off += (size_t)w;
-                    continue;
-                }
-                if (w < 0 && errno == EINTR) continue;
-                if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-                in_off = q->input_len; /* EPIPE: the child stopped reading, fine */
-            }
-            if (in_off >= q->input_len) close_fd(&fd_in); /* EOF on the child's stdin */
-        }
+        if (i_in >= 0 && p[i_in].revents) feed_stdin(c, q);
         if (i_out >= 0 && p[i_out].revents) {
-            if (drain_fd(fd_out, out, 1)) close_fd(&fd_out);
-            if (out->exceeded) {
-                kill(-pid, SIGKILL);
-                killed = 1;
-                res.outcome = OUT_OUTPUT_LIMIT;
-                break;
+            if (drain_fd(c->fd_out, &hs->out, 1)) close_fd(&c->fd_out);
+            if (hs->out.exceeded) {
+                kill(-c->pid, SIGKILL);
+                c->res.outcome = OUT_OUTPUT_LIMIT;
+                return;
             }
         }
         if (i_err >= 0 && p[i_err].revents) {
-            if (drain_fd(fd_err, err, 0)) close_fd(&fd_err);
+            if (drain_fd(c->fd_err, &hs->err, 0)) close_fd(&c->fd_err);
         }
         if (p[i_conn].revents & (POLLHUP | POLLERR | POLLNVAL)) {
-            kill(-pid, SIGKILL);
-            killed = client_gone = 1;
-            break;
+            kill(-c->pid, SIGKILL);
+            c->client_gone = 1;
+            return;
         }
-        if (i_sig >= 0 && p[i_sig].revents) {
-            struct signalfd_siginfo si;
-            int term = 0;
-            while (read(hs->sfd, &si, sizeof si) == (ssize_t)sizeof si)
-                if (si.ssi_signo == SIGTERM) term = 1;
-            if (term) { /* forced shutdown of the watchdog */
-                kill(-pid, SIGKILL);
-                killed = client_gone = 1;
-                term_requested = 1;
-                break;
-            }
+        if (i_sig >= 0 && p[i_sig].revents && sigterm_pending(hs->sfd)) {
+            /* forced shutdown of the watchdog */
+            kill(-c->pid, SIGKILL);
+            c->client_gone = 1;
+            term_requested = 1;
+            return;
         }
-        if (waitpid(pid, &status, WNOHANG) == pid) {
-            reaped = 1;
-            t_end = now_ns();
-            break;
+        if (waitpid(c->pid, &c->status, WNOHANG) == c->pid) {
+            c->reaped = 1;
+            c->t_end = now_ns();
+            return;
         }
-        if (deadline && now_ns() >= deadline) {
-            kill(-pid, SIGKILL);
-            killed = 1;
-            res.outcome = OUT_TIMEOUT;
-            break;
+        if (c->deadline && now_ns() >= c->deadline) {
+            kill(-c->pid, SIGKILL);
+            c->res.outcome = OUT_TIMEOUT;
+            return;
         }
     }
+}
 
-    if (!reaped) {
-        /* We killed it: SIGKILL is prompt. */
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+/* After supervise: wait for a child we killed (SIGKILL is prompt), or end
+ * whatever a child that exited left running in its group (it could hold the
+ * pipes open and would outlive the invocation). */
+static void reap(child_run *c) {
+    if (!c->reaped) {
+        while (waitpid(c->pid, &c->status, 0) < 0 && errno == EINTR) {
         }
-        t_end = now_ns();
+        c->t_end = now_ns();
     } else {
-        /* It exited: end whatever it left running in its group (which could
-         * hold the pipes open and would outlive the invocation). */
-        kill(-pid, SIGKILL);
+        kill(-c->pid, SIGKILL);
     }
-    (void)killed;
+}
 
-    /* All the child wrote is in the pipes now: read until EOF or it would
-     * block (a process that left the group may still hold a pipe open). */
-    if (!client_gone) {
-        if (fd_out >= 0 && res.outcome != OUT_OUTPUT_LIMIT) {
-            drain_fd(fd_out, out, 1);
-            if (out->exceeded && res.outcome == OUT_EXITED) res.outcome = OUT_OUTPUT_LIMIT;
-        }
-        if (fd_err >= 0) drain_fd(fd_err, err, 0);
+/* All the child wrote is in the pipes now: read until EOF or it would block
+ * (a process that left the group may still hold a pipe open). */
+static void drain_rest(child_run *c, handler_state *hs) {
+    if (c->fd_out >= 0 && c->res.outcome != OUT_OUTPUT_LIMIT) {
+        drain_fd(c->fd_out, &hs->out, 1);
+        if (hs->out.exceeded && c->res.outcome == OUT_EXITED) c->res.outcome = OUT_OUTPUT_LIMIT;
     }
-    close_fd(&fd_in);
-    close_fd(&fd_out);
-    close_fd(&fd_err);
-    if (client_gone) return -1;
+    if (c->fd_err >= 0) drain_fd(c->fd_err, &hs->err, 0);
+}
 
-    res.exec_ns = t_end - t_exec;
-    if (WIFEXITED(status)) {
-        res.exit_code = WEXITSTATUS(status);
-    } else if (WIFSIGNALED(status)) {
-        res.signal = WTERMSIG(status);
-        res.exit_code = 128 + res.signal;
-        if (res.outcome == OUT_EXITED) res.outcome = OUT_SIGNALED;
+/* Exit code, signal and outcome from the wait status; run time. */
+static void settle_result(child_run *c) {
+    c->res.exec_ns = c->t_end - c->t_exec;
+    if (WIFEXITED(c->status)) {
+        c->res.exit_code = WEXITSTATUS(c->status);
+    } else if (WIFSIGNALED(c->status)) {
+        c->res.signal = WTERMSIG(c->status);
+        c->res.exit_code = 128 + c->res.signal;
+        if (c->res.outcome == OUT_EXITED) c->res.outcome = OUT_SIGNALED;
     }
-    send_response(conn, &res, out->data, out->len, err->data, err->len);
+}
+
+/* Spawn CMD for request q and run it to the end. Returns 0 when a response
+ * was sent or is due, -1 when the client is gone (nothing to send). */
+static int run_invocation(int conn, uint64_t t_accept, request *q, handler_state *hs) {
+    char **argv, **envp;
+    if (exec_vectors(q, &argv, &envp) < 0) {
+        send_error(conn, OUT_SPAWN_FAILED, 126, now_ns() - t_accept, "%s: out of memory\n", prog);
+        return 0;
+    }
+    if (make_pipes(hs) < 0) {
+        int e = errno;
+        free(argv);
+        free(envp);
+        send_error(conn, OUT_SPAWN_FAILED, 126, now_ns() - t_accept, "%s: pipe: %s\n", prog,
+                   strerror(e));
+        return 0;
+    }
+    child_run c;
+    memset(&c, 0, sizeof c);
+    int rc = spawn_child(hs, argv, envp, &c);
+    if (rc != 0) {
+        close_child_fds(&c);
+        send_error(conn, OUT_SPAWN_FAILED, rc == ENOENT ? 127 : 126, c.t_exec - t_accept,
+                   "%s: cannot spawn %s: %s\n", prog, argv[0], strerror(rc));
+        free(argv);
+        free(envp);
+        return 0;
+    }
+    free(argv);
+    free(envp);
+
+    c.res = (result){OUT_EXITED, 0, 0, c.t_exec - t_accept, 0};
+    hs->out.limit = q->max_out;
+    hs->err.limit = q->max_err;
+    set_nonblock(c.fd_in);
+    set_nonblock(c.fd_out);
+    set_nonblock(c.fd_err);
+    if (q->input_len == 0) close_fd(&c.fd_in);
+    c.deadline = q->timeout_ms ? c.t_exec + (uint64_t)q->timeout_ms * 1000000ull : 0;
+
+    supervise(conn, q, hs, &c);
+    reap(&c);
+    if (!c.client_gone) drain_rest(&c, hs);
+    close_child_fds(&c);
+    if (c.client_gone) return -1;
+    settle_result(&c);
+    send_response(conn, &c.res, hs->out.data, hs->out.len, hs->err.data, hs->err.len);
     return 0;
 }
 

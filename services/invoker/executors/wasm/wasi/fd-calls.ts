@@ -10,7 +10,8 @@ import type { Description } from './fd-table';
 import { filetypeOf } from './fd-table';
 import type { Call, FsContext } from './fs-context';
 import { MAX_OFFSET, setTimes, sizeOf, writeFilestat } from './fs-context';
-import type { FileNode, Node } from './memfs';
+import type { FileNode } from './memfs';
+import { readdir } from './readdir';
 
 /** preview0 numbers `whence` CUR, END, SET. */
 const PREVIEW0_WHENCE = [Whence.CUR, Whence.END, Whence.SET];
@@ -30,76 +31,70 @@ export function fdCalls(ctx: FsContext, preview0 = false): Record<string, Call> 
     return (d.rights & right) === right ? d : Errno.BADF;
   };
 
-  /** Reads into `bufs` from `d` at `offset` (files) or from the device; returns bytes read, or -errno. */
-  const readInto = (d: Description, bufs: Uint8Array[], offset: number): number => {
+  /**
+   * Reads into the checked iovecs at `iovs` from `d` at `offset` (files) or from the device; returns bytes
+   * read, or -errno. Walks the guest's array in place: nothing is allocated per iovec.
+   */
+  const readInto = (d: Description, iovs: number, count: number, offset: number): number => {
     const node = d.node;
+    if (node.kind === 'dir') return -Errno.ISDIR;
+    if (node.kind === 'symlink') return -Errno.BADF;
+    const u8 = mem.u8;
     let total = 0;
-    switch (node.kind) {
-      case 'file':
-        for (const b of bufs) {
-          const n = fs.read(node, b, offset + total);
-          total += n;
-          if (n < b.length) break;
-        }
-        return total;
-      case 'dir':
-        return -Errno.ISDIR;
-      case 'symlink':
-        return -Errno.BADF;
-      case 'device':
-        for (const b of bufs) {
-          switch (node.device) {
-            case 'stdin': {
-              const n = stdio.read(b);
-              total += n;
-              if (n < b.length) return total;
-              break;
-            }
-            case 'zero':
-              b.fill(0);
-              total += b.length;
-              break;
-            case 'random':
-              randomFillSync(b);
-              total += b.length;
-              break;
-            case 'null':
-              return 0;
-            case 'stdout':
-            case 'stderr':
-              return -Errno.BADF;
-            default: {
-              const never: never = node.device;
-              throw new Error(`unknown device ${String(never)}`);
-            }
+    for (let i = 0; i < count; i += 1) {
+      const ptr = mem.iovPtr(iovs, i);
+      const len = mem.iovLen(iovs, i);
+      let n = len;
+      if (node.kind === 'file') {
+        n = fs.read(node, u8.subarray(ptr, ptr + len), offset + total);
+      } else {
+        switch (node.device) {
+          case 'stdin':
+            n = stdio.read(u8.subarray(ptr, ptr + len));
+            break;
+          case 'zero':
+            u8.fill(0, ptr, ptr + len);
+            break;
+          case 'random':
+            randomFillSync(u8, ptr, len);
+            break;
+          case 'null':
+            return 0;
+          case 'stdout':
+          case 'stderr':
+            return -Errno.BADF;
+          default: {
+            const never: never = node.device;
+            throw new Error(`unknown device ${String(never)}`);
           }
         }
-        return total;
-      default: {
-        const never: never = node;
-        throw new Error(`unknown node ${JSON.stringify(never)}`);
       }
+      total += n;
+      if (n < len) break;
     }
+    return total;
   };
 
-  /** Writes `bufs` to `d` at `offset` (files) or to the device; returns bytes written, or -errno. */
-  const writeFrom = (d: Description, bufs: Uint8Array[], offset: number): number => {
+  /** Writes the checked iovecs at `iovs` to `d` at `offset` (files) or to the device; returns bytes written, or -errno. */
+  const writeFrom = (d: Description, iovs: number, count: number, offset: number): number => {
     const node = d.node;
+    if (node.kind !== 'file' && node.kind !== 'device') return -Errno.BADF;
+    if (node.kind === 'device' && node.device === 'stdin') return -Errno.BADF;
+    const u8 = mem.u8;
     let total = 0;
-    if (node.kind === 'file') {
-      for (const b of bufs) {
-        const err = fs.write(node, b, offset + total);
+    for (let i = 0; i < count; i += 1) {
+      const ptr = mem.iovPtr(iovs, i);
+      const len = mem.iovLen(iovs, i);
+      if (len === 0) continue;
+      if (node.kind === 'file') {
+        const err = fs.write(node, u8.subarray(ptr, ptr + len), offset + total);
         if (err !== Errno.SUCCESS) return total > 0 ? total : -err;
-        total += b.length;
+      } else if (node.device === 'stdout') {
+        stdio.stdout.write(u8.subarray(ptr, ptr + len));
+      } else if (node.device === 'stderr') {
+        stdio.stderr.write(u8.subarray(ptr, ptr + len));
       }
-      return total;
-    }
-    if (node.kind !== 'device') return -Errno.BADF;
-    for (const b of bufs) {
-      if (node.device === 'stdout') stdio.stdout.write(b);
-      else if (node.device === 'stderr') stdio.stderr.write(b);
-      else if (node.device === 'stdin') return -Errno.BADF;
-      total += b.length;
+      total += len;
     }
     return total;
   };
@@ -118,9 +113,9 @@ export function fdCalls(ctx: FsContext, preview0 = false): Record<string, Call> 
     fd_read(fd: number, iovs: number, iovsLen: number, nreadPtr: number): number {
       const d = descriptor(fd, Rights.FD_READ);
       if (typeof d === 'number') return d;
-      const bufs = mem.iovecs(iovs, iovsLen);
-      if (bufs === null) return Errno.FAULT;
-      const n = readInto(d, bufs, d.offset);
+      const err = mem.checkIovecs(iovs, iovsLen);
+      if (err !== Errno.SUCCESS) return err;
+      const n = readInto(d, iovs, iovsLen, d.offset);
       if (n < 0) return -n;
       if (d.node.kind === 'file') d.offset += n;
       mem.view.setUint32(nreadPtr, n, true);
@@ -130,11 +125,11 @@ export function fdCalls(ctx: FsContext, preview0 = false): Record<string, Call> 
     fd_write(fd: number, iovs: number, iovsLen: number, nwrittenPtr: number): number {
       const d = descriptor(fd, Rights.FD_WRITE);
       if (typeof d === 'number') return d;
-      const bufs = mem.iovecs(iovs, iovsLen);
-      if (bufs === null) return Errno.FAULT;
+      const err = mem.checkIovecs(iovs, iovsLen);
+      if (err !== Errno.SUCCESS) return err;
       const file = d.node.kind === 'file' ? d.node : null;
       if (file !== null && (d.fdflags & Fdflags.APPEND) !== 0) d.offset = file.size;
-      const n = writeFrom(d, bufs, d.offset);
+      const n = writeFrom(d, iovs, iovsLen, d.offset);
       if (n < 0) return -n;
       if (file !== null) d.offset += n;
       mem.view.setUint32(nwrittenPtr, n, true);
@@ -147,9 +142,9 @@ export function fdCalls(ctx: FsContext, preview0 = false): Record<string, Call> 
       if (offset < 0n || offset > MAX_OFFSET) return Errno.INVAL;
       const target = seekable(d);
       if (typeof target === 'number') return target;
-      const bufs = mem.iovecs(iovs, iovsLen);
-      if (bufs === null) return Errno.FAULT;
-      const n = readInto(d, bufs, Number(offset));
+      const err = mem.checkIovecs(iovs, iovsLen);
+      if (err !== Errno.SUCCESS) return err;
+      const n = readInto(d, iovs, iovsLen, Number(offset));
       if (n < 0) return -n;
       mem.view.setUint32(nreadPtr, n, true);
       return Errno.SUCCESS;
@@ -163,10 +158,11 @@ export function fdCalls(ctx: FsContext, preview0 = false): Record<string, Call> 
       const at = Number(offset);
       const target = seekable(d);
       if (typeof target === 'number') return target;
-      const bufs = mem.iovecs(iovs, iovsLen);
-      if (bufs === null) return Errno.FAULT;
-      // Linux: on a descriptor opened with O_APPEND, pwrite appends whatever the offset
-      const n = writeFrom(d, bufs, target?.kind === 'file' && (d.fdflags & Fdflags.APPEND) !== 0 ? target.size : at);
+      const err = mem.checkIovecs(iovs, iovsLen);
+      if (err !== Errno.SUCCESS) return err;
+      // Linux: on a descriptor opened with O_APPEND, pwrite appends whatever the offset, and the file
+      // offset does not move (POSIX would write at the offset; wasi-testsuite accepts either)
+      const n = writeFrom(d, iovs, iovsLen, target?.kind === 'file' && (d.fdflags & Fdflags.APPEND) !== 0 ? target.size : at);
       if (n < 0) return -n;
       mem.view.setUint32(nwrittenPtr, n, true);
       return Errno.SUCCESS;
@@ -310,38 +306,34 @@ export function fdCalls(ctx: FsContext, preview0 = false): Record<string, Call> 
     fd_readdir(fd: number, buf: number, bufLen: number, cookie: bigint, bufusedPtr: number): number {
       const d = fds.get(fd);
       if (d === undefined) return Errno.BADF;
-      const dir = d.node;
-      if (dir.kind !== 'dir') return Errno.NOTDIR;
-      const out = mem.bytes(buf, bufLen);
-      if (out === null) return Errno.FAULT;
-      if (cookie === 0n || d.dirents === null) d.dirents = [['.', dir], ['..', dir.parent], ...dir.entries];
-      let used = 0;
-      const entry = new Uint8Array(Layout.DIRENT_SIZE + 256);
-      const ev = new DataView(entry.buffer);
-      for (let i = Number(cookie); i < d.dirents.length && used < bufLen; i += 1) {
-        const [name, node] = d.dirents[i] as [string, Node];
-        ev.setBigUint64(0, BigInt(i + 1), true);
-        ev.setBigUint64(8, BigInt(node.ino), true);
-        ev.setUint32(16, name.length, true);
-        ev.setUint32(20, filetypeOf(node), true);
-        entry.set(Buffer.from(name, 'latin1'), Layout.DIRENT_SIZE);
-        // a last entry that does not fit is cut: the caller sees a full buffer and asks again from its cookie
-        const size = Math.min(Layout.DIRENT_SIZE + name.length, bufLen - used);
-        out.set(entry.subarray(0, size), used);
-        used += size;
-      }
-      mem.view.setUint32(bufusedPtr, used, true);
+      if ((d.rights & Rights.FD_READDIR) === 0) return Errno.BADF;
+      if (d.node.kind !== 'dir') return Errno.NOTDIR;
+      // a dircookie is a u64: the guest's i64 is negative from 2^63 up, which no listing reaches
+      if (cookie < 0n) return Errno.INVAL;
+      if (!mem.inBounds(buf, bufLen) || !mem.inBounds(bufusedPtr, 4)) return Errno.FAULT;
+      const used = readdir(mem, d, buf >>> 0, bufLen >>> 0, cookie);
+      mem.view.setUint32(bufusedPtr >>> 0, used, true);
       return Errno.SUCCESS;
     },
   };
   return calls as unknown as Record<string, Call>;
 }
 
-/** Bytes of stdin left and whether it is at EOF, for `poll_oneoff`'s fd_read events. */
-export function readiness(ctx: FsContext, d: Description, forRead: boolean): { nbytes: number; hangup: boolean } {
+/**
+ * For `poll_oneoff`: -1 when `d` never becomes ready in this direction (stdin for writing, stdout and
+ * stderr for reading, as the pipes they stand for), else the bytes readable (0 when not known).
+ */
+export function readiness(ctx: FsContext, d: Description, forRead: boolean): number {
   const node = d.node;
-  if (!forRead) return { nbytes: 0, hangup: false };
-  if (node.kind === 'file') return { nbytes: Math.max(0, node.size - d.offset), hangup: false };
-  if (node.kind === 'device' && node.device === 'stdin') return { nbytes: ctx.stdio.inputLeft, hangup: ctx.stdio.inputLeft === 0 };
-  return { nbytes: 0, hangup: false };
+  if (node.kind === 'device') {
+    if (node.device === 'stdin') return forRead ? ctx.stdio.inputLeft : -1;
+    if (node.device === 'stdout' || node.device === 'stderr') return forRead ? -1 : 0;
+  }
+  if (forRead && node.kind === 'file') return Math.max(0, node.size - d.offset);
+  return 0;
+}
+
+/** stdin is a pipe whose writer has closed: the whole request is there. Linux flags such a pipe POLLHUP. */
+export function hangup(d: Description): boolean {
+  return d.node.kind === 'device' && d.node.device === 'stdin';
 }

@@ -4,6 +4,7 @@
  */
 import { ALL_RIGHTS, DIRECTORY_RIGHTS, Errno, FILE_RIGHTS, Filetype, Rights, STREAM_RIGHTS } from './abi';
 import type { MemFs, Node } from './memfs';
+import type { DirCursor } from './readdir';
 
 /** Open descriptors per run; bounds what a function can hold. */
 export const MAX_FDS = 1024;
@@ -18,8 +19,8 @@ export interface Description {
   fdflags: number;
   /** The name of a preopened directory, as `fd_prestat_dir_name` gives it. */
   preopen: string | null;
-  /** `fd_readdir` reads a snapshot taken at cookie 0, so cookies stay stable while the directory changes. */
-  dirents: [string, Node][] | null;
+  /** Where the last `fd_readdir` of this description stopped (see readdir.ts). */
+  cursor: DirCursor | null;
 }
 
 /** The WASI file type of a node. Streams report UNKNOWN, as a pipe does under other runtimes. */
@@ -62,12 +63,12 @@ export class FdTable {
   private readonly table: (Description | undefined)[] = [];
 
   constructor(private readonly fs: MemFs) {
-    const stream = (name: 'stdin' | 'stdout' | 'stderr', rights: number): Description => ({ node: fs.device(name), offset: 0, rights, inheriting: 0, fdflags: 0, preopen: null, dirents: null });
+    const stream = (name: 'stdin' | 'stdout' | 'stderr', rights: number): Description => ({ node: fs.device(name), offset: 0, rights, inheriting: 0, fdflags: 0, preopen: null, cursor: null });
     this.table.push(
       stream('stdin', STREAM_RIGHTS & ~Rights.FD_WRITE),
       stream('stdout', STREAM_RIGHTS & ~Rights.FD_READ),
       stream('stderr', STREAM_RIGHTS & ~Rights.FD_READ),
-      { node: fs.root, offset: 0, rights: DIRECTORY_RIGHTS, inheriting: ALL_RIGHTS, fdflags: 0, preopen: '/', dirents: null },
+      { node: fs.root, offset: 0, rights: DIRECTORY_RIGHTS, inheriting: ALL_RIGHTS, fdflags: 0, preopen: '/', cursor: null },
     );
   }
 

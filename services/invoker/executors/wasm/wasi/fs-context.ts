@@ -64,9 +64,10 @@ export function writeFilestat(ctx: FsContext, ptr: number, node: Node, preview0:
   return Errno.SUCCESS;
 }
 
-/** Applies `fstflags` to a node's times (EINVAL when a time is both given and "now"). */
+/** Applies `fstflags` to a node's times (EINVAL when a time is both given and "now", EROFS in a read-only tree). */
 export function setTimes(ctx: FsContext, node: Node, atim: bigint, mtim: bigint, flags: number): Errno {
   if ((flags & Fstflags.ATIM && flags & Fstflags.ATIM_NOW) || (flags & Fstflags.MTIM && flags & Fstflags.MTIM_NOW)) return Errno.INVAL;
+  if (node.readOnly) return Errno.ROFS;
   const now = ctx.now();
   if (flags & Fstflags.ATIM) node.atimNs = atim;
   if (flags & Fstflags.ATIM_NOW) node.atimNs = now;

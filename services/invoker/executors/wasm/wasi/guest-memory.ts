@@ -1,7 +1,16 @@
 /**
  * Views of a WASM instance's linear memory for the WASI calls. The views are remade only when the memory
  * has grown (its ArrayBuffer is replaced), so a call pays one identity check.
+ *
+ * Pointers and lengths arrive as i32 and so, from 2^31 up, as negative numbers: every bounds check here reads
+ * them unsigned (`>>> 0`), and an access the DataView refuses (past the end, or negative) is a RangeError
+ * that `guardCalls` answers EFAULT, as Linux answers a bad pointer (issue 11 §8).
  */
+import { Errno } from './abi';
+
+/** Most iovecs one read or write takes (Linux IOV_MAX): EINVAL beyond, so a call's host work is bounded. */
+export const IOV_MAX = 1024;
+
 export class GuestMemory {
   private memory: WebAssembly.Memory | null = null;
   private buffer: ArrayBuffer = new ArrayBuffer(0);
@@ -28,7 +37,7 @@ export class GuestMemory {
     }
   }
 
-  /** A DataView of the whole memory; out-of-range accesses throw RangeError (a trap of the function). */
+  /** A DataView of the whole memory; out-of-range accesses throw RangeError (answered EFAULT by `guardCalls`). */
   get view(): DataView {
     this.refresh();
     return this.dataView;
@@ -40,10 +49,17 @@ export class GuestMemory {
     return this.u8view;
   }
 
+  /** Whether [ptr, ptr+len) lies inside the memory (both read unsigned). */
+  inBounds(ptr: number, len: number): boolean {
+    return (ptr >>> 0) + (len >>> 0) <= this.u8.length;
+  }
+
   /** The guest bytes [ptr, ptr+len), or null when they are not all inside the memory (EFAULT). */
   bytes(ptr: number, len: number): Uint8Array | null {
     const u8 = this.u8;
-    return ptr + len <= u8.length ? u8.subarray(ptr, ptr + len) : null;
+    const at = ptr >>> 0;
+    const end = at + (len >>> 0);
+    return end <= u8.length ? u8.subarray(at, end) : null;
   }
 
   /** The guest bytes [ptr, ptr+len) as a latin1 string (one char per byte), or null when out of range. */
@@ -52,17 +68,58 @@ export class GuestMemory {
     return bytes === null ? null : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
   }
 
-  /** The `iovec` array at `iovs` (ptr u32, len u32 each), or null when any part is out of range. */
-  iovecs(iovs: number, count: number): Uint8Array[] | null {
-    const view = this.view;
-    const out: Uint8Array[] = [];
-    for (let i = 0; i < count; i += 1) {
-      const at = iovs + i * 8;
-      if (at + 8 > view.byteLength) return null;
-      const bytes = this.bytes(view.getUint32(at, true), view.getUint32(at + 4, true));
-      if (bytes === null) return null;
-      out.push(bytes);
+  /**
+   * Checks the `iovec` array at `iovs` (ptr u32, len u32 each): SUCCESS when it and every buffer it names
+   * lie inside the memory, EINVAL past `IOV_MAX` entries, EFAULT otherwise. Nothing is allocated: callers
+   * then walk the array with `iovPtr`/`iovLen`.
+   */
+  checkIovecs(iovs: number, count: number): Errno {
+    const n = count >>> 0;
+    if (n > IOV_MAX) return Errno.INVAL;
+    const at = iovs >>> 0;
+    if (at + n * 8 > this.u8.length) return Errno.FAULT;
+    const view = this.dataView;
+    const size = this.u8view.length;
+    for (let i = 0; i < n; i += 1) {
+      if (view.getUint32(at + i * 8, true) + view.getUint32(at + i * 8 + 4, true) > size) return Errno.FAULT;
     }
-    return out;
+    return Errno.SUCCESS;
   }
+
+  /** Address of the buffer of iovec `i` of a checked array. */
+  iovPtr(iovs: number, i: number): number {
+    return this.dataView.getUint32((iovs >>> 0) + i * 8, true);
+  }
+
+  /** Length of the buffer of iovec `i` of a checked array. */
+  iovLen(iovs: number, i: number): number {
+    return this.dataView.getUint32((iovs >>> 0) + i * 8 + 4, true);
+  }
+}
+
+/** A WASI import: numbers and bigints in, an errno out. */
+type AnyCall = (...args: never[]) => number;
+type Call9 = (a: unknown, b: unknown, c: unknown, d: unknown, e: unknown, f: unknown, g: unknown, h: unknown, i: unknown) => number;
+
+/**
+ * Wraps each call so that a guest pointer outside the memory (a RangeError of a DataView or typed array,
+ * thrown before or while the call writes its results) answers EFAULT instead of trapping the function.
+ * Fixed arity, no rest parameters: a wrapped call allocates nothing. ProcExit and the output limit, which
+ * are not RangeErrors, go through.
+ */
+export function guardCalls<T extends Record<string, AnyCall>>(calls: T): T {
+  const out: Record<string, Call9> = {};
+  for (const name of Object.keys(calls)) {
+    const call = calls[name] as unknown as Call9;
+    out[name] = (a, b, c, d, e, f, g, h, i) => {
+      try {
+        return call(a, b, c, d, e, f, g, h, i);
+      } catch (err: unknown) {
+        // a stack overflow on entry is the function's own (deep recursion): it stays a trap
+        if (err instanceof RangeError && !err.message.startsWith('Maximum call stack')) return Errno.FAULT;
+        throw err;
+      }
+    };
+  }
+  return out as unknown as T;
 }

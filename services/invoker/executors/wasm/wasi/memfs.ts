@@ -17,7 +17,7 @@ import { Errno } from './abi';
 const ENTRY_COST = 256;
 /** Longest name of one path component, and of a whole path (Linux NAME_MAX and PATH_MAX). */
 const NAME_MAX = 255;
-const PATH_MAX = 4096;
+export const PATH_MAX = 4096;
 /** Symbolic links followed while resolving one path before ELOOP (Linux MAXSYMLINKS). */
 const MAX_SYMLINKS = 40;
 
@@ -29,6 +29,8 @@ export type Device = (typeof Device)[keyof typeof Device];
 
 interface Meta {
   readonly ino: number;
+  /** Part of a read-only tree (/, /dev, a bundle): its bytes, times and entries never change (EROFS). */
+  readonly readOnly: boolean;
   nlink: number;
   atimNs: bigint;
   mtimNs: bigint;
@@ -49,7 +51,6 @@ export interface DirNode extends Meta {
   entries: Map<string, Node>;
   /** The root is its own parent (POSIX: `/..` is `/`). */
   parent: DirNode;
-  readOnly: boolean;
   removed: boolean;
 }
 
@@ -94,7 +95,7 @@ export class MemFs {
     const dev = this.newDir(this.root, true);
     this.root.entries.set('dev', dev);
     for (const [name, device] of [['null', Device.null], ['zero', Device.zero], ['random', Device.random], ['urandom', Device.random], ['stdin', Device.stdin], ['stdout', Device.stdout], ['stderr', Device.stderr]] as const) {
-      dev.entries.set(name, { kind: 'device', device, ...this.meta() });
+      dev.entries.set(name, { kind: 'device', device, ...this.meta(true) });
     }
   }
 
@@ -110,13 +111,13 @@ export class MemFs {
     return node;
   }
 
-  private meta(): Meta {
+  private meta(readOnly = false): Meta {
     const t = this.now();
-    return { ino: this.nextIno++, nlink: 1, atimNs: t, mtimNs: t, ctimNs: t };
+    return { ino: this.nextIno++, readOnly, nlink: 1, atimNs: t, mtimNs: t, ctimNs: t };
   }
 
   private newDir(parent: DirNode | null, readOnly: boolean): DirNode {
-    const dir = { kind: 'dir', entries: new Map(), readOnly, removed: false, ...this.meta() } as unknown as DirNode;
+    const dir = { kind: 'dir', entries: new Map(), removed: false, ...this.meta(readOnly) } as unknown as DirNode;
     dir.parent = parent ?? dir;
     return dir;
   }
@@ -232,8 +233,10 @@ export class MemFs {
     return this.add(r, this.newDir(r.parent, false));
   }
 
+  /** A symbolic link to `target`; an absolute target is refused (EPERM): it could only point out of a preopen. */
   symlink(target: string, r: Resolved): Errno {
     if (target.length > PATH_MAX) return Errno.NAMETOOLONG;
+    if (target.startsWith('/')) return Errno.PERM;
     if (r.dirOnly && r.node === undefined) return Errno.NOENT;
     if (r.dirOnly && r.node !== undefined && r.node.kind !== 'dir') return Errno.NOTDIR;
     const err = this.canAdd(r);
@@ -249,6 +252,7 @@ export class MemFs {
     const node = from.node;
     if (node === undefined) return Errno.NOENT;
     if (node.kind === 'dir' || node.kind === 'device') return Errno.PERM;
+    if (from.dirOnly) return Errno.NOTDIR;
     if (to.dirOnly) return to.node === undefined ? Errno.NOENT : Errno.EXIST;
     const err = this.canAdd(to);
     if (err !== Errno.SUCCESS) return err;

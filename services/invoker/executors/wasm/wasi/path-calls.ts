@@ -9,6 +9,7 @@ import { rightsFor } from './fd-table';
 import type { Call, FsContext } from './fs-context';
 import { setTimes, writeFilestat } from './fs-context';
 import type { DirNode, Resolved } from './memfs';
+import { PATH_MAX } from './memfs';
 
 /**
  * Builds the `path_*` imports of one run.
@@ -30,6 +31,8 @@ export function pathCalls(ctx: FsContext, preview0 = false): Record<string, Call
   const resolve = (fd: number, ptr: number, len: number, follow: boolean, right: number): Resolved | Errno => {
     const dir = dirOf(fd, right);
     if (typeof dir === 'number') return dir;
+    // decode no more than a path can hold: a guest length of its whole memory costs the host nothing
+    if (len >>> 0 > PATH_MAX) return Errno.NAMETOOLONG;
     const path = mem.latin1(ptr, len);
     if (path === null) return Errno.FAULT;
     if (path.includes('\0')) return Errno.INVAL;
@@ -56,16 +59,19 @@ export function pathCalls(ctx: FsContext, preview0 = false): Record<string, Call
         node = file;
       } else {
         if (exclusive) return Errno.EXIST;
-        if (node.kind === 'symlink') return Errno.LOOP; // O_NOFOLLOW on a link
+        // O_NOFOLLOW on a link: Linux answers ENOTDIR when a directory was asked for, ELOOP otherwise
+        if (node.kind === 'symlink') return (oflags & Oflags.DIRECTORY) !== 0 || r.dirOnly ? Errno.NOTDIR : Errno.LOOP;
         if (node.kind !== 'dir' && ((oflags & Oflags.DIRECTORY) !== 0 || r.dirOnly)) return Errno.NOTDIR;
         if (node.kind === 'dir' && ((wanted & Rights.FD_WRITE) !== 0 || truncate)) return Errno.ISDIR;
+        // a file of a read-only tree (a bundle) opens for reading only, as on a read-only mount
+        if (node.kind === 'file' && node.readOnly && ((wanted & Rights.FD_WRITE) !== 0 || truncate)) return Errno.ROFS;
         if (node.kind === 'file' && truncate) {
           const err = fs.truncate(node, 0);
           if (err !== Errno.SUCCESS) return err;
         }
       }
       const inheriting = Number(rightsInheriting & 0x3fffffffn) & from.inheriting;
-      const opened = fds.open({ node, offset: 0, rights: wanted & rightsFor(node), inheriting: node.kind === 'dir' ? inheriting : inheriting & rightsFor(node), fdflags, preopen: null, dirents: null });
+      const opened = fds.open({ node, offset: 0, rights: wanted & rightsFor(node), inheriting: node.kind === 'dir' ? inheriting : inheriting & rightsFor(node), fdflags, preopen: null, cursor: null });
       if (opened < 0) return Errno.MFILE;
       mem.view.setUint32(fdPtr, opened, true);
       return Errno.SUCCESS;
@@ -101,6 +107,7 @@ export function pathCalls(ctx: FsContext, preview0 = false): Record<string, Call
     },
 
     path_symlink(targetPtr: number, targetLen: number, fd: number, pathPtr: number, pathLen: number): number {
+      if (targetLen >>> 0 > PATH_MAX) return Errno.NAMETOOLONG;
       const target = mem.latin1(targetPtr, targetLen);
       if (target === null) return Errno.FAULT;
       const r = resolve(fd, pathPtr, pathLen, false, Rights.PATH_SYMLINK);
@@ -132,7 +139,6 @@ export function pathCalls(ctx: FsContext, preview0 = false): Record<string, Call
       const r = resolve(fd, pathPtr, pathLen, (flags & Lookupflags.SYMLINK_FOLLOW) !== 0, Rights.PATH_FILESTAT_SET_TIMES);
       if (typeof r === 'number') return r;
       if (r.node === undefined) return Errno.NOENT;
-      if (r.parent.readOnly && r.node.kind === 'device') return Errno.ROFS;
       return setTimes(ctx, r.node, atim, mtim, fstFlags);
     },
   };

@@ -11,10 +11,10 @@
 import { randomFillSync } from 'node:crypto';
 import { Clockid, Errno, EVENT_FD_READWRITE_HANGUP, Eventtype, Layout, SUBSCRIPTION_CLOCK_ABSTIME } from './abi';
 import { FdTable } from './fd-table';
-import { fdCalls, readiness } from './fd-calls';
+import { fdCalls, hangup, readiness } from './fd-calls';
 import type { FsContext } from './fs-context';
 import { pathCalls } from './path-calls';
-import { GuestMemory } from './guest-memory';
+import { GuestMemory, guardCalls } from './guest-memory';
 import { MemFs } from './memfs';
 import { OutputLimitExceeded, Stdio } from './stdio';
 
@@ -80,14 +80,19 @@ export class Wasi {
     return process.hrtime.bigint() + this.wallOffsetNs;
   }
 
-  /** The import object: `wasi_snapshot_preview1` and `wasi_unstable`. */
+  /**
+   * The import object: `wasi_snapshot_preview1` and `wasi_unstable`, each call guarded (a bad pointer
+   * answers EFAULT). `wasi_unstable` is built only when instantiation asks for it (a getter): few modules
+   * import it, and building both cost every run.
+   */
   imports(): WebAssembly.Imports {
     const ctx: FsContext = { mem: this.mem, fs: this.fs, fds: this.fds, stdio: this.stdio, now: () => this.realtimeNs() };
     const common = this.commonCalls();
-    return {
-      wasi_snapshot_preview1: { ...fdCalls(ctx), ...pathCalls(ctx), ...common, poll_oneoff: this.pollOneoff(ctx, false) },
-      wasi_unstable: { ...fdCalls(ctx, true), ...pathCalls(ctx, true), ...common, poll_oneoff: this.pollOneoff(ctx, true) },
-    };
+    const namespace = (preview0: boolean) => guardCalls({ ...fdCalls(ctx, preview0), ...pathCalls(ctx, preview0), ...common, poll_oneoff: this.pollOneoff(ctx, preview0) });
+    let unstable: Record<string, Call> | null = null;
+    const imports: WebAssembly.Imports = { wasi_snapshot_preview1: namespace(false) };
+    Object.defineProperty(imports, 'wasi_unstable', { enumerable: true, get: () => (unstable ??= namespace(true)) });
+    return imports;
   }
 
   /**
@@ -150,7 +155,12 @@ export class Wasi {
   private commonCalls(): Record<string, Call> {
     const mem = this.mem;
     const fds = this.fds;
-    const notSocket = (fd: number): number => (fds.get(fd) === undefined ? Errno.BADF : Errno.NOTSOCK);
+    // a preopen is the runtime's, not a descriptor the program opened: where a POSIX program has no fd 3
+    // (wasi-testsuite's sock_shutdown-invalid_fd), it answers EBADF as a never-opened number does
+    const notSocket = (fd: number): number => {
+      const d = fds.get(fd);
+      return d === undefined || d.preopen !== null ? Errno.BADF : Errno.NOTSOCK;
+    };
     const calls = {
       args_sizes_get: (countPtr: number, sizePtr: number) => this.sizes(this.args, countPtr, sizePtr),
       args_get: (ptrs: number, buf: number) => this.writeStrings(this.args, ptrs, buf),
@@ -187,21 +197,38 @@ export class Wasi {
     return calls as unknown as Record<string, Call>;
   }
 
+  /** When a clock subscription at `at` is due on the monotonic clock, or null for an unknown clock. */
+  private dueNs(view: DataView, at: number, clockAt: number, now: bigint): bigint | null {
+    const id = view.getUint32(at + clockAt, true);
+    const timeout = view.getBigUint64(at + clockAt + 8, true);
+    if (this.clockNs(id) === null) return null;
+    if ((view.getUint16(at + clockAt + 24, true) & SUBSCRIPTION_CLOCK_ABSTIME) === 0) return now + timeout;
+    if (id === Clockid.REALTIME) return timeout - this.wallOffsetNs;
+    if (id === Clockid.MONOTONIC) return timeout;
+    return timeout + this.startedNs;
+  }
+
   /**
-   * `poll_oneoff`: descriptors are memory-backed and always ready, so any fd subscription answers at once;
-   * with clock subscriptions only, the thread sleeps until the earliest one is due (a timeout of the
-   * invocation terminates the worker, which interrupts the wait).
+   * `poll_oneoff`, as on a host where stdin is a pipe whose writer has closed and stdout and stderr are
+   * pipes being read: stdin is readable (with HANGUP, as Linux reports such a pipe) and never writable,
+   * stdout and stderr are writable and never readable, files and /dev nodes are both. Ready descriptors
+   * answer at once; otherwise the thread sleeps until the earliest clock is due, or for good when no clock
+   * was given (the invocation's timeout terminates the worker, which interrupts the wait). Two passes over
+   * the subscriptions: nothing is allocated per subscription, whatever `count` the guest passes.
    */
   private pollOneoff(ctx: FsContext, preview0: boolean): Call {
     const subSize = preview0 ? PREVIEW0_SUBSCRIPTION_SIZE : Layout.SUBSCRIPTION_SIZE;
     const clockAt = preview0 ? 24 : 16; // offset of clock_id in a subscription
     const call = (inPtr: number, outPtr: number, count: number, neventsPtr: number): number => {
-      if (count === 0) return Errno.INVAL;
+      const n = count >>> 0;
+      const inAt = inPtr >>> 0;
+      const outAt = outPtr >>> 0;
+      if (n === 0) return Errno.INVAL;
       const view = this.mem.view;
-      if (inPtr + count * subSize > view.byteLength || outPtr + count * Layout.EVENT_SIZE > view.byteLength) return Errno.FAULT;
+      if (inAt + n * subSize > view.byteLength || outAt + n * Layout.EVENT_SIZE > view.byteLength) return Errno.FAULT;
       let events = 0;
       const event = (userdata: bigint, error: number, type: number, nbytes: number, flags: number): void => {
-        const at = outPtr + events * Layout.EVENT_SIZE;
+        const at = outAt + events * Layout.EVENT_SIZE;
         for (let i = 0; i < Layout.EVENT_SIZE; i += 8) view.setBigUint64(at + i, 0n, true);
         view.setBigUint64(at, userdata, true);
         view.setUint16(at + 8, error, true);
@@ -210,41 +237,45 @@ export class Wasi {
         view.setUint16(at + 24, flags, true);
         events += 1;
       };
-      const clocks: { userdata: bigint; dueNs: bigint }[] = [];
       const now = process.hrtime.bigint();
-      for (let i = 0; i < count; i += 1) {
-        const at = inPtr + i * subSize;
+      let due: bigint | null = null;
+      for (let i = 0; i < n; i += 1) {
+        const at = inAt + i * subSize;
         const userdata = view.getBigUint64(at, true);
         const type = view.getUint8(at + 8);
         if (type === Eventtype.CLOCK) {
-          const id = view.getUint32(at + clockAt, true);
-          const timeout = view.getBigUint64(at + clockAt + 8, true);
-          const absolute = (view.getUint16(at + clockAt + 24, true) & SUBSCRIPTION_CLOCK_ABSTIME) !== 0;
-          if (this.clockNs(id) === null) event(userdata, Errno.INVAL, type, 0, 0);
-          else if (!absolute) clocks.push({ userdata, dueNs: now + timeout });
-          else if (id === Clockid.REALTIME) clocks.push({ userdata, dueNs: timeout - this.wallOffsetNs });
-          else if (id === Clockid.MONOTONIC) clocks.push({ userdata, dueNs: timeout });
-          else clocks.push({ userdata, dueNs: timeout + this.startedNs });
+          const at_ = this.dueNs(view, at, clockAt, now);
+          if (at_ === null) event(userdata, Errno.INVAL, type, 0, 0);
+          else if (due === null || at_ < due) due = at_;
         } else if (type === Eventtype.FD_READ || type === Eventtype.FD_WRITE) {
           const d = this.fds.get(view.getUint32(at + 16, true));
-          if (d === undefined) event(userdata, Errno.BADF, type, 0, 0);
-          else {
+          if (d === undefined) {
+            event(userdata, Errno.BADF, type, 0, 0);
+          } else {
             const ready = readiness(ctx, d, type === Eventtype.FD_READ);
-            event(userdata, Errno.SUCCESS, type, ready.nbytes, ready.hangup ? EVENT_FD_READWRITE_HANGUP : 0);
+            if (ready >= 0) event(userdata, Errno.SUCCESS, type, ready, hangup(d) ? EVENT_FD_READWRITE_HANGUP : 0);
           }
         } else {
           event(userdata, Errno.INVAL, type, 0, 0);
         }
       }
-      if (events === 0 && clocks.length > 0) {
-        const due = clocks.reduce((m, c) => (c.dueNs < m ? c.dueNs : m), clocks[0]?.dueNs ?? now);
-        for (let left = due - process.hrtime.bigint(); left > 0n; left = due - process.hrtime.bigint()) {
-          Atomics.wait(sleepCell, 0, 0, Number(left) / 1e6);
+      if (events === 0) {
+        if (due === null) {
+          Atomics.wait(sleepCell, 0, 0);
+        } else {
+          for (let left = due - process.hrtime.bigint(); left > 0n; left = due - process.hrtime.bigint()) {
+            Atomics.wait(sleepCell, 0, 0, Number(left) / 1e6);
+          }
         }
         const after = process.hrtime.bigint();
-        for (const c of clocks) if (c.dueNs <= after) event(c.userdata, Errno.SUCCESS, Eventtype.CLOCK, 0, 0);
+        for (let i = 0; i < n; i += 1) {
+          const at = inAt + i * subSize;
+          if (view.getUint8(at + 8) !== Eventtype.CLOCK) continue;
+          const at_ = this.dueNs(view, at, clockAt, now);
+          if (at_ !== null && at_ <= after) event(view.getBigUint64(at, true), Errno.SUCCESS, Eventtype.CLOCK, 0, 0);
+        }
       }
-      this.mem.view.setUint32(neventsPtr, events, true);
+      view.setUint32(neventsPtr >>> 0, events, true);
       return Errno.SUCCESS;
     };
     return call as unknown as Call;

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { HAYATE_BIN, stopChild } from './processes';
+import { HAYATE_BIN, stopChild } from './child-process';
 
 /** The state file `hayate up --state-file` writes. */
 export interface LocalClusterState {

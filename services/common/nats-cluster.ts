@@ -10,9 +10,9 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { connect } from 'nats';
-import { HayateError } from '../common/errors';
-import { freePort, natsServerBinary, stopChild } from './processes';
+import { freePort, natsServerBinary, stopChild } from './child-process';
+import { HayateError } from './errors';
+import { waitNatsReady } from './nats-ready';
 
 /** Options of a local cluster. */
 export interface NatsClusterOptions {
@@ -51,8 +51,6 @@ export interface NatsServerInfo {
   /** The running process, or null while stopped. */
   child: ChildProcess | null;
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class NatsCluster {
   readonly servers: NatsServerInfo[];
@@ -167,29 +165,7 @@ export class NatsCluster {
   }
 
   /** Ready = `/healthz` says ok (JetStream current in a cluster) and a client can reach JetStream. */
-  private async waitReady(s: NatsServerInfo): Promise<void> {
-    const deadline = Date.now() + this.readyTimeoutMs;
-    let last = 'not started';
-    while (Date.now() < deadline) {
-      const child = s.child;
-      if (child === null || child.exitCode !== null) throw new HayateError('HAYATE_ERR_UNAVAILABLE', `Cannot start NATS server ${s.name}: it exited (see ${s.storeDir}.log)`);
-      try {
-        const res = await fetch(`http://127.0.0.1:${s.monitorPort}/healthz`);
-        if (res.ok) {
-          const nc = await connect({ servers: s.url, timeout: 1000 });
-          try {
-            await (await nc.jetstreamManager({ timeout: 2000 })).getAccountInfo();
-            return;
-          } finally {
-            await nc.close();
-          }
-        }
-        last = `healthz ${res.status}: ${(await res.text()).slice(0, 200)}`;
-      } catch (err: unknown) {
-        last = err instanceof Error ? err.message : String(err);
-      }
-      await sleep(100);
-    }
-    throw new HayateError('HAYATE_ERR_UNAVAILABLE', `NATS server ${s.name} did not get ready within ${this.readyTimeoutMs} ms (${last})`);
+  private waitReady(s: NatsServerInfo): Promise<void> {
+    return waitNatsReady({ label: `NATS server ${s.name}`, child: () => s.child, url: s.url, monitorPort: s.monitorPort, logFile: `${s.storeDir}.log`, timeoutMs: this.readyTimeoutMs });
   }
 }

@@ -1,0 +1,37 @@
+/**
+ * The verbs of function projects: `hayate new`, `hayate build`, and `hayate deploy` without a module file
+ * (deploys what `build` produced, with the spec of hayate.json, image included).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { build, readBuildRecord } from './build';
+import type { HttpClient } from './http-client';
+import { newProject } from './new';
+import { deployOptions, PROJECT_FILE, readProject } from './project';
+
+/** `hayate new <name> [--lang L]`: returns the text to print. */
+export function newVerb(name: string, lang: string): string {
+  const dir = newProject(name, lang);
+  const shown = relative(process.cwd(), dir) || '.';
+  return [`created ${name} (${lang}) in ${shown}/`, 'next:', `  cd ${shown}`, '  hayate build', `  hayate deploy && echo hi | hayate invoke ${name}`].join('\n');
+}
+
+/** `hayate build [DIR] [--out OUT] [--no-image]`: builds and returns the record (printed by the caller). */
+export function buildVerb(dir: string, options: { out?: string; image: boolean }) {
+  return build(dir, options.out === undefined ? { image: options.image } : { out: options.out, image: options.image });
+}
+
+/** True when `dir` holds a function project. */
+export function isProject(dir: string): boolean {
+  return existsSync(join(dir, PROJECT_FILE));
+}
+
+/**
+ * `hayate deploy [name]` in a project folder: the built module, the spec of hayate.json, the image when
+ * `build` made one. `name` overrides the project's name.
+ */
+export async function deployProject(client: HttpClient, dir: string, name?: string): Promise<Record<string, unknown>> {
+  const project = readProject(dir);
+  const record = readBuildRecord(project);
+  return client.deploy(name ?? project.name, readFileSync(record.wasm), deployOptions(project, record.image));
+}

@@ -1,0 +1,201 @@
+/**
+ * The hybrid tier policy (SPEC §3) with fake tiers: no Docker, no WASM, every move of the state machine
+ * driven call by call. The same policy runs against real tiers in container-tier.test.ts.
+ */
+import test from 'ava';
+import pino from 'pino';
+import type { FunctionSpec, Tier } from '../services/common/codec';
+import type { FunctionName, InvocationId } from '../services/common/names';
+import type { ExecutionRequest, ExecutionResult, Executor } from '../services/invoker/executor';
+import { FunctionRuntime, TierState } from '../services/invoker/function-runtime';
+import { HybridRouter } from '../services/invoker/hybrid-router';
+import type { ContainerTier, WasmTier } from '../services/invoker/tier-router';
+import { WasmOnlyRouter } from '../services/invoker/wasm-only-router';
+
+const log = pino({ level: 'silent' });
+
+function result(tier: Tier): ExecutionResult {
+  return { tier, outcome: { kind: 'exited', exitCode: 0 }, stdout: new Uint8Array(0), stderr: new Uint8Array(0), coldStart: false, startupUs: 0, execUs: 0, teardownUs: 0 };
+}
+
+class FakeWasm implements WasmTier {
+  readonly tier = 'wasm' as const;
+  readonly workers = 2;
+  closed = false;
+  async invoke(): Promise<ExecutionResult> {
+    return result('wasm');
+  }
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}
+
+class FakeContainers implements ContainerTier {
+  readonly tier = 'container' as const;
+  readonly ready = new Set<string>();
+  readonly removed: string[] = [];
+  idleNow: string[] = [];
+  /** Settles the pending warm-up: true = ready, false = failed. */
+  finishWarm: (ok: boolean) => void = () => {};
+  closed = false;
+  async invoke(): Promise<ExecutionResult> {
+    return result('container');
+  }
+  isReady(spec: FunctionSpec): boolean {
+    return this.ready.has(spec.name);
+  }
+  warm(spec: FunctionSpec): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.finishWarm = (ok) => {
+        if (ok) {
+          this.ready.add(spec.name);
+          resolve();
+        } else reject(new Error('image not found'));
+      };
+    });
+  }
+  async remove(fn: string): Promise<void> {
+    this.ready.delete(fn);
+    this.removed.push(fn);
+  }
+  idle(): string[] {
+    return this.idleNow;
+  }
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}
+
+function spec(over: Partial<FunctionSpec> = {}): FunctionSpec {
+  return {
+    name: 'fn', digest: 'd', moduleBytes: 1, version: 1, image: 'hayate-example/fn', policy: 'auto', memoryMb: 64, timeoutMs: 1000, maxConcurrency: 0,
+    maxInputBytes: 1, maxOutputBytes: 1, maxStderrBytes: 1, args: [], env: {}, createdUnixMs: 0, minMemoryPages: 0, ...over,
+  };
+}
+
+function requestOf(s: FunctionSpec): ExecutionRequest {
+  return { invocationId: 'i' as InvocationId, fn: 'fn' as FunctionName, spec: s, input: new Uint8Array(0), args: [], env: {}, deadlineUnixMs: 0, memoryMb: 64, maxOutputBytes: 1, maxStderrBytes: 1 };
+}
+
+function setup(over: Partial<FunctionSpec> = {}) {
+  const wasm = new FakeWasm();
+  const containers = new FakeContainers();
+  const router = new HybridRouter(wasm, containers, { hotCalls: 3, hotWindowMs: 60_000, containerIdleMs: 60_000, retryAfterMs: 60_000 }, log);
+  const runtime = new FunctionRuntime('fn', log);
+  const request = requestOf(spec(over));
+  /** One call: the router chooses, the chosen tier answers in `us[tier]` µs, the router observes. */
+  const call = (us: Record<Tier, number>): Executor => {
+    const executor = router.choose(runtime, request);
+    runtime.record(executor.tier, us[executor.tier], false);
+    router.observe(runtime, request, result(executor.tier));
+    return executor;
+  };
+  return { wasm, containers, router, runtime, request, call };
+}
+
+const settle = () => new Promise((r) => setImmediate(r));
+
+test('hybrid router moves a function cold → wasm on its first WASM run and → warming once hot', async (t) => {
+  const { router, runtime, call } = setup();
+  t.is(runtime.state, TierState.cold);
+  call({ wasm: 100, container: 50 });
+  t.is(runtime.state, TierState.wasm);
+  call({ wasm: 100, container: 50 });
+  t.is(runtime.state, TierState.wasm);
+  call({ wasm: 100, container: 50 });
+  t.is(runtime.state, TierState.warming);
+  // warming never blocks: calls go on in WASM
+  t.is(call({ wasm: 100, container: 50 }).tier, 'wasm');
+  await router.close();
+});
+
+test('hybrid router routes to the faster container once ready and explores WASM one call in 16', async (t) => {
+  const { router, runtime, containers, call } = setup();
+  for (let i = 0; i < 3; i += 1) call({ wasm: 100, container: 50 });
+  containers.finishWarm(true);
+  await settle();
+  t.is(runtime.state, TierState.container);
+  // until both tiers have MIN_SAMPLES (5) figures, each call fills the one that lacks them
+  for (let i = 0; i < 7; i += 1) call({ wasm: 100, container: 50 });
+  const tiers = Array.from({ length: 64 }, () => call({ wasm: 100, container: 50 }).tier);
+  const toWasm = tiers.filter((x) => x === 'wasm').length;
+  t.is(toWasm, 4, `calls explored in WASM: ${toWasm} of 64`);
+  t.is(runtime.state, TierState.container);
+  await router.close();
+});
+
+test('hybrid router retires a container that stays slower than WASM and says why', async (t) => {
+  const { router, runtime, containers, call } = setup();
+  for (let i = 0; i < 3; i += 1) call({ wasm: 100, container: 500 });
+  containers.finishWarm(true);
+  await settle();
+  for (let i = 0; i < 200 && runtime.state === TierState.container; i += 1) call({ wasm: 100, container: 500 });
+  t.is(runtime.state, TierState.wasm);
+  t.regex(runtime.lastError, /slower than WASM/);
+  t.deepEqual(containers.removed, ['fn']);
+  // quiet after a retirement: hot again, but no new warming within retryAfterMs
+  for (let i = 0; i < 5; i += 1) call({ wasm: 100, container: 500 });
+  t.is(runtime.state, TierState.wasm);
+  await router.close();
+});
+
+test('hybrid router falls back to WASM when the container fails to start or fails under a call', async (t) => {
+  const started = setup();
+  for (let i = 0; i < 3; i += 1) started.call({ wasm: 100, container: 50 });
+  started.containers.finishWarm(false);
+  await settle();
+  t.is(started.runtime.state, TierState.wasm);
+  t.is(started.runtime.lastError, 'image not found');
+
+  const failed = setup();
+  for (let i = 0; i < 3; i += 1) failed.call({ wasm: 100, container: 50 });
+  failed.containers.finishWarm(true);
+  await settle();
+  failed.router.observe(failed.runtime, failed.request, null);
+  t.is(failed.runtime.state, TierState.wasm);
+  t.is(failed.runtime.lastError, 'container failed during a call');
+  await Promise.all([started.router.close(), failed.router.close()]);
+});
+
+test('hybrid router keeps policy wasm in WASM and sends policy container to the container', async (t) => {
+  const wasmOnly = setup({ policy: 'wasm' });
+  for (let i = 0; i < 10; i += 1) t.is(wasmOnly.call({ wasm: 500, container: 1 }).tier, 'wasm');
+  t.is(wasmOnly.runtime.state, TierState.wasm);
+  const container = setup({ policy: 'container' });
+  t.is(container.call({ wasm: 1, container: 500 }).tier, 'container');
+  t.is(container.runtime.state, TierState.container);
+  await Promise.all([wasmOnly.router.close(), container.router.close()]);
+});
+
+test('hybrid router moves an idle container back to WASM and closes both tiers it owns', async (t) => {
+  const wasm = new FakeWasm();
+  const containers = new FakeContainers();
+  const router = new HybridRouter(wasm, containers, { hotCalls: 1, hotWindowMs: 60_000, containerIdleMs: 40, retryAfterMs: 0 }, log);
+  const runtime = new FunctionRuntime('fn', log);
+  const request = requestOf(spec());
+  router.choose(runtime, request);
+  router.observe(runtime, request, result('wasm'));
+  containers.finishWarm(true);
+  await settle();
+  t.is(runtime.state, TierState.container);
+  containers.idleNow = ['fn'];
+  for (let i = 0; i < 100 && runtime.state === TierState.container; i += 1) await new Promise((r) => setTimeout(r, 20));
+  t.is(runtime.state, TierState.wasm);
+  t.true(containers.removed.includes('fn'));
+  await router.close();
+  t.true(wasm.closed && containers.closed);
+});
+
+test('wasm-only router refuses policy container with the reason and owns the WASM tier', async (t) => {
+  const wasm = new FakeWasm();
+  const router = new WasmOnlyRouter(wasm, 'no Docker engine socket');
+  const runtime = new FunctionRuntime('fn', log);
+  const request = requestOf(spec({ policy: 'container' }));
+  const err = t.throws(() => router.choose(runtime, request));
+  t.regex(err?.message ?? '', /no Docker engine socket/);
+  router.observe(runtime, request, result('wasm'));
+  t.is(runtime.state, TierState.wasm);
+  t.is(router.capacity, 2);
+  await router.close();
+  t.true(wasm.closed);
+});
