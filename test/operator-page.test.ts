@@ -69,7 +69,7 @@ test('operator page loads against hayate up and shows every invoker live', async
   await waitLive(page);
   for (const inv of cluster.invokers) await page.locator(`#fleet-table tr[data-invoker="${inv.id}"][data-stale="false"]`).waitFor();
   t.regex((await page.locator('#summary').textContent()) ?? '', /^2 invokers · \d+ functions? · /);
-  t.is(await page.locator('#logs-fn').isDisabled(), true, 'no logs API yet: the log tail is off');
+  t.false(await page.locator('#logs-fn').isDisabled(), 'the logs API is there: the log tail is on');
   t.deepEqual(errors, []);
   await page.close();
 });
@@ -107,6 +107,21 @@ test('operator page invokes with a text body and shows the output and Server-Tim
   t.is(await page.textContent('#invoke-output'), 'HELLO PAGE');
   t.regex((await page.getAttribute('#result .timing', 'data-server-timing')) ?? '', /startup;dur=[\d.]+, exec;dur=[\d.]+, teardown;dur=[\d.]+, total;dur=[\d.]+/);
   t.regex((await page.textContent('#result')) ?? '', /200 OK · tier wasm · exit 0/);
+  t.deepEqual(errors, []);
+  await page.close();
+});
+
+test('operator page follows a function’s log tail', async (t) => {
+  const { cluster } = t.context;
+  const { page, errors } = await openPage(t);
+  await waitLive(page);
+  await page.locator('#logs-fn option[value="page-upper"]').waitFor({ state: 'attached' });
+  await page.selectOption('#logs-fn', 'page-upper');
+  await page.locator('#logs-note', { hasText: 'Following page-upper' }).waitFor();
+  const call = await cluster.client.invoke('page-upper', Buffer.from('tail me'));
+  const id = call.headers.get('hayate-invocation-id') ?? '';
+  await page.locator('#logs-out', { hasText: `${id.slice(0, 8)} = OK exit 0 wasm` }).waitFor({ timeout: 20_000 });
+  t.regex((await page.textContent('#logs-out')) ?? '', new RegExp(`${id.slice(0, 8)} = OK exit 0 wasm [\\d.]+ ms \\(invoker-`));
   t.deepEqual(errors, []);
   await page.close();
 });

@@ -22,6 +22,8 @@ Functions (talk to a controller: --url or HAYATE_URL, default http://127.0.0.1:8
   rm <name>                   remove a function
   status                      invokers and per-function tier state
   activation <id>             an async invocation's record
+  logs <name> [-f]            a function's stderr lines and run summaries; -f follows
+  trigger add|ls|get|rm       run functions on NATS messages or on a schedule
   bench                       the seed evaluation (see hayate bench --help)
 
 Every verb takes --help. Client verbs take --json for machine-readable output.
@@ -127,6 +129,42 @@ free ports) and stops it after. Shows progress on stderr.
 `,
   ...PROJECT_HELP,
   activation: 'Usage: hayate activation <id> [--url U]\n\nPrints an async invocation\'s record: state, attempts, output, stderr, timings, tier, invoker.\n',
+  logs: `Usage: hayate logs <name> [-f] [--since D] [--limit N] [--url U] [--json]
+
+Prints a function's recent log entries: every line its runs wrote to stderr ("<time> <fn> <id> | line")
+and one summary per run ("<time> <fn> <id> = <status> exit=… <tier> total=…ms … invoker=… attempt=…"),
+from every invoker, whoever made the calls. Entries an invoker did not publish (its rate bound per
+function) are announced as "! N log entries dropped". The same entries are on NATS: hayate.v1.logs.<fn>.
+
+  -f, --follow   keep printing new entries until interrupted (server-sent events)
+  --since D      entries newer than D: 30s, 10m, 2h                      [10m]
+  --limit N      at most the last N entries (without -f)                 [1000]
+  --json         one JSON object per line
+`,
+  trigger: `Usage: hayate trigger add <name> --function F (--subject S | --cron EXPR | --every D)
+                          [--result-subject R] [--concurrency N] [--max-age D] [--arg A]...
+       hayate trigger ls | get <name> | rm <name>       [--url U] [--json]
+
+A trigger runs a function on every NATS message published on a subject (wildcards * and > allowed), or on
+a schedule. Each message or tick runs once, even when invokers die: a JetStream stream the trigger owns
+captures the messages, and they go through the async path (an activation record per message). Input = the
+message's data; env HAYATE_TRIGGER, HAYATE_SUBJECT and HAYATE_HEADER_<NAME> per header. A message with a
+Hayate-Reply-To header gets the function's answer there. The function must be deployed; removing it
+pauses the trigger (its messages wait) until it is deployed again.
+
+  --function F        the function to run (required)
+  --subject S         run on every message on S (not hayate's own subjects)
+  --cron EXPR         run on a cron schedule, UTC (5 fields, or 6 with seconds first)
+  --every D           run every D (1s or more), ticks aligned on multiples of D
+  --result-subject R  publish each non-empty output of a successful run on R
+  --concurrency N     runs in flight across all invokers                 [16]
+  --max-age D         drop (and count) a message not started within D of its capture; a run that starts
+                      late gets only the time left
+  --arg A             argument added to the function's (repeatable)
+
+ls shows state and counters (received, invoked, failed, dropped, lag); get prints one trigger as JSON,
+with its state (active, or paused and why), next tick and counters; rm removes it and what still waits.
+`,
 };
 
 /** The help text of one verb. */

@@ -21,11 +21,11 @@ export class HttpClient {
    * @param apiKey sent as `Authorization: Bearer` when not empty
    */
   constructor(
-    private readonly baseUrl: string,
-    private readonly apiKey = '',
+    readonly baseUrl: string,
+    readonly apiKey = '',
   ) {}
 
-  private url(path: string, query: Record<string, string | number | string[]> = {}): string {
+  protected url(path: string, query: Record<string, string | number | string[]> = {}): string {
     const u = new URL(path, this.baseUrl);
     for (const [k, v] of Object.entries(query)) {
       for (const item of Array.isArray(v) ? v : [v]) u.searchParams.append(k, String(item));
@@ -33,11 +33,11 @@ export class HttpClient {
     return u.toString();
   }
 
-  private headers(extra: Record<string, string> = {}): Record<string, string> {
+  protected headers(extra: Record<string, string> = {}): Record<string, string> {
     return this.apiKey !== '' ? { authorization: `Bearer ${this.apiKey}`, ...extra } : extra;
   }
 
-  private async json(res: Response): Promise<Record<string, unknown>> {
+  protected async json(res: Response): Promise<Record<string, unknown>> {
     const text = await res.text();
     let body: unknown = {};
     try {
@@ -52,7 +52,7 @@ export class HttpClient {
     return body as Record<string, unknown>;
   }
 
-  private async request(method: string, path: string, init: { query?: Record<string, string | number | string[]>; body?: Uint8Array; contentType?: string; headers?: Record<string, string> } = {}): Promise<Response> {
+  protected async request(method: string, path: string, init: { query?: Record<string, string | number | string[]>; body?: Uint8Array; contentType?: string; headers?: Record<string, string> } = {}): Promise<Response> {
     try {
       return await fetch(this.url(path, init.query), {
         method,

@@ -11,6 +11,8 @@ import type { Config } from '../common/config';
 import { HayateError, toHayateError } from '../common/errors';
 import { chooseLogFormat, createLogger, isLogFormat, LOG_FORMATS, setLogFormat } from '../common/logger';
 import { version } from '../common/version';
+import { EVENT_VERB_OPTIONS, logsVerb, triggerVerb } from './event-verbs';
+import { EventsClient } from './events-client';
 import { exitCodeOf, HttpClient } from './http-client';
 import { HELP, verbHelp } from './help';
 import { formatFunctions, formatStatus, verboseInvoke } from './listings';
@@ -74,6 +76,8 @@ const VERB_OPTIONS: Record<string, Options> = {
   rm: CLIENT_OPTIONS,
   status: CLIENT_OPTIONS,
   activation: CLIENT_OPTIONS,
+  trigger: { ...CLIENT_OPTIONS, ...EVENT_VERB_OPTIONS.trigger },
+  logs: { ...CLIENT_OPTIONS, ...EVENT_VERB_OPTIONS.logs },
   bench: {
     quick: { type: 'boolean', default: false },
     json: { type: 'string' },
@@ -177,6 +181,10 @@ async function clientVerb(verb: string, values: Record<string, unknown>, positio
       print(await client.activation(id!), true, () => '');
       return;
     }
+    case 'trigger':
+      return triggerVerb(new EventsClient(client.baseUrl, client.apiKey), values, positionals, json);
+    case 'logs':
+      return logsVerb(new EventsClient(client.baseUrl, client.apiKey), values, positionals, json);
     default:
       throw new HayateError('HAYATE_ERR_BAD_REQUEST', `Unknown verb ${verb}`);
   }

@@ -8,7 +8,7 @@
 import { AckPolicy, DeliverPolicy, nanos, RetentionPolicy, StorageType } from 'nats';
 import type { Consumer, ConsumerConfig, JetStreamClient, JetStreamManager, NatsConnection, StreamConfig } from 'nats';
 import type { InvokeRequest } from './codec';
-import { encodeInvokeRequest } from './codec';
+import { decodeInvokeRequest, encodeInvokeRequest } from './codec';
 import { HayateError } from './errors';
 import { parseFunctionName } from './names';
 import { retry } from './retry';
@@ -75,6 +75,16 @@ export class AsyncQueue {
   /** The consumer's max_deliver: the attempts plus one delivery that only records the failure. */
   get maxDeliver(): number {
     return this.maxAttempts + 1;
+  }
+
+  /** The server's advisory when a message reached the consumer's max_deliver. */
+  get maxDeliveriesAdvisory(): string {
+    return this.subjects.asyncMaxDeliveriesAdvisory();
+  }
+
+  /** The invocation a stored message holds. @throws HayateError HAYATE_ERR_BAD_REQUEST when it is not one */
+  decode(message: { data: Uint8Array }): InvokeRequest {
+    return decodeInvokeRequest(message.data);
   }
 
   /** A handle on the shared durable consumer, for pulling. */

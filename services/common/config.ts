@@ -135,6 +135,18 @@ export interface Config {
   asyncConcurrency: number;
   /** Append-only audit file where invokers log every execution start and answer (for chaos tests). Env `HAYATE_EXECUTION_LOG`. @default '' (off) */
   executionLogFile: string;
+  /** Invokers publish stderr lines and a summary per invocation on `<prefix>.v1.logs.<fn>`. Env `HAYATE_LOGS` (`on`/`off`). @default true */
+  logsEnabled: boolean;
+  /** Log entries per second one invoker publishes per function (a token bucket; the rest is dropped and counted). Env `HAYATE_LOG_RATE`. @default 200 */
+  logRatePerSec: number;
+  /** Burst of that token bucket. Env `HAYATE_LOG_BURST`. @default 400 */
+  logBurst: number;
+  /** Bytes the logs stream keeps (oldest dropped first). Env `HAYATE_LOGS_MAX_MB`. @default 64 MiB */
+  logsMaxBytes: number;
+  /** Age past which the logs stream drops an entry. Env `HAYATE_LOGS_MAX_AGE_MS`. @default 86400000 (24 h) */
+  logsMaxAgeMs: number;
+  /** Bytes each trigger's stream keeps while its messages wait (new ones refused past it). Env `HAYATE_TRIGGER_MAX_MB`. @default 256 MiB */
+  triggerMaxBytes: number;
 }
 
 /** Every default of the configuration. */
@@ -178,6 +190,12 @@ export const DEFAULTS: Readonly<Omit<Config, 'invokerId' | 'workers' | 'spareWor
   asyncAckWaitMs: 3000,
   asyncConcurrency: 0,
   executionLogFile: '',
+  logsEnabled: true,
+  logRatePerSec: 200,
+  logBurst: 400,
+  logsMaxBytes: 64 * MiB,
+  logsMaxAgeMs: 86_400_000,
+  triggerMaxBytes: 256 * MiB,
   functionDefaults: Object.freeze({
     memoryMb: 128,
     timeoutMs: 10_000,
@@ -251,6 +269,12 @@ export function loadConfig(env: Env, overrides: Partial<Config> = {}): Readonly<
     asyncAckWaitMs: int(env, 'HAYATE_ASYNC_ACK_WAIT_MS', DEFAULTS.asyncAckWaitMs, 500, 600_000),
     asyncConcurrency: int(env, 'HAYATE_ASYNC_CONCURRENCY', DEFAULTS.asyncConcurrency, 0, 1024),
     executionLogFile: env['HAYATE_EXECUTION_LOG'] || DEFAULTS.executionLogFile,
+    logsEnabled: (env['HAYATE_LOGS'] ?? 'on') !== 'off',
+    logRatePerSec: int(env, 'HAYATE_LOG_RATE', DEFAULTS.logRatePerSec, 1, 1_000_000),
+    logBurst: int(env, 'HAYATE_LOG_BURST', DEFAULTS.logBurst, 1, 1_000_000),
+    logsMaxBytes: int(env, 'HAYATE_LOGS_MAX_MB', DEFAULTS.logsMaxBytes / MiB, 1, 1_048_576) * MiB,
+    logsMaxAgeMs: int(env, 'HAYATE_LOGS_MAX_AGE_MS', DEFAULTS.logsMaxAgeMs, 1000),
+    triggerMaxBytes: int(env, 'HAYATE_TRIGGER_MAX_MB', DEFAULTS.triggerMaxBytes / MiB, 1, 1_048_576) * MiB,
     ...stripUndefined(overrides),
   };
   return Object.freeze(config);

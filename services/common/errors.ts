@@ -35,6 +35,8 @@ export const ERRORS = {
   HAYATE_ERR_UNAUTHORIZED: { message: 'Missing or invalid API key', httpStatus: 401, status: 'BAD_REQUEST', retryable: false },
   HAYATE_ERR_NOT_FOUND: { message: 'Function not found', httpStatus: 404, status: 'NOT_FOUND', retryable: false },
   HAYATE_ERR_ACTIVATION_NOT_FOUND: { message: 'Activation not found', httpStatus: 404, status: 'NOT_FOUND', retryable: false },
+  HAYATE_ERR_TRIGGER_NOT_FOUND: { message: 'Trigger not found', httpStatus: 404, status: 'NOT_FOUND', retryable: false },
+  HAYATE_ERR_TRIGGER_CONFLICT: { message: 'Trigger conflicts with another', httpStatus: 409, status: 'BAD_REQUEST', retryable: false },
   HAYATE_ERR_PAYLOAD_TOO_LARGE: { message: 'Payload too large', httpStatus: 413, status: 'LIMIT_EXCEEDED', retryable: false },
   HAYATE_ERR_FUNCTION_ERROR: { message: 'Function exited with a non-zero code', httpStatus: 502, status: 'FUNCTION_ERROR', retryable: false },
   HAYATE_ERR_FUNCTION_TRAP: { message: 'Function trapped', httpStatus: 502, status: 'FUNCTION_ERROR', retryable: false },

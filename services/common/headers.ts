@@ -26,6 +26,17 @@ export const Header = {
   function: 'Hayate-Function',
   /** Peer lookups: the digest of the request, so that a peer answers only the same request (SPEC §7). */
   requestDigest: 'Hayate-Request-Digest',
+  /**
+   * Trigger messages: where to send the function's answer (a request through a trigger). JetStream answers
+   * a message's own reply subject with its capture ack and does not store it, so the reply travels here.
+   */
+  replyTo: 'Hayate-Reply-To',
+  /** Trigger outputs and answers: the trigger that ran them. */
+  trigger: 'Hayate-Trigger',
+  /** Trigger outputs and answers: the subject of the message that triggered the run. */
+  subject: 'Hayate-Subject',
+  /** Schedule ticks: the tick's time, ISO 8601. */
+  scheduled: 'Hayate-Scheduled',
   /** NATS micro service error headers. */
   serviceError: 'Nats-Service-Error',
   serviceErrorCode: 'Nats-Service-Error-Code',

@@ -8,6 +8,7 @@ import type { JetStreamClient, KV, KvEntry, NatsConnection, ObjectStore } from '
 import { decodeFunctionSpec, encodeFunctionSpec } from './codec';
 import type { FunctionSpec } from './codec';
 import { HayateError } from './errors';
+import { watchKv } from './kv-watch';
 import type { FunctionName } from './names';
 import { isFunctionName } from './names';
 import { FUNCTIONS_BUCKET, MODULES_BUCKET } from './subjects';
@@ -117,20 +118,11 @@ export class FunctionStore {
    * @param onEvent called for each put or delete, in order
    */
   async watch(onEvent: (event: FunctionEvent) => void, signal: AbortSignal): Promise<void> {
-    const iter = await this.kv.watch({ key: '>' });
-    const stop = () => iter.stop();
-    signal.addEventListener('abort', stop, { once: true });
-    void (async () => {
-      try {
-        for await (const entry of iter) {
-          if (!isFunctionName(entry.key)) continue;
-          if (entry.operation === 'PUT') onEvent({ kind: 'put', spec: specOf(entry) });
-          else onEvent({ kind: 'delete', name: entry.key });
-        }
-      } finally {
-        signal.removeEventListener('abort', stop);
-      }
-    })();
+    await watchKv(this.kv, signal, (entry) => {
+      if (!isFunctionName(entry.key)) return;
+      if (entry.operation === 'PUT') onEvent({ kind: 'put', spec: specOf(entry) });
+      else onEvent({ kind: 'delete', name: entry.key });
+    });
   }
 }
 

@@ -8,9 +8,14 @@
  *   <prefix>.v1.status          empty → protobuf InvokerStatus               (every invoker answers)
  *   <prefix>.v1.answer.<id>     empty → `ack`, beats, then protobuf InvokeResponse: "who holds the answer of
  *                               invocation <id>?", asked by an invoker given a retry (every invoker listens)
+ *   <prefix>.v1.logs.<fn>       JSON log entries (stderr lines, one summary per invocation), published by invokers
+ *   <prefix>.v1.tick.<trigger>  one message per schedule tick, published by controllers (Nats-Msg-Id dedup)
  * where <fn> is a FunctionName (`[a-z0-9][a-z0-9-]{0,62}`) and <id> an InvocationId (`[A-Za-z0-9_-]{1,64}`),
- * so each is always exactly one token. JetStream names: stream `<PREFIX>_ASYNC` on `<prefix>.v1.async.>`,
- * its durable consumer `hayate-invokers`, and the server's advisory
+ * so each is always exactly one token; <trigger> is a trigger name, same grammar as a function name.
+ * JetStream names: stream `<PREFIX>_ASYNC` on `<prefix>.v1.async.>`, its durable consumer `hayate-invokers`,
+ * stream `<PREFIX>_LOGS` on `<prefix>.v1.logs.>`, one stream `<PREFIX>_TRIGGER_<trigger>` per trigger (on the
+ * trigger's own subject, or on `<prefix>.v1.tick.<trigger>` for a schedule) with its durable consumer
+ * `hayate-invokers`, and the server's advisory
  *   $JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<stream>.<consumer>
  */
 import { HayateError } from './errors';
@@ -31,6 +36,12 @@ export const MODULES_BUCKET = 'hayate_modules';
 export const ACTIVATIONS_BUCKET = 'hayate_activations';
 /** Durable pull consumer of the async stream, shared by every invoker (a work queue). */
 export const ASYNC_CONSUMER = 'hayate-invokers';
+/** JetStream KV bucket of trigger specs. */
+export const TRIGGERS_BUCKET = 'hayate_triggers';
+/** JetStream KV bucket of per-invoker trigger counters (invoked, failed, dropped). */
+export const TRIGGER_STATS_BUCKET = 'hayate_trigger_stats';
+/** Durable pull consumer of each trigger's stream, shared by every invoker. */
+export const TRIGGER_CONSUMER = 'hayate-invokers';
 
 /** The subject kinds a function has. */
 export const FunctionSubjectKind = { invoke: 'invoke', call: 'call', async: 'async' } as const;
@@ -66,7 +77,12 @@ export class Subjects {
 
   /** Name of the JetStream stream that holds async invocations. */
   asyncStream(): string {
-    return `${this.prefix.replace(/[.]/g, '_').toUpperCase()}_ASYNC`;
+    return `${this.streamHead()}_ASYNC`;
+  }
+
+  /** The prefix as the head of a stream name (no dots). */
+  private streamHead(): string {
+    return this.prefix.replace(/[.]/g, '_').toUpperCase();
   }
 
   /** `<prefix>.v1.async.>`: the subjects of the async stream. */
@@ -90,6 +106,36 @@ export class Subjects {
   /** `<prefix>.v1.answer.*`: what every invoker listens on. */
   allAnswers(): string {
     return `${this.prefix}.v1.answer.*`;
+  }
+
+  /** `<prefix>.v1.logs.<fn>`: where invokers publish a function's log entries. */
+  logs(fn: FunctionName | string): string {
+    return `${this.prefix}.v1.logs.${parseFunctionName(fn)}`;
+  }
+
+  /** `<prefix>.v1.logs.>`: every function's log entries (the subjects of the logs stream). */
+  allLogs(): string {
+    return `${this.prefix}.v1.logs.>`;
+  }
+
+  /** Name of the JetStream stream that keeps recent log entries. */
+  logsStream(): string {
+    return `${this.streamHead()}_LOGS`;
+  }
+
+  /** `<prefix>.v1.tick.<trigger>`: where controllers publish the ticks of a schedule trigger. */
+  tick(trigger: FunctionName | string): string {
+    return `${this.prefix}.v1.tick.${parseFunctionName(trigger)}`;
+  }
+
+  /** Name of the JetStream stream a trigger owns (its captured messages or ticks). */
+  triggerStream(trigger: FunctionName | string): string {
+    return `${this.streamHead()}_TRIGGER_${parseFunctionName(trigger)}`;
+  }
+
+  /** The server's advisory when a message of a trigger's stream reached the consumer's max_deliver. */
+  triggerMaxDeliveriesAdvisory(trigger: FunctionName | string): string {
+    return `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${this.triggerStream(trigger)}.${TRIGGER_CONSUMER}`;
   }
 
   /** The invocation id of a subject built by `answer(id)`, or null. */

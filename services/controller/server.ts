@@ -22,7 +22,9 @@ import { gatherStatus, statusView } from './cluster-status';
 import type { DeployQuery } from './deploy-options';
 import { buildSpec, specView } from './deploy-options';
 import { registerLive } from './live';
+import { logRoutes } from './log-routes';
 import { ControllerMetrics } from './metrics';
+import { triggerRoutes } from './trigger-routes';
 import { registerUi } from './ui';
 
 export interface ControllerDeps {
@@ -191,6 +193,8 @@ export function buildServer(deps: ControllerDeps) {
   app.get<{ Params: { id: string } }>('/v1/activations/:id', async (req) => readActivation(deps.activations, req.params.id));
 
   app.get('/v1/status', async () => statusView(await gatherStatus(nc, subjects)));
+  app.register(triggerRoutes({ nc, store, config, log: deps.log, registry: metrics.registry }));
+  app.register(logRoutes({ nc, config }));
   registerLive(app, deps);
   registerUi(app, { auth: keys.length > 0 });
 

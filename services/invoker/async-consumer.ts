@@ -9,22 +9,51 @@
  * After `maxAttempts` runs the activation is recorded `failed` with the reason; the consumer's last
  * delivery exists only for that, and the server's max-deliveries advisory covers the case where the
  * invoker of that last delivery died too.
+ *
+ * The same loop serves every stream of invocations (a `WorkSource`): the async queue, whose messages are
+ * protobuf `InvokeRequest`s, and each trigger's stream, whose messages are a trigger's raw input.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Consumer, JsMsg, NatsConnection, Subscription } from 'nats';
+import type { Consumer, JetStreamManager, JsMsg, MsgHdrs, NatsConnection, Subscription } from 'nats';
 import type { ActivationStore } from '../common/activations';
 import { isTerminal, queuedActivation } from '../common/activations';
-import type { AsyncQueue } from '../common/async-queue';
 import type { Activation, InvokeRequest, InvokeResponse } from '../common/codec';
-import { ActivationState, decodeInvokeRequest } from '../common/codec';
+import { ActivationState } from '../common/codec';
 import type { ErrorCode } from '../common/errors';
 import { ERRORS, HayateError, isRetryable } from '../common/errors';
 import type { Logger } from '../common/logger';
 import { parseInvocationId } from '../common/names';
 import { retry } from '../common/retry';
-import type { Subjects } from '../common/subjects';
 import { INVOKER_QUEUE } from '../common/subjects';
 import type { ExecutionLog } from './execution-log';
+
+/** A stored message as a work source decodes it. */
+export interface StoredMessage {
+  subject: string;
+  headers: MsgHdrs | undefined;
+  data: Uint8Array;
+  seq: number;
+  timestampUnixMs: number;
+}
+
+/** A JetStream stream of invocations with its shared durable consumer (the async queue, a trigger's stream). */
+export interface WorkSource {
+  readonly stream: string;
+  readonly ackWaitMs: number;
+  readonly maxAttempts: number;
+  /** The stream manager (reading or deleting a message by sequence). */
+  readonly manager: JetStreamManager;
+  /** The server's max-deliveries advisory of the stream's consumer. */
+  readonly maxDeliveriesAdvisory: string;
+  consumer(): Promise<Consumer>;
+  /** The invocation a message stands for. @throws when it stands for none (the message is then dropped) */
+  decode(message: StoredMessage): InvokeRequest;
+  /**
+   * Told when a message's activation is settled: a stored result or failure (`first`), or the redelivery of
+   * one already settled (`first` false: its ack was lost). Must not throw.
+   */
+  settled?(request: InvokeRequest, activation: Activation, first: boolean): void;
+}
 
 /** Consumer lifecycle. */
 export const AsyncConsumerState = { idle: 'idle', running: 'running', stopping: 'stopping', stopped: 'stopped' } as const;
@@ -32,8 +61,7 @@ export type AsyncConsumerState = (typeof AsyncConsumerState)[keyof typeof AsyncC
 
 export interface AsyncConsumerDeps {
   nc: NatsConnection;
-  subjects: Subjects;
-  queue: AsyncQueue;
+  queue: WorkSource;
   activations: ActivationStore;
   executions: ExecutionLog;
   invokerId: string;
@@ -80,7 +108,7 @@ export class AsyncConsumer {
     this.transition(AsyncConsumerState.running, [AsyncConsumerState.idle]);
     this.consumer = await this.deps.queue.consumer();
     for (let i = 0; i < this.deps.slots; i += 1) this.loops.push(this.loop());
-    this.advisory = this.deps.nc.subscribe(this.deps.subjects.asyncMaxDeliveriesAdvisory(), {
+    this.advisory = this.deps.nc.subscribe(this.deps.queue.maxDeliveriesAdvisory, {
       queue: INVOKER_QUEUE,
       callback: (err, msg) => {
         if (err === null) void this.onMaxDeliveries(msg.data).catch((e: unknown) => this.log.error({ err: e }, 'max-deliveries advisory not handled'));
@@ -141,7 +169,7 @@ export class AsyncConsumer {
     const attempt = msg.info.redeliveryCount;
     let request: InvokeRequest;
     try {
-      request = decodeInvokeRequest(msg.data);
+      request = queue.decode({ subject: msg.subject, headers: msg.headers, data: msg.data, seq: msg.seq, timestampUnixMs: Math.floor(msg.info.timestampNanos / 1e6) });
       parseInvocationId(request.invocationId);
     } catch (err: unknown) {
       this.log.error({ err, seq: msg.seq }, 'async message is not an InvokeRequest: dropped');
@@ -165,6 +193,7 @@ export class AsyncConsumer {
     }
     if (current !== null && isTerminal(current)) {
       log.info({ state: current.state }, 'redelivery of a finished activation acknowledged');
+      queue.settled?.(request, current, false);
       msg.ack();
       return;
     }
@@ -207,8 +236,9 @@ export class AsyncConsumer {
     }
 
     const stored = await this.storeResult(request, response, attempt, msg, log);
-    if (!stored) return; // NATS unreachable for long: the redelivery finds this answer through the peers
+    if (stored === null) return; // NATS unreachable for long: the redelivery finds this answer through the peers
     this.deps.executions.answered(id, attempt);
+    queue.settled?.(request, stored, true);
     await msg.ackAck().catch((err: unknown) => log.warn({ err: describe(err) }, 'ack not confirmed: a redelivery will find the record finished'));
   }
 
@@ -218,7 +248,7 @@ export class AsyncConsumer {
   }
 
   /** Stores the final answer (retrying while NATS is unreachable, keeping the message meanwhile). */
-  private async storeResult(request: InvokeRequest, r: InvokeResponse, attempt: number, msg: JsMsg, log: Logger): Promise<boolean> {
+  private async storeResult(request: InvokeRequest, r: InvokeResponse, attempt: number, msg: JsMsg, log: Logger): Promise<Activation | null> {
     const ok = r.status === 'OK';
     let reason = '';
     if (!ok) reason = isRetryable(r.errorCode) ? `Activation failed after ${attempt} attempts: ${r.errorCode}: ${r.errorMessage}` : `${r.errorCode}: ${r.errorMessage}`;
@@ -245,10 +275,10 @@ export class AsyncConsumer {
     try {
       const after = await retry(store, { patienceMs: STORE_PATIENCE_MS, backoff: { initialMs: 100, factor: 2, maxMs: 1000 }, onRetry: () => msg.working() });
       log.info({ state: after?.state, status: r.status }, 'activation finished');
-      return true;
+      return after;
     } catch (err: unknown) {
       log.error({ err }, 'activation result not stored: leaving the message for redelivery');
-      return false;
+      return null;
     }
   }
 
@@ -259,6 +289,7 @@ export class AsyncConsumer {
         : { ...this.base(cur, request), state: ActivationState.failed, status: ERRORS[code].status, exitCode: -1, errorCode: code, reason, attempts: Math.max(attempts, cur?.attempts ?? 0), finishedUnixMs: Date.now() },
     );
     log.warn({ code, reason, state: after?.state }, 'activation failed');
+    if (after !== null) this.deps.queue.settled?.(request, after, true);
   }
 
   /**
@@ -272,7 +303,7 @@ export class AsyncConsumer {
     const jsm = this.deps.queue.manager;
     const stored = await jsm.streams.getMessage(this.deps.queue.stream, { seq }).catch(() => null);
     if (stored === null) return; // acknowledged meanwhile
-    const request = decodeInvokeRequest(stored.data);
+    const request = this.deps.queue.decode({ subject: stored.subject, headers: stored.header, data: stored.data, seq: stored.seq, timestampUnixMs: stored.time.getTime() });
     const log = this.log.child({ invocationId: request.invocationId, fn: request.function });
     const reason = `Activation ${request.invocationId} of ${request.function} failed after ${advisory.deliveries ?? '?'} deliveries: every invoker that took it stopped before answering`;
     await this.storeFailure(request, 'HAYATE_ERR_UNAVAILABLE', reason, this.deps.queue.maxAttempts, log);

@@ -15,6 +15,7 @@ import { invocationSignal } from './executor';
 import { MemoryBudget } from './memory-budget';
 import { FunctionRuntime } from './function-runtime';
 import { Gate } from './gate';
+import type { LogPublisher } from './log-publisher';
 import type { InvokerObserver } from './metrics';
 import type { PeerAnswers } from './peer-answers';
 import type { Recent, RecentResults } from './recent-results';
@@ -32,6 +33,8 @@ export interface RunnerDeps {
   peers: PeerAnswers;
   executions: ExecutionLog;
   metrics?: InvokerObserver;
+  /** Told of every answer of a run (`hayate.v1.logs.<fn>`). @default none */
+  logs?: Pick<LogPublisher, 'published'>;
 }
 
 const MiB = 1024 * 1024;
@@ -263,6 +266,7 @@ export class InvocationRunner {
         this.deps.log.debug({ invocationId: request.invocationId, fn, tier: result.tier, status: response.status, totalUs: response.timings.totalUs }, 'invocation finished');
       }
       this.deps.metrics?.answered(fn, response, true);
+      this.deps.logs?.published(request, response);
       return response;
     } finally {
       deadline.dispose();

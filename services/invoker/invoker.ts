@@ -6,7 +6,7 @@
  */
 import { hostname } from 'node:os';
 import type { NatsConnection } from 'nats';
-import type { FunctionSpec, InvokerStatus } from '../common/codec';
+import type { FunctionSpec, InvokeRequest, InvokerStatus } from '../common/codec';
 import type { ActivationStore } from '../common/activations';
 import type { AsyncQueue } from '../common/async-queue';
 import type { Config } from '../common/config';
@@ -17,6 +17,7 @@ import { Subjects } from '../common/subjects';
 import { AsyncConsumer } from './async-consumer';
 import { ExecutionLog } from './execution-log';
 import { InvocationRunner } from './invocation-runner';
+import { LogPublisher } from './log-publisher';
 import type { InvokerObserver } from './metrics';
 import type { ModuleCache } from './module-cache';
 import { NatsEndpoint } from './nats-endpoint';
@@ -24,6 +25,8 @@ import { PeerAnswers } from './peer-answers';
 import { RecentResults } from './recent-results';
 import { SpecCache } from './spec-cache';
 import type { TierRouter } from './tier-router';
+import type { TriggerConsumersDeps } from './trigger-consumers';
+import { TriggerConsumers } from './trigger-consumers';
 
 /** Invoker lifecycle. */
 export const InvokerState = { idle: 'idle', running: 'running', draining: 'draining', stopped: 'stopped' } as const;
@@ -42,6 +45,8 @@ export interface InvokerDeps {
   activations?: ActivationStore;
   /** Told of every answer and tier transition (Prometheus metrics). @default none */
   metrics?: InvokerObserver;
+  /** Triggers (with `queue` and `activations`): this invoker pulls from every active trigger's stream. @default none */
+  triggers?: Pick<TriggerConsumersDeps, 'triggers' | 'functions' | 'stats'>;
 }
 
 export class Invoker {
@@ -57,6 +62,8 @@ export class Invoker {
   private readonly runner: InvocationRunner;
   private readonly endpoint: NatsEndpoint;
   private asyncConsumer: AsyncConsumer | null = null;
+  private triggerConsumers: TriggerConsumers | null = null;
+  private readonly logs: LogPublisher;
 
   constructor(private readonly deps: InvokerDeps) {
     const { nc, config } = deps;
@@ -64,9 +71,10 @@ export class Invoker {
     this.subjects = new Subjects(config.subjectPrefix);
     this.specs = new SpecCache(deps.store, config.functionDefaults, this.log);
     this.executions = new ExecutionLog(config.executionLogFile, config.invokerId);
+    this.logs = new LogPublisher(nc, this.subjects, config);
     const recent = new RecentResults();
     this.peers = new PeerAnswers({ nc, subjects: this.subjects, recent, invokerId: config.invokerId, log: deps.log.child({ component: 'peer-answers' }), beatMs: config.beatMs, deadAfterMs: config.deadAfterMs });
-    this.runner = new InvocationRunner({ config, log: this.log, specs: this.specs, router: deps.router, recent, peers: this.peers, executions: this.executions, metrics: deps.metrics });
+    this.runner = new InvocationRunner({ config, log: this.log, specs: this.specs, router: deps.router, recent, peers: this.peers, executions: this.executions, metrics: deps.metrics, logs: this.logs });
     this.endpoint = new NatsEndpoint({ nc, config, log: this.log, subjects: this.subjects, runner: this.runner, executions: this.executions, status: () => this.status(), track: (work) => this.track(work) });
   }
 
@@ -92,19 +100,20 @@ export class Invoker {
     this.peers.start();
     const { queue, activations, nc, config } = this.deps;
     if (queue !== undefined && activations !== undefined) {
-      this.asyncConsumer = new AsyncConsumer({
+      const pulling = {
         nc,
-        subjects: this.subjects,
-        queue,
         activations,
         executions: this.executions,
         invokerId: config.invokerId,
         slots: config.asyncConcurrency || this.deps.router.capacity,
         log: this.deps.log,
-        run: (request) => this.runner.run(request, performance.now()),
-        track: (work) => this.track(work),
-      });
+        run: (request: InvokeRequest) => this.runner.run(request, performance.now()),
+        track: (work: Promise<unknown>) => this.track(work),
+      };
+      this.asyncConsumer = new AsyncConsumer({ ...pulling, queue });
       await this.asyncConsumer.start();
+      if (this.deps.triggers !== undefined) this.triggerConsumers = new TriggerConsumers({ ...pulling, ...this.deps.triggers });
+      await this.triggerConsumers?.start();
     }
     this.log.info({ prefix: config.subjectPrefix, capacity: this.deps.router.capacity, site: config.site }, 'invoker listening');
   }
@@ -123,10 +132,10 @@ export class Invoker {
       this.transition(InvokerState.draining, [InvokerState.running]);
       this.runner.stopAccepting();
       // the async loops end once their current message is handed over (finished, or aborted at the timeout)
-      let asyncStopped: Promise<void> = Promise.resolve();
+      let asyncStopped: Promise<unknown> = Promise.resolve();
       const steps: [string, () => Promise<unknown>][] = [
         ['stop intake', async () => {
-          asyncStopped = this.asyncConsumer?.stop() ?? Promise.resolve();
+          asyncStopped = Promise.allSettled([this.asyncConsumer?.stop(), this.triggerConsumers?.stop()]);
           await this.endpoint.stopIntake();
         }],
         ['finish in-flight', () => this.finishInFlight()],
@@ -138,6 +147,7 @@ export class Invoker {
           this.peers.stop();
         }],
         ['close execution log', async () => this.executions.close()],
+        ['stop log publishing', async () => this.logs.close()],
       ];
       for (const [step, run] of steps) {
         try {

@@ -9,6 +9,8 @@ import { createLogger } from '../common/logger';
 import { connectNats } from '../common/nats-connect';
 import { onShutdownSignal } from '../common/signals';
 import { FunctionStore } from '../common/store';
+import { TriggerStats } from '../common/trigger-stats';
+import { TriggerStore, triggerOptions } from '../common/trigger-store';
 import { WasmExecutor } from './executors/wasm/wasm-executor';
 import { Invoker } from './invoker';
 import { InvokerMetrics } from './metrics';
@@ -33,7 +35,8 @@ export async function main(overrides: Partial<Config> = {}): Promise<void> {
   const queue = await AsyncQueue.open(nc, { prefix: config.subjectPrefix, replicas: config.replicas, domain: config.jsDomain, ackWaitMs: config.asyncAckWaitMs, maxAttempts: config.asyncMaxAttempts });
   const activations = await ActivationStore.open(nc, { replicas: config.replicas, domain: config.jsDomain, ttlMs: config.activationTtlMs });
   const metrics = config.metricsPort >= 0 ? new InvokerMetrics({ invoker: config.invokerId, site: config.site }) : undefined;
-  const invoker = new Invoker({ nc, config, log, store, modules, router, queue, activations, metrics });
+  const triggers = { triggers: await TriggerStore.open(nc, triggerOptions(config)), functions: store, stats: await TriggerStats.open(nc, config.invokerId, { replicas: config.replicas, domain: config.jsDomain }) };
+  const invoker = new Invoker({ nc, config, log, store, modules, router, queue, activations, metrics, triggers });
   metrics?.sample(() => {
     const s = invoker.status();
     return { pending: s.inFlight, workers: s.workers, moduleCacheBytes: s.moduleCacheBytes };

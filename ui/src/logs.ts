@@ -7,14 +7,18 @@ import { byId } from './dom.js';
 
 const MAX_LINES = 400;
 
-/** One event's text: the line of a JSON log event, or the data as it came. */
+/** One entry as a line: `10:04:05 ab12cd34 | a stderr line` or `… = OK exit 0 wasm 1.2 ms`. */
 function lineOf(data: string): string {
   try {
-    const v = JSON.parse(data) as Record<string, unknown>;
-    const text = [v['line'], v['text'], v['message'], v['msg']].find((x) => typeof x === 'string') as string | undefined;
-    if (text !== undefined) return `${typeof v['invoker'] === 'string' ? `[${v['invoker']}] ` : ''}${text}`;
+    const e = JSON.parse(data) as Record<string, unknown>;
+    const at = typeof e['ts'] === 'string' ? e['ts'].slice(11, 19) : '';
+    const id = typeof e['id'] === 'string' ? e['id'].slice(0, 8) : '-';
+    const total = (e['timings_ms'] as { total?: number } | undefined)?.total;
+    if (e['kind'] === 'stderr') return `${at} ${id} | ${String(e['line'])}`;
+    if (e['kind'] === 'summary') return `${at} ${id} = ${String(e['status'])}${e['error'] !== undefined ? ` ${String(e['error'])}` : ''} exit ${String(e['exit_code'])} ${String(e['tier'])} ${total ?? '?'} ms (${String(e['invoker'])})`;
+    if (e['kind'] === 'dropped') return `${at} - ! ${String(e['dropped'])} entries dropped by ${String(e['invoker'])}`;
   } catch {
-    // plain text
+    // not JSON: shown as it came
   }
   return data;
 }

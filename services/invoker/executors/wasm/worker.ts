@@ -2,8 +2,8 @@
  * A WASM worker thread: runs one WASI command at a time, off the event-loop thread, on hayate's own WASI
  * host (`./wasi`: a fresh in-memory filesystem per run, stdout bounded while it is written).
  *
- * After each run the worker prepares the next instance of the same function (same argv and env) while it is
- * idle, so a repeated call pays only `_start`.
+ * After each run the worker prepares the next instance of the same function (same argv; the env is set when
+ * it runs) while it is idle, so a repeated call pays only `_start`.
  */
 import { parentPort } from 'node:worker_threads';
 import { MEMORY_IMPORT } from '../../../common/wasm-module';
@@ -57,8 +57,9 @@ function recycle(memory: WebAssembly.Memory, msg: MemoryOf): void {
   list.push(memory);
 }
 
-function keyOf(msg: Pick<RunMessage, 'digest' | 'argv' | 'env' | 'memoryLimitBytes'>): string {
-  return `${msg.digest}\0${msg.memoryLimitBytes}\0${JSON.stringify(msg.argv)}\0${JSON.stringify(msg.env)}`;
+// not the env: it is set on the prepared instance before it starts (see Wasi.setEnv)
+function keyOf(msg: Pick<RunMessage, 'digest' | 'argv' | 'memoryLimitBytes'>): string {
+  return `${msg.digest}\0${msg.memoryLimitBytes}\0${JSON.stringify(msg.argv)}`;
 }
 
 function instantiate(module: WebAssembly.Module, msg: Pick<RunMessage, 'digest' | 'argv' | 'env' | 'memoryLimitBytes' | 'memoryPages'>): Prepared {
@@ -94,7 +95,12 @@ function limitOf(p: Prepared, msg: RunMessage, outcome: WorkerOutcome): WorkerOu
 
 function run(msg: RunMessage): WorkerMessage {
   const t0 = performance.now();
-  const p = prepared !== null && prepared.key === keyOf(msg) ? prepared : instantiate(msg.module, msg);
+  let p: Prepared;
+  const wasPrepared = prepared !== null && prepared.key === keyOf(msg);
+  if (wasPrepared && prepared !== null) {
+    p = prepared;
+    p.wasi.setEnv(msg.env);
+  } else p = instantiate(msg.module, msg);
   prepared = null;
   const { stdio } = p.wasi;
   stdio.input = msg.input;

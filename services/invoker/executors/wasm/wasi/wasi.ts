@@ -60,7 +60,7 @@ export class Wasi {
   private readonly mem = new GuestMemory();
   private readonly fds: FdTable;
   private readonly args: Uint8Array[];
-  private readonly env: Uint8Array[];
+  private env: Uint8Array[];
   private wallOffsetNs = wallClockOffsetNs();
   private startedNs = process.hrtime.bigint();
 
@@ -69,6 +69,14 @@ export class Wasi {
     this.env = cStrings(Object.entries(options.env).map(([k, v]) => `${k}=${v}`));
     this.fs = new MemFs(options.fsLimitBytes, () => this.realtimeNs());
     this.fds = new FdTable(this.fs);
+  }
+
+  /**
+   * Replaces the environment before `start` (the program reads it only then): an instance prepared for one
+   * env serves a run with another — trigger runs differ only in HAYATE_SUBJECT and headers.
+   */
+  setEnv(env: Readonly<Record<string, string>>): void {
+    this.env = cStrings(Object.entries(env).map(([k, v]) => `${k}=${v}`));
   }
 
   /** Bytes of linear memory the instance holds now. */

@@ -1,0 +1,108 @@
+/**
+ * Function logs (SPEC §4 `hayate.v1.logs.<fn>`, §5 `GET /v1/functions/{name}/logs`, §6 `hayate logs`)
+ * through a real cluster: invokers publish, the logs stream keeps, the controller and the CLI serve.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import anyTest from 'ava';
+import type { TestFn } from 'ava';
+import type { LogEntry } from '../services/common/log-entries';
+import { parseLogEntry } from '../services/common/log-entries';
+import { EventsClient } from '../services/cli/events-client';
+import { buildFixture } from './helpers/c-fixtures';
+import { runCli } from './helpers/cli';
+import type { Cluster } from './helpers/cluster';
+import { startCluster } from './helpers/cluster';
+import { waitFor } from './helpers/delivery';
+import { exampleWasm, HAYATE_BIN } from './helpers/paths';
+
+type Context = { cluster: Cluster; children: ChildProcess[] };
+const test = anyTest.serial as TestFn<Context>;
+
+/** A low rate bound, so that one flooding function goes past it at once. */
+const RATE = 100;
+const CHATTY_LINES = 1000;
+
+test.before(async (t) => {
+  const cluster = await startCluster({ invokers: 1, env: { HAYATE_LOG_RATE: String(RATE), HAYATE_LOG_BURST: String(RATE) } });
+  t.context = { cluster, children: [] };
+  await cluster.client.deploy('quiet', readFileSync(exampleWasm('env-echo')));
+  await cluster.client.deploy('chatty', buildFixture('logs', 'chatty'), { arg: [String(CHATTY_LINES)] });
+});
+
+test.after.always(async (t) => {
+  for (const c of t.context.children ?? []) c.kill('SIGKILL');
+  await t.context.cluster?.stop();
+});
+
+async function invoke(cluster: Cluster, fn: string): Promise<string> {
+  const r = await cluster.client.invoke(fn, Buffer.from('x'));
+  if (r.status !== 200) throw new Error(`${fn} answered ${r.status}`);
+  return r.headers.get('Hayate-Invocation-Id') ?? '';
+}
+
+test('hayate logs -f prints the stderr lines and summaries of calls others make', async (t) => {
+  const { cluster } = t.context;
+  const child = spawn(process.execPath, [HAYATE_BIN, 'logs', 'quiet', '-f', '--url', cluster.http], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.context.children.push(child);
+  const lines: string[] = [];
+  createInterface({ input: child.stdout! }).on('line', (l) => lines.push(l));
+  const ids = [await invoke(cluster, 'quiet'), await invoke(cluster, 'quiet'), await invoke(cluster, 'quiet')];
+  await waitFor('a stderr line and a summary per call', () => (ids.every((id) => lines.some((l) => l.includes(`${id} | stderr-line`)) && lines.some((l) => l.includes(`${id} = OK`))) ? true : undefined), 20_000, 100);
+  const summary = lines.find((l) => l.includes(`${ids[0]} = OK`)) ?? '';
+  t.regex(summary, /quiet .* = OK exit=0 wasm .*total=[\d.]+ms .*invoker=\S+ attempt=1/);
+  child.kill('SIGTERM');
+
+  // the same entries without -f, as JSON lines, and over HTTP
+  const once = await runCli(['logs', 'quiet', '--since', '5m', '--json', '--url', cluster.http]);
+  t.is(once.code, 0);
+  const entries = once.stdout.trim().split('\n').map((l) => JSON.parse(l) as LogEntry);
+  for (const id of ids) {
+    const mine = entries.filter((e) => e.kind !== 'dropped' && e.id === id);
+    t.deepEqual(mine.map((e) => e.kind).sort(), ['stderr', 'summary']);
+    const s = mine.find((e) => e.kind === 'summary');
+    if (s?.kind === 'summary') {
+      t.is(s.status, 'OK');
+      t.is(s.tier, 'wasm');
+      t.is(typeof s.timings_ms.total, 'number');
+    }
+  }
+  const bad = await runCli(['logs', 'quiet', '--since', 'yesterday', '--url', cluster.http]);
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /HAYATE_ERR_INVALID_OPTION/);
+});
+
+test('a function flooding stderr neither hides another function\'s entries nor loses count of what it drops', async (t) => {
+  const { cluster } = t.context;
+  const seen: LogEntry[] = [];
+  const sub = cluster.nc.subscribe('hayate.v1.logs.>', { callback: (err, msg) => {
+    const e = err === null ? parseLogEntry(msg.data) : null;
+    if (e !== null) seen.push(e);
+  } });
+  const floods = Array.from({ length: 8 }, () => invoke(cluster, 'chatty'));
+  const quiet = Array.from({ length: 20 }, () => invoke(cluster, 'quiet'));
+  const quietIds = await Promise.all(quiet);
+  const floodIds = await Promise.all(floods);
+  t.is(new Set([...quietIds, ...floodIds]).size, 28, 'every call answered');
+
+  await waitFor('every entry of the quiet function', () => (quietIds.every((id) => ['stderr', 'summary'].every((kind) => seen.some((e) => e.kind === kind && 'id' in e && e.id === id))) ? true : undefined), 20_000, 100);
+  // every entry the flood produced (its lines and a summary per run) was either published or counted as dropped
+  const produced = floodIds.length * (CHATTY_LINES + 1);
+  const accounted = () => {
+    const chatty = seen.filter((e) => e.fn === 'chatty');
+    const dropped = chatty.reduce((n, e) => n + (e.kind === 'dropped' ? e.dropped : 0), 0);
+    return { published: chatty.filter((e) => e.kind !== 'dropped').length, dropped };
+  };
+  const final = await waitFor('the flood to be accounted for', () => {
+    const a = accounted();
+    return a.published + a.dropped === produced ? a : undefined;
+  }, 20_000, 100);
+  sub.unsubscribe();
+  t.true(final.dropped > 0, 'the rate bound dropped part of the flood');
+  t.true(final.published > 0);
+  t.is(seen.filter((e) => e.fn === 'quiet' && e.kind === 'dropped').length, 0, 'nothing of the quiet function was dropped');
+  const http = await new EventsClient(cluster.http).logs('chatty', { since: '5m' });
+  t.true(http.some((e) => e.kind === 'dropped'), 'the logs stream keeps the drop notices too');
+});
