@@ -49,6 +49,7 @@ async function main(): Promise<void> {
     const traffic = Promise.all([loop('matmul', '', 100), loop('matmul', '', 150), loop('upper', 'hello', 50), loop('wordcount', 'the quick brown fox', 200), asyncCalls]);
     await page.locator('#chart-fn').selectOption('matmul');
     await phone.locator('#chart-fn').selectOption('matmul');
+    await page.locator('#logs-fn').selectOption('env-echo'); // its runs write stderr and fail: both show
     // the pictures are taken while the traffic still runs, so rates and in-flight calls show
     await sleep(until - Date.now() - 12_000);
     await page.screenshot({ path: join(DOCS, 'operations-light.png') });
