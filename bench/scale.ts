@@ -11,7 +11,6 @@
  * and after: on a small machine the sum reaches the core count, and the split shows who spent it.
  * Prints a table to stdout (progress on stderr).
  */
-import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
@@ -22,7 +21,7 @@ import { InvocationClient } from '../services/common/invocation-client';
 import { startLocalCluster } from '../services/common/local-cluster';
 import type { LocalCluster } from '../services/common/local-cluster';
 import { deploy, exampleModule } from './hayate-api';
-import { quantiles, usSince } from './stats';
+import { cpuSeconds, quantiles, TICKS, usSince } from './stats';
 
 /** One topology to measure. */
 interface Topology {
@@ -88,18 +87,6 @@ const LOADS: Load[] = [
   { label: 'primes N=1e6', fn: 'primes', input: Buffer.alloc(0), args: ['1000000'] },
 ];
 
-const TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
-
-/** CPU seconds (user + system, every thread) a process has used; 0 when it is gone. */
-function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / TICKS;
-  } catch {
-    return 0;
-  }
-}
 
 /** CPU seconds the whole machine has been busy (every core; idle and iowait excluded). */
 function machineBusySeconds(): number {

@@ -5,12 +5,13 @@
 #   compiler-rt for wasm32), libc++ for wasm32 (C++ functions), rustc with the wasm32-wasi standard library
 #   (Rust functions), dpkg-dev (unpacks Debian's Lua sources for the Lua interpreter), protoc, gcc and g++
 #   (static native builds), docker.io, wabt (wat2wasm: hand-written test modules such as the table bomb
-#   of issue 11). AssemblyScript comes from npm (devDependencies).
+#   of issue 11), chromium (the operator page's browser tests). AssemblyScript comes from npm
+#   (devDependencies).
 # Without root it prints the exact apt-get line instead and stops.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(nats-server clang lld wasi-libc libclang-rt-14-dev-wasm32 libc++-dev-wasm32 rustc libstd-rust-dev-wasm32 dpkg-dev protobuf-compiler gcc g++ libc6-dev docker.io wabt)
+APT_PACKAGES=(nats-server clang lld wasi-libc libclang-rt-14-dev-wasm32 libc++-dev-wasm32 rustc libstd-rust-dev-wasm32 dpkg-dev protobuf-compiler gcc g++ libc6-dev docker.io wabt chromium)
 missing=()
 need() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 need nats-server || missing+=(nats-server)
@@ -28,6 +29,8 @@ need g++ || missing+=(g++)
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || [ "$(uname -m)" != x86_64 ] || missing+=(libc6-dev)
 need dockerd || missing+=(docker.io)
 need wat2wasm || missing+=(wabt)
+# the operator page's browser tests (playwright-core drives it)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -63,7 +63,8 @@ file adds "hub" and "sites": [{"name","nats","invokers":[{"id","pid"}]}].
 `,
   controller: `Usage: hayate controller [--nats URL] [--port P] [--host H] [--insecure] [--js-domain D] [--log-format F]
 
-Runs the HTTP API (SPEC §5) against an existing NATS. Prints "hayate controller ready http=<url>".
+Runs the HTTP API (SPEC §5) and the operator page (open its URL in a browser) against an existing
+NATS. Prints "hayate controller ready http=<url>".
 Refuses to listen beyond loopback without HAYATE_API_KEYS unless --insecure.
 
   --nats URL     NATS server(s), comma-separated   [HAYATE_NATS_URL or nats://127.0.0.1:4222]

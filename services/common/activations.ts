@@ -5,6 +5,7 @@
  * rides out the short outages of a NATS cluster (a server or a leader lost) for up to 10 s.
  */
 import type { KV, NatsConnection } from 'nats';
+import { KvWatchInclude } from 'nats';
 import type { Activation } from './codec';
 import { ActivationState, decodeActivation, encodeActivation, Tier } from './codec';
 import { HayateError } from './errors';
@@ -124,6 +125,28 @@ export class ActivationStore {
         exhausted: (err) => new HayateError('HAYATE_ERR_UNAVAILABLE', `Cannot update activation ${key} as it kept changing under ${UPDATE_ATTEMPTS} attempts`, { cause: err }),
       },
     );
+  }
+
+  /**
+   * Follows record writes: first those among the last `recentWrites` writes of the bucket, then every new
+   * one, each decoded and given to `onRecord` (deletes and records that do not decode are skipped).
+   * @param recentWrites how far back to start, in writes (a record takes about three: queued, running, done)
+   * @returns a function that stops following
+   */
+  async follow(recentWrites: number, onRecord: (activation: Activation) => void): Promise<() => void> {
+    const lastWrite = (await this.kv.status()).streamInfo.state.last_seq;
+    const watch = await this.kv.watch({ include: KvWatchInclude.AllHistory, ignoreDeletes: true, resumeFromRevision: Math.max(1, lastWrite - recentWrites + 1) });
+    void (async () => {
+      for await (const entry of watch) {
+        if (entry.operation !== 'PUT' || entry.value.byteLength === 0) continue;
+        try {
+          onRecord(decodeActivation(entry.value));
+        } catch {
+          // a record this version cannot read must not stop the others
+        }
+      }
+    })();
+    return () => watch.stop();
   }
 
   private async read(key: InvocationId): Promise<{ activation: Activation; revision: number } | null> {

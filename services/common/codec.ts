@@ -89,6 +89,14 @@ export interface TierStats {
   p99Us: number;
 }
 
+/** One change of a function's tier state on one invoker, and why. */
+export interface TierTransition {
+  from: string;
+  to: string;
+  reason: string;
+  atUnixMs: number;
+}
+
 export interface FunctionState {
   name: string;
   state: string;
@@ -98,6 +106,8 @@ export interface FunctionState {
   inFlight: number;
   lastError: string;
   lastUsedUnixMs: number;
+  /** The last few tier changes, oldest first. */
+  transitions: TierTransition[];
 }
 
 /** What an invoker answers on `hayate.v1.status`. */

@@ -51,6 +51,7 @@ export function statusView(invokers: InvokerStatus[]): Record<string, unknown> {
         digest: f.digest,
         in_flight: f.inFlight,
         last_error: f.lastError,
+        transitions: f.transitions.map((x) => ({ from: x.from, to: x.to, reason: x.reason, at: new Date(x.atUnixMs).toISOString() })),
         wasm: tier(f.wasm),
         container: tier(f.container),
       })),

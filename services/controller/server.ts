@@ -22,10 +22,12 @@ import { invokeAsync, readActivation, wantsAsync } from './async-invoke';
 import { gatherStatus, statusView } from './cluster-status';
 import type { DeployQuery } from './deploy-options';
 import { buildSpec, specView } from './deploy-options';
+import { registerLive } from './live';
 import { logRoutes } from './log-routes';
 import { ControllerMetrics } from './metrics';
 import { triggerRoutes } from './trigger-routes';
 import { SpecTimeouts } from './spec-timeouts';
+import { registerUi } from './ui';
 
 export interface ControllerDeps {
   nc: NatsConnection;
@@ -203,6 +205,8 @@ export function buildServer(deps: ControllerDeps) {
   app.get('/v1/status', async () => statusView(await gatherStatus(nc, subjects)));
   app.register(triggerRoutes({ nc, store, config, log: deps.log, registry: metrics.registry }));
   app.register(logRoutes({ nc, config }));
+  registerLive(app, deps);
+  registerUi(app, { auth: keys.length > 0 });
 
   app.addHook('onClose', async () => {
     timeouts.close();

@@ -5,7 +5,7 @@
  * Each transition is logged; illegal ones are refused with the current state in the message. The tier
  * router is the one writer of `state` (see tier-router.ts); the invocation path only records figures.
  */
-import type { FunctionState, TierStats } from '../common/codec';
+import type { FunctionState, TierStats, TierTransition } from '../common/codec';
 import { Tier } from '../common/codec';
 import { HayateError } from '../common/errors';
 import type { Logger } from '../common/logger';
@@ -21,6 +21,9 @@ const LEGAL: Record<TierState, readonly TierState[]> = {
   container: ['wasm', 'cold'],
 };
 
+/** Tier transitions kept per function for status (the operator page shows them with their reasons). */
+const TRANSITIONS_KEPT = 5;
+
 export class FunctionRuntime {
   state: TierState = TierState.cold;
   readonly stats: Record<Tier, LatencyWindow> = { wasm: new LatencyWindow(), container: new LatencyWindow() };
@@ -29,6 +32,8 @@ export class FunctionRuntime {
   /** Why the container tier was last left or not reached. */
   lastError = '';
   digest = '';
+  /** The last `TRANSITIONS_KEPT` state changes, oldest first. */
+  private readonly transitions: TierTransition[] = [];
 
   /**
    * @param onTransition told of every state change after it is logged (metrics)
@@ -51,6 +56,8 @@ export class FunctionRuntime {
     this.log.info({ fn: this.name, from: this.state, to, reason }, 'tier transition');
     const from = this.state;
     this.state = to;
+    this.transitions.push({ from, to, reason, atUnixMs: Date.now() });
+    if (this.transitions.length > TRANSITIONS_KEPT) this.transitions.shift();
     this.onTransition(from, to);
   }
 
@@ -77,6 +84,7 @@ export class FunctionRuntime {
       inFlight: this.inFlight,
       lastError: this.lastError,
       lastUsedUnixMs: this.lastUsedUnixMs,
+      transitions: [...this.transitions],
     };
   }
 }
