@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { parseExecutionLog } from '../services/common/execution-record';
 import { startLocalCluster } from '../services/common/local-cluster';
 import { deploy, exampleModule } from './hayate-api';
+import { quantiles } from './stats';
 
 export interface SaturateOptions {
   /** How long the callers keep sending. @default 20000 */
@@ -44,8 +45,6 @@ export interface SaturateReport {
   p99Ms: number;
   errors: string[];
 }
-
-const percentile = (sorted: readonly number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
 
 /** Runs the scenario; the cluster is stopped before it resolves. */
 export async function runSaturate(options: SaturateOptions = {}): Promise<SaturateReport> {
@@ -86,9 +85,9 @@ export async function runSaturate(options: SaturateOptions = {}): Promise<Satura
     for (const r of parseExecutionLog(readFileSync(audit, 'utf8'))) if (r.event === 'start') starts.set(r.invocationId, (starts.get(r.invocationId) ?? 0) + 1);
     report.started = starts.size;
     report.ranTwice = [...starts.values()].filter((n) => n > 1).length;
-    latencies.sort((a, b) => a - b);
-    report.p50Ms = Math.round(percentile(latencies, 0.5));
-    report.p99Ms = Math.round(percentile(latencies, 0.99));
+    const q = quantiles(latencies);
+    report.p50Ms = q.p50;
+    report.p99Ms = q.p99;
     return report;
   } finally {
     await cluster.stop();

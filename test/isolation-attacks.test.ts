@@ -104,6 +104,22 @@ test.serial('a run that exhausts its worker heap is answered LIMIT_EXCEEDED and 
   await stillServing(t);
 });
 
+test.serial('a function whose calls killed two workers is quarantined until it is redeployed', async (t) => {
+  // the test before killed one worker with file-bomb; a second death quarantines this version on the invoker
+  const second = await invoke(t, 'file-bomb');
+  t.is(second.errorCode, 'HAYATE_ERR_LIMIT_EXCEEDED');
+  const refused = await invoke(t, 'file-bomb');
+  t.is(refused.errorCode, 'HAYATE_ERR_QUARANTINED');
+  t.regex(refused.errorMessage, /killed 2 WASM workers/);
+  const status = decodeInvokerStatus((await t.context.cluster.nc.request('hayate.v1.status', new Uint8Array(0), { timeout: 5000 })).data);
+  t.regex(status.functions.find((f) => f.name === 'file-bomb')?.lastError ?? '', /^quarantined: /);
+  await stillServing(t);
+  // a redeploy is a new version: it runs again (and kills its worker again, once)
+  await t.context.cluster.client.deploy('file-bomb', buildFixture('hostile', 'disk-bomb'), { memory_mb: 2048, arg: 'files', timeout_ms: 60_000 });
+  const again = await invoke(t, 'file-bomb');
+  t.is(again.errorCode, 'HAYATE_ERR_LIMIT_EXCEEDED');
+});
+
 watTest('another function keeps its latency when a start section spins while the worker prepares the next instance', async (t) => {
   await t.context.cluster.client.deploy('slow-start', wat(SLOW_START), { timeout_ms: 60_000 });
   // its first call instantiates inside its own run, on its own clock

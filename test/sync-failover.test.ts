@@ -78,6 +78,8 @@ test('invocation client stops re-sending with HAYATE_ERR_UNAVAILABLE when every 
     // kill whichever invoker runs each attempt, as a request that crashes its invoker would
     for (let attempt = 1; attempt <= 2; attempt += 1) {
       const start = await waitFor(`attempt ${attempt} to start`, () => startsOf(t.context.audit, id).find((s) => s.attempt === attempt));
+      // after its first beat: the client counts invokers that took the call and then fell silent
+      await new Promise((r) => setTimeout(r, 800));
       // any invoker of this file may take it: earlier tests' invokers are still in the queue group
       const victim = t.context.invokers.find((i) => i.id === start.invokerId);
       t.truthy(victim, `attempt ${attempt} ran on a known invoker (${start.invokerId})`);

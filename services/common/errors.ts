@@ -41,6 +41,8 @@ export const ERRORS = {
   HAYATE_ERR_PAYLOAD_TOO_LARGE: { message: 'Payload too large', httpStatus: 413, status: 'LIMIT_EXCEEDED', retryable: false },
   HAYATE_ERR_FUNCTION_ERROR: { message: 'Function exited with a non-zero code', httpStatus: 502, status: 'FUNCTION_ERROR', retryable: false },
   HAYATE_ERR_FUNCTION_TRAP: { message: 'Function trapped', httpStatus: 502, status: 'FUNCTION_ERROR', retryable: false },
+  // not retryable: the function's calls killed the workers running them; a redeploy lifts it (SPEC §7)
+  HAYATE_ERR_QUARANTINED: { message: 'Function quarantined', httpStatus: 502, status: 'FUNCTION_ERROR', retryable: false },
   HAYATE_ERR_LIMIT_EXCEEDED: { message: 'Function exceeded a limit', httpStatus: 502, status: 'LIMIT_EXCEEDED', retryable: false },
   HAYATE_ERR_TIMEOUT: { message: 'Function timed out', httpStatus: 504, status: 'TIMEOUT', retryable: false },
   HAYATE_ERR_DEADLINE_EXCEEDED: { message: 'Request deadline passed before it could run', httpStatus: 504, status: 'TIMEOUT', retryable: false },

@@ -53,8 +53,8 @@ export interface InvocationClientOptions {
   /** Function timeout assumed when the request does not give one. @default 10000 */
   defaultTimeoutMs?: number;
   /**
-   * Attempts taken for dead (silent invokers) after which the call is not re-sent again: a request whose
-   * runs kill invokers must not go around the fleet killing each (a poison pill). @default 3
+   * Invokers that took the call (beat) and then fell silent, after which it is not re-sent again: a request
+   * whose runs kill invokers must not go around the fleet killing each (a poison pill). @default 3
    */
   maxDeaths?: number;
   log?: Logger;
@@ -94,6 +94,8 @@ interface Attempt {
   number: number;
   /** Last time anything arrived for it (or it was sent). */
   lastHeardMs: number;
+  /** An invoker took it: a beat or ack arrived. */
+  taken: boolean;
 }
 
 type Outcome = { kind: 'answer'; response: InvokeResponse; attempts: number; failoverMs: number; detectMs: number } | { kind: 'gave-up'; error: unknown };
@@ -197,7 +199,12 @@ export class InvocationClient {
       const end = (error: unknown): void => settle({ kind: 'gave-up', error });
       this.calls.add(end);
 
-      const giveUp = (): void => end(new HayateError(lastCode, `Cannot invoke ${fn}: gave up after ${request.attempt} attempts (${lastReason})`));
+      // NO_INVOKER only when no invoker took the call: one that did (it beat) but did not finish in time is a TIMEOUT
+      const giveUp = (): void => {
+        const code = current?.taken === true && lastCode === 'HAYATE_ERR_NO_INVOKER' ? 'HAYATE_ERR_TIMEOUT' : lastCode;
+        const reason = current?.taken === true && lastCode === 'HAYATE_ERR_NO_INVOKER' ? `invoker ${current.number} took it and did not answer before the deadline` : lastReason;
+        end(new HayateError(code, `Cannot invoke ${fn}: gave up after ${request.attempt} attempts (${reason})`));
+      };
 
       /** The current attempt failed: note why and send again after `delayMs`. */
       const failover = (attempt: Attempt, reason: string, code: typeof lastCode, delayMs: number): void => {
@@ -220,7 +227,9 @@ export class InvocationClient {
         const silentMs = now - attempt.lastHeardMs;
         if (silentMs < patience) return arm(attempt, patience - silentMs);
         detectMs = Math.max(detectMs, silentMs);
-        deaths += 1;
+        // a death counts when an invoker had taken the call (it beat) and then fell silent: what a request
+        // that crashes its invoker does; an attempt never heard of was more likely lost on the way
+        if (attempt.taken) deaths += 1;
         if (deaths >= this.o.maxDeaths) {
           log?.error({ invocationId: request.invocationId, fn, attempts: attempt.number, deaths }, 'invocation not re-sent: its invokers kept dying');
           return end(new HayateError('HAYATE_ERR_UNAVAILABLE', `Cannot invoke ${fn}: ${deaths} invokers went silent while running it; it is not re-sent again, so that a request that kills invokers cannot take down the fleet`));
@@ -244,7 +253,10 @@ export class InvocationClient {
           return failover(attempt, 'no responders in the queue group', 'HAYATE_ERR_NO_INVOKER', backoff);
         }
         const progress = msg.headers?.get(Header.progress);
-        if (progress === Progress.beat || progress === Progress.ack) return;
+        if (progress === Progress.beat || progress === Progress.ack) {
+          attempt.taken = true;
+          return;
+        }
         let response: InvokeResponse;
         try {
           response = decodeInvokeResponse(msg.data);
@@ -266,7 +278,7 @@ export class InvocationClient {
         if (settled) return;
         if (Date.now() >= deadline) return giveUp();
         request.attempt += 1;
-        const attempt: Attempt = { token: String((this.seq += 1)), number: request.attempt, lastHeardMs: Date.now() };
+        const attempt: Attempt = { token: String((this.seq += 1)), number: request.attempt, lastHeardMs: Date.now(), taken: false };
         current = attempt;
         tokens.push(attempt.token);
         this.pending.set(attempt.token, (msg) => onMessage(attempt, msg));

@@ -61,6 +61,17 @@ export interface Executor {
   close(): Promise<void>;
 }
 
+/**
+ * The `cause` of the error an executor throws when the worker running a call died under it (heap exhausted,
+ * crashed): the runner counts such deaths per function to quarantine it (quarantine.ts).
+ */
+export const WORKER_DIED = 'worker-died';
+
+/** Whether `err` says the worker running the call died under it. */
+export function isWorkerDeath(err: unknown): boolean {
+  return err instanceof Error && err.cause === WORKER_DIED;
+}
+
 /** The one AbortSignal of an invocation, and the call that releases its timer and listener when it ends. */
 export interface InvocationSignal {
   readonly signal: AbortSignal;

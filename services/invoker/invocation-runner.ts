@@ -11,7 +11,8 @@ import type { FunctionName } from '../common/names';
 import { checkArgsAndEnv, parseFunctionName, parseInvocationId } from '../common/names';
 import type { ExecutionLog } from './execution-log';
 import type { ExecutionRequest, ExecutionResult } from './executor';
-import { invocationSignal } from './executor';
+import { invocationSignal, isWorkerDeath } from './executor';
+import { Quarantine } from './quarantine';
 import { MemoryBudget } from './memory-budget';
 import { FunctionRuntime } from './function-runtime';
 import { Gate } from './gate';
@@ -42,6 +43,7 @@ const MiB = 1024 * 1024;
 export class InvocationRunner {
   private readonly runtimes = new Map<string, FunctionRuntime>();
   private readonly memory: MemoryBudget;
+  private readonly quarantine = new Quarantine();
   private readonly gates = new Map<string, Gate>();
   /** Aborted when a drain runs out of time: every invocation's signal follows it. */
   private readonly shutdown = new AbortController();
@@ -73,6 +75,11 @@ export class InvocationRunner {
   /** Per-function tier state and figures, by name. */
   snapshots(): FunctionState[] {
     return [...this.runtimes.values()].map((r) => r.snapshot()).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** A function was redeployed or removed: its quarantine, if any, is lifted. */
+  redeployed(fn: string, version: number): void {
+    this.quarantine.forget(fn, version);
   }
 
   /** The runtime of `fn` if it has run here. */
@@ -191,6 +198,7 @@ export class InvocationRunner {
     checkArgsAndEnv(request.args, request.env);
     const spec = await specs.get(fn);
     if (spec === null) throw new HayateError('HAYATE_ERR_NOT_FOUND', `Cannot invoke function ${fn} as it is not deployed`);
+    this.quarantine.check(fn, spec.version);
     const inputBytes = request.input.byteLength;
     if (inputBytes > spec.maxInputBytes) {
       throw new HayateError('HAYATE_ERR_PAYLOAD_TOO_LARGE', `Cannot invoke ${fn} as its input is ${inputBytes} bytes and max_input_bytes is ${spec.maxInputBytes}`);
@@ -268,6 +276,15 @@ export class InvocationRunner {
       this.deps.metrics?.answered(fn, response, true);
       this.deps.logs?.published(request, response);
       return response;
+    } catch (err: unknown) {
+      if (isWorkerDeath(err)) {
+        const reason = this.quarantine.death(fn, exec.spec.version, err instanceof Error ? err.message : String(err));
+        if (reason !== '') {
+          runtime.lastError = reason;
+          this.deps.log.error({ fn, version: exec.spec.version, reason }, 'function quarantined');
+        }
+      }
+      throw err;
     } finally {
       deadline.dispose();
       unclaim?.();

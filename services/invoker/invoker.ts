@@ -89,6 +89,7 @@ export class Invoker {
       const name = event.kind === 'put' ? event.spec.name : event.name;
       const changed = event.kind === 'delete' || previous?.digest !== event.spec.digest || previous.memoryMb !== event.spec.memoryMb || previous.image !== event.spec.image || previous.policy !== event.spec.policy;
       if (previous !== undefined && changed) {
+        this.runner.redeployed(name, event.kind === 'put' ? event.spec.version : -1);
         this.deps.modules.evict(previous.digest);
         const runtime = this.runner.runtimeOf(name);
         if (runtime !== undefined) void this.deps.router.reset(runtime, event.kind === 'delete' ? 'deleted' : 'redeployed');

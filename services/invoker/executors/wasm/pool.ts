@@ -24,6 +24,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../../common/logger';
 import { HayateError } from '../../../common/errors';
 import type { RunMessage, WorkerMessage } from './worker-protocol';
+import { WORKER_DIED } from '../../executor';
 
 type RunResult = Extract<WorkerMessage, { type: 'result' }>;
 export type PoolRunResult = RunResult | { type: 'timeout' };
@@ -179,17 +180,17 @@ export class WasmPool {
       worker.on('error', (err: unknown) => {
         if ((err as { code?: unknown }).code === 'ERR_WORKER_OUT_OF_MEMORY') {
           this.log.warn({ heapMb: this.heapMb }, 'wasm worker ran out of heap');
-          this.fail(slot, new HayateError('HAYATE_ERR_LIMIT_EXCEEDED', `Cannot finish function as its WASM worker ran out of JS heap (${this.heapMb} MiB, HAYATE_WORKER_HEAP_MB)`));
+          this.fail(slot, new HayateError('HAYATE_ERR_LIMIT_EXCEEDED', `Cannot finish function as its WASM worker ran out of JS heap (${this.heapMb} MiB, HAYATE_WORKER_HEAP_MB)`, { cause: WORKER_DIED }));
         } else {
           this.log.error({ err }, 'wasm worker failed');
-          this.fail(slot, new HayateError('HAYATE_ERR_INTERNAL', `WASM worker failed: ${err instanceof Error ? err.message : String(err)}`));
+          this.fail(slot, new HayateError('HAYATE_ERR_INTERNAL', `WASM worker failed: ${err instanceof Error ? err.message : String(err)}`, { cause: WORKER_DIED }));
         }
         resolve();
       });
       worker.on('exit', (code) => {
         if (this.slots.has(slot)) {
           this.log.warn({ code }, 'wasm worker exited unexpectedly');
-          this.fail(slot, new HayateError('HAYATE_ERR_INTERNAL', `WASM worker exited with code ${code}`));
+          this.fail(slot, new HayateError('HAYATE_ERR_INTERNAL', `WASM worker exited with code ${code}`, { cause: WORKER_DIED }));
         }
         resolve();
       });
