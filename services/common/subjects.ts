@@ -27,6 +27,8 @@ export const INVOKER_SERVICE = 'hayate-invoker';
 export const FUNCTIONS_BUCKET = 'hayate_functions';
 /** JetStream Object Store bucket of modules, keyed by sha256 hex digest. */
 export const MODULES_BUCKET = 'hayate_modules';
+/** JetStream Object Store bucket of function bundles (tars of files), keyed by sha256 hex digest. */
+export const BUNDLES_BUCKET = 'hayate_bundles';
 /** JetStream KV bucket of activation records. */
 export const ACTIVATIONS_BUCKET = 'hayate_activations';
 /** Durable pull consumer of the async stream, shared by every invoker (a work queue). */

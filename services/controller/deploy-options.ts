@@ -6,6 +6,8 @@ import type { FunctionDefaults } from '../common/config';
 import { HayateError } from '../common/errors';
 import type { FunctionName } from '../common/names';
 import { inspectModule, PAGES_PER_MIB } from '../common/wasm-module';
+import type { FilesSpec } from './bundles';
+import { filesView } from './bundles';
 
 /** Tier policies (SPEC §2). */
 export const Policy = { auto: 'auto', wasm: 'wasm', container: 'container' } as const;
@@ -44,7 +46,7 @@ function intOption(q: DeployQuery, key: string, min: number, max: number, fallba
  * Validates a deploy and builds the spec (digest and version are filled in by the store).
  * @throws HayateError HAYATE_ERR_INVALID_MODULE for a module hayate cannot run, HAYATE_ERR_INVALID_OPTION for a bad option
  */
-export function buildSpec(name: FunctionName, module: Uint8Array, q: DeployQuery, defaults: FunctionDefaults): Omit<FunctionSpec, 'digest' | 'version'> {
+export function buildSpec(name: FunctionName, module: Uint8Array, q: DeployQuery, defaults: FunctionDefaults): Omit<FunctionSpec, 'digest' | 'version' | keyof FilesSpec> {
   const shape = inspectModule(module);
   const memoryMb = intOption(q, 'memory_mb', 1, 4096, defaults.memoryMb);
   if (shape.minMemoryPages > memoryMb * PAGES_PER_MIB) {
@@ -101,5 +103,6 @@ export function specView(spec: FunctionSpec): Record<string, unknown> {
     args: spec.args,
     env: spec.env,
     created_at: new Date(spec.createdUnixMs).toISOString(),
+    ...filesView(spec),
   };
 }

@@ -18,6 +18,7 @@ import { checkArgsAndEnv, newInvocationId, parseFunctionName, parseInvocationId 
 import type { FunctionStore } from '../common/store';
 import { INVOKER_QUEUE, INVOKER_SERVICE, Subjects } from '../common/subjects';
 import { AsyncConsumer } from './async-consumer';
+import type { BundleCache } from './bundle-cache';
 import { ExecutionLog } from './execution-log';
 import type { ExecutionRequest, ExecutionResult, Executor } from './executor';
 import { FunctionRuntime, TierState } from './function-runtime';
@@ -52,6 +53,8 @@ export interface InvokerDeps {
   log: Logger;
   store: FunctionStore;
   modules: ModuleCache;
+  /** Functions' files (bundles): prefetched on deploy, dropped when unused. @default none */
+  bundles?: BundleCache;
   wasm: Executor & { readonly workers: number };
   router: TierRouter;
   /** Async invocations (SPEC §7): both set = this invoker pulls from the async work queue. @default none */
@@ -110,6 +113,7 @@ export class Invoker {
         if (runtime !== undefined) void this.deps.router.reset(runtime, event.kind === 'delete' ? 'deleted' : 'redeployed');
       }
       if (event.kind === 'put') this.prefetch(event.spec);
+      this.deps.bundles?.onSpecChange(event, previous, this.specs.all());
     });
     await this.specs.start();
     const { nc, config } = this.deps;
@@ -213,6 +217,7 @@ export class Invoker {
       functions: [...this.runtimes.values()].map((r) => r.snapshot()).sort((a, b) => a.name.localeCompare(b.name)),
       moduleCacheBytes: this.deps.modules.bytes,
       site: this.deps.config.site,
+      ...(this.deps.bundles?.stats() ?? { bundleCacheBytes: 0, bundleFetches: 0, bundleFetchBytes: 0 }),
     };
   }
 

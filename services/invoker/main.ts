@@ -9,6 +9,8 @@ import { createLogger } from '../common/logger';
 import { connectNats } from '../common/nats-connect';
 import { onShutdownSignal } from '../common/signals';
 import { FunctionStore } from '../common/store';
+import { BundleStore } from '../common/bundle-store';
+import { BundleCache } from './bundle-cache';
 import { WasmExecutor } from './executors/wasm/wasm-executor';
 import { Invoker } from './invoker';
 import { InvokerMetrics } from './metrics';
@@ -27,13 +29,15 @@ export async function main(overrides: Partial<Config> = {}): Promise<void> {
   const nc = await connectNats(config.natsUrl, `hayate-invoker-${config.invokerId}`, log);
   const store = await FunctionStore.open(nc, { replicas: config.replicas, domain: config.jsDomain });
   const modules = new ModuleCache(config.moduleCacheBytes, (digest) => store.getModule(digest));
-  const wasm = new WasmExecutor(modules, config.workers, log);
+  const bundleStore = await BundleStore.open(nc, { replicas: config.replicas, domain: config.jsDomain });
+  const bundles = new BundleCache({ maxBytes: config.bundleCacheBytes, fetch: (digest) => bundleStore.read(digest), prefetch: config.prefetchModules, log: log.child({ component: 'bundles' }) });
+  const wasm = new WasmExecutor(modules, config.workers, log, bundles);
   await wasm.start();
-  const router = await createRouter({ config, log, wasm });
+  const router = await createRouter({ config, log, wasm, bundles });
   const queue = await AsyncQueue.open(nc, { prefix: config.subjectPrefix, replicas: config.replicas, domain: config.jsDomain, ackWaitMs: config.asyncAckWaitMs, maxAttempts: config.asyncMaxAttempts });
   const activations = await ActivationStore.open(nc, { replicas: config.replicas, domain: config.jsDomain, ttlMs: config.activationTtlMs });
   const metrics = config.metricsPort >= 0 ? new InvokerMetrics({ invoker: config.invokerId, site: config.site }) : undefined;
-  const invoker = new Invoker({ nc, config, log, store, modules, wasm, router, queue, activations, metrics });
+  const invoker = new Invoker({ nc, config, log, store, modules, bundles, wasm, router, queue, activations, metrics });
   metrics?.sample(() => {
     const s = invoker.status();
     return { pending: s.inFlight, workers: s.workers, moduleCacheBytes: s.moduleCacheBytes };

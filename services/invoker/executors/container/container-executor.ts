@@ -11,6 +11,7 @@ import { Tier } from '../../../common/codec';
 import { HayateError } from '../../../common/errors';
 import type { Logger } from '../../../common/logger';
 import type { ExecutionOutcome, ExecutionRequest, ExecutionResult, Executor } from '../../executor';
+import type { ContainerFiles } from './container-files';
 import { watchdogCall } from './watchdog-client';
 import type { ContainerSettings } from './warm-container';
 import { ContainerState, Label, WarmContainer } from './warm-container';
@@ -45,6 +46,8 @@ export class ContainerExecutor implements Executor {
     private readonly docker: Docker,
     settings: Omit<ContainerSettings, 'hostname' | 'cpus' | 'pidsLimit' | 'tmpMb'> & Partial<ContainerSettings>,
     private readonly log: Logger,
+    /** Functions' files, mounted read-only into their containers. @default none */
+    private readonly files?: ContainerFiles,
   ) {
     this.settings = { hostname: hostname(), cpus: 1, pidsLimit: 64, tmpMb: 64, ...settings };
   }
@@ -87,7 +90,7 @@ export class ContainerExecutor implements Executor {
       c = undefined;
     }
     if (c === undefined) {
-      c = new WarmContainer(this.docker, spec, this.settings, this.log);
+      c = new WarmContainer(this.docker, spec, this.settings, this.log, this.files);
       this.containers.set(spec.name, c);
     }
     await c.ready;
@@ -143,7 +146,7 @@ export class ContainerExecutor implements Executor {
 
   /** Removes every container. Idempotent. */
   close(): Promise<void> {
-    this.closing ??= Promise.allSettled([...this.containers.keys()].map((fn) => this.remove(fn, 'invoker stopping'))).then(() => undefined);
+    this.closing ??= Promise.allSettled([...this.containers.keys()].map((fn) => this.remove(fn, 'invoker stopping'))).then(() => this.files?.close());
     return this.closing;
   }
 }
@@ -166,7 +169,8 @@ function outcomeOf(outcome: string, exitCode: number, signal: number, stderr: Bu
   }
 }
 
-function alive(pid: number): boolean {
+/** Whether process `pid` exists (on this host). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

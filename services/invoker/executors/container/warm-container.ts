@@ -10,6 +10,7 @@ import type Docker from 'dockerode';
 import type { FunctionSpec } from '../../../common/codec';
 import { HayateError } from '../../../common/errors';
 import type { Logger } from '../../../common/logger';
+import type { ContainerFiles } from './container-files';
 import { watchdogPing } from './watchdog-client';
 
 /** Labels on every container hayate starts; an invoker removes its own orphans by them. */
@@ -58,6 +59,8 @@ export class WarmContainer {
     readonly spec: FunctionSpec,
     private readonly settings: ContainerSettings,
     private readonly log: Logger,
+    /** The function's files (read-only bind mounts). @default none */
+    private readonly files?: ContainerFiles,
   ) {
     // short paths: a unix socket path must fit in 108 bytes
     this.dir = join(settings.runtimeDir, randomBytes(6).toString('hex'));
@@ -71,6 +74,7 @@ export class WarmContainer {
     mkdirSync(this.dir, { recursive: true, mode: 0o755 });
     try {
       const command = await this.imageCommand();
+      const mounts = (await this.files?.mounts(this.spec)) ?? [];
       const memory = Math.max(MIN_MEMORY, (this.spec.memoryMb || 128) * MiB);
       const container = await this.docker.createContainer({
         Image: this.spec.image,
@@ -95,6 +99,7 @@ export class WarmContainer {
           SecurityOpt: ['no-new-privileges'],
           CapDrop: ['ALL'],
           Binds: [`${this.settings.watchdogPath}:/hayate-watchdog:ro`, `${this.dir}:/hayate`],
+          Mounts: mounts,
           AutoRemove: false,
         },
       });

@@ -14,7 +14,7 @@
 import { Errno } from './abi';
 
 /** Bytes charged for each directory entry on top of its name: the node and map slot it costs. */
-const ENTRY_COST = 256;
+export const ENTRY_COST = 256;
 /** Longest name of one path component, and of a whole path (Linux NAME_MAX and PATH_MAX). */
 const NAME_MAX = 255;
 const PATH_MAX = 4096;
@@ -42,6 +42,8 @@ export interface FileNode extends Meta {
   size: number;
   /** Open descriptions: an unlinked file keeps its bytes until the last one closes. */
   opens: number;
+  /** `data` views a bundle's bytes other runs share (bundle-fs.ts): never written in place. Unset: the run's own. */
+  shared?: 'read-only' | 'copy-on-write';
 }
 
 export interface DirNode extends Meta {
@@ -110,19 +112,22 @@ export class MemFs {
     return node;
   }
 
-  private meta(): Meta {
+  /** Metadata of a new node: a fresh inode number, times now (public for the bundle layer). */
+  meta(): Meta {
     const t = this.now();
     return { ino: this.nextIno++, nlink: 1, atimNs: t, mtimNs: t, ctimNs: t };
   }
 
-  private newDir(parent: DirNode | null, readOnly: boolean): DirNode {
+  /** A new, empty directory under `parent` (the root when null), not yet linked (public for the bundle layer). */
+  newDir(parent: DirNode | null, readOnly: boolean): DirNode {
     const dir = { kind: 'dir', entries: new Map(), readOnly, removed: false, ...this.meta() } as unknown as DirNode;
     dir.parent = parent ?? dir;
     return dir;
   }
 
-  private reserve(bytes: number): boolean {
-    if (this.used + bytes > this.limitBytes) {
+  /** Counts `bytes` as stored; false (ENOSPC) past the limit unless `always` (public for the bundle layer). */
+  reserve(bytes: number, always = false): boolean {
+    if (!always && this.used + bytes > this.limitBytes) {
       this.full = true;
       return false;
     }
@@ -208,10 +213,20 @@ export class MemFs {
     if (node.kind === 'file') this.releaseIfUnused(node);
   }
 
+  /** Makes a bundle file's shared bytes (bundle-fs.ts) this run's own before a change, keeping `keep` bytes. */
+  private ownFile(file: FileNode, keep: number): Errno {
+    if (file.shared === 'read-only') return Errno.ROFS;
+    const bytes = Math.min(keep, file.size);
+    if (!this.reserve(bytes)) return Errno.NOSPC;
+    Object.assign(file, { data: file.data.slice(0, bytes), size: bytes, shared: undefined });
+    return Errno.SUCCESS;
+  }
+
   /** Frees a file's bytes once no name and no open description refers to it. */
   releaseIfUnused(file: FileNode): void {
     if (file.nlink > 0 || file.opens > 0) return;
-    this.used -= file.data.byteLength;
+    if (file.shared === undefined) this.used -= file.data.byteLength;
+    file.shared = undefined;
     file.data = EMPTY;
     file.size = 0;
   }
@@ -328,6 +343,8 @@ export class MemFs {
 
   /** Writes `src` at `offset`, overwriting in place and growing (zero-filled) as needed. */
   write(file: FileNode, src: Uint8Array, offset: number): Errno {
+    const owned = file.shared === undefined ? Errno.SUCCESS : this.ownFile(file, file.size);
+    if (owned !== Errno.SUCCESS) return owned;
     const end = offset + src.length;
     if (end > file.data.length && !this.grow(file, end)) return Errno.NOSPC;
     file.data.set(src, offset);
@@ -340,6 +357,8 @@ export class MemFs {
 
   /** Sets the size; growth reads as zeros. */
   truncate(file: FileNode, size: number): Errno {
+    const owned = file.shared === undefined ? Errno.SUCCESS : this.ownFile(file, size);
+    if (owned !== Errno.SUCCESS) return owned;
     if (size > file.data.length && !this.grow(file, size)) return Errno.NOSPC;
     if (size === 0 && file.data.length > 0) {
       this.used -= file.data.length;

@@ -59,6 +59,8 @@ export function pathCalls(ctx: FsContext, preview0 = false): Record<string, Call
         if (node.kind === 'symlink') return Errno.LOOP; // O_NOFOLLOW on a link
         if (node.kind !== 'dir' && ((oflags & Oflags.DIRECTORY) !== 0 || r.dirOnly)) return Errno.NOTDIR;
         if (node.kind === 'dir' && ((wanted & Rights.FD_WRITE) !== 0 || truncate)) return Errno.ISDIR;
+        // a read-only bundle's file (bundle-fs.ts), as a file of a read-only mount
+        if (node.kind === 'file' && node.shared === 'read-only' && ((wanted & Rights.FD_WRITE) !== 0 || truncate)) return Errno.ROFS;
         if (node.kind === 'file' && truncate) {
           const err = fs.truncate(node, 0);
           if (err !== Errno.SUCCESS) return err;

@@ -15,6 +15,8 @@ import { fdCalls, readiness } from './fd-calls';
 import type { FsContext } from './fs-context';
 import { pathCalls } from './path-calls';
 import { GuestMemory } from './guest-memory';
+import type { BundleMount } from './bundle-fs';
+import { mountBundle } from './bundle-fs';
 import { MemFs } from './memfs';
 import { OutputLimitExceeded, Stdio } from './stdio';
 
@@ -34,6 +36,8 @@ export interface WasiOptions {
   env: Readonly<Record<string, string>>;
   /** Bytes the function may keep in its filesystem (ENOSPC past them). */
   fsLimitBytes: number;
+  /** A bundle of files to show (bundle-fs.ts). @default none */
+  files?: BundleMount;
 }
 
 type Call = (...args: never[]) => number;
@@ -68,6 +72,7 @@ export class Wasi {
     this.args = cStrings(options.args);
     this.env = cStrings(Object.entries(options.env).map(([k, v]) => `${k}=${v}`));
     this.fs = new MemFs(options.fsLimitBytes, () => this.realtimeNs());
+    if (options.files !== undefined) mountBundle(this.fs, options.files);
     this.fds = new FdTable(this.fs);
   }
 
