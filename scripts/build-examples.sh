@@ -6,6 +6,8 @@
 #   build/examples/<name>/<name>        gcc -O3 -march=x86-64-v3 -static (if the CPU has it)
 #   build/examples/<name>/Dockerfile    copied from examples/functions/<name>/
 #   build/watchdog/hayate-watchdog      gcc -O2 -static
+#   build/test-fixtures/bundles/<name>.wasm and <name>   test programs of functions with files
+#                                       (test/fixtures/bundles/*.c), for WASM and, static, for containers
 #
 # Idempotent: a target newer than its source (and built with the same flags)
 # is skipped. Prints one line per artefact built.
@@ -126,6 +128,19 @@ for src in "${sources[@]}"; do
       echo "built ${out#"$ROOT"/}/Dockerfile"
       built=$((built + 1))
     fi
+  fi
+done
+
+# test programs that run in both tiers: a WASI module and a static binary (the image is built by the test)
+FX_OUT="$ROOT/build/test-fixtures/bundles"
+for src in "$ROOT"/test/fixtures/bundles/*.c; do
+  name="$(basename "$src" .c)"
+  mkdir -p "$FX_OUT"
+  if up_to_date "$FX_OUT/$name.wasm" "$src"; then uptodate=$((uptodate + 1)); else
+    compile "$FX_OUT/$name.wasm" "$src" "$CLANG" "${WASM_FLAGS[@]}"
+  fi
+  if up_to_date "$FX_OUT/$name" "$src"; then uptodate=$((uptodate + 1)); else
+    compile "$FX_OUT/$name" "$src" "$CC" "${NATIVE_FLAGS[@]}"
   fi
 done
 

@@ -12,6 +12,7 @@ import { createLogger } from '../common/logger';
 import { version } from '../common/version';
 import { exitCodeOf, HttpClient } from './http-client';
 import { HELP, verbHelp } from './help';
+import { packDir } from './pack-dir';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -59,6 +60,9 @@ const VERB_OPTIONS: Record<string, Options> = {
     policy: { type: 'string' },
     env: { type: 'string', multiple: true },
     arg: { type: 'string', multiple: true },
+    files: { type: 'string' },
+    'files-path': { type: 'string' },
+    'files-writable': { type: 'boolean', default: false },
   },
   invoke: { ...CLIENT_OPTIONS, async: { type: 'boolean', default: false }, arg: { type: 'string', multiple: true } },
   ls: CLIENT_OPTIONS,
@@ -116,6 +120,12 @@ async function clientVerb(verb: string, values: Record<string, unknown>, positio
       for (const [flag, key] of map) if (typeof values[flag] === 'string') options[key] = values[flag] as string;
       if (Array.isArray(values['env'])) options['env'] = values['env'] as string[];
       if (Array.isArray(values['arg'])) options['arg'] = values['arg'] as string[];
+      if (typeof values['files'] === 'string') {
+        const bundle = await client.putBundle(await packDir(values['files']));
+        options['files'] = bundle.digest;
+        if (typeof values['files-path'] === 'string') options['files_path'] = values['files-path'];
+        if (values['files-writable'] === true) options['files_writable'] = 'true';
+      }
       const spec = await client.deploy(name!, readFileSync(file!), options);
       print(spec, json, () => `deployed ${String(spec['name'])} version ${String(spec['version'])} digest ${String(spec['digest']).slice(0, 12)}`);
       return;

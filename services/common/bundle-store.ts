@@ -79,7 +79,7 @@ export class BundleStore {
         at += r.value.byteLength;
       }
       const err = await result.error;
-      if (err !== null) throw err;
+      if (err) throw err; // nats.js resolves undefined (not null) when the read went well
     });
     if (at !== out.byteLength || hash.digest('hex') !== digest) throw new HayateError('HAYATE_ERR_INTERNAL', `Cannot load bundle ${digest}: stored bytes do not match the digest`);
     return out;

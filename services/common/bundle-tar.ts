@@ -15,6 +15,7 @@ import { HayateError } from './errors';
 /** Entries one bundle may hold: bounds what indexing it costs. */
 export const MAX_BUNDLE_ENTRIES = 100_000;
 const NAME_MAX = 255;
+const HEADER_BYTES = 512;
 
 /**
  * Names that stay hayate's at the root of a function's filesystem: a bundle mounted at `/` cannot shadow them
@@ -185,7 +186,8 @@ export async function indexBundle(tar: Uint8Array): Promise<BundleIndex> {
   reader.end(Buffer.from(tar.buffer, tar.byteOffset, tar.byteLength));
   try {
     for await (const entry of reader) {
-      builder.add(entry.header, entry.offset);
+      // tar-stream's offset is where the entry's (last) 512-byte header starts; its data follows it
+      builder.add(entry.header, entry.offset + HEADER_BYTES);
       entry.resume();
     }
   } catch (err: unknown) {
