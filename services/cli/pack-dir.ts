@@ -28,18 +28,26 @@ async function add(tar: Pack, root: string, dir: string): Promise<void> {
 }
 
 /**
+ * A tar made in memory: `fill` adds the entries.
+ * @throws what `fill` throws
+ */
+export async function tarFrom(fill: (tar: Pack) => Promise<void> | void): Promise<Buffer> {
+  const tar = pack();
+  const chunks: Buffer[] = [];
+  tar.on('data', (chunk: unknown) => chunks.push(chunk as Buffer));
+  const ended = new Promise<void>((resolve, reject) => tar.on('end', resolve).on('error', reject));
+  await fill(tar);
+  tar.finalize();
+  await ended;
+  return Buffer.concat(chunks);
+}
+
+/**
  * Packs the folder `dir` into a tar, in memory.
  * @throws HayateError HAYATE_ERR_INVALID_BUNDLE for an entry that cannot go into a bundle; Error when `dir`
  *   cannot be read
  */
 export async function packDir(dir: string): Promise<Buffer> {
   if (!(await lstat(dir)).isDirectory()) throw new HayateError('HAYATE_ERR_INVALID_BUNDLE', `Cannot pack ${dir}: --files takes a folder`);
-  const tar = pack();
-  const chunks: Buffer[] = [];
-  tar.on('data', (chunk: unknown) => chunks.push(chunk as Buffer));
-  const ended = new Promise<void>((resolve, reject) => tar.on('end', resolve).on('error', reject));
-  await add(tar, dir, dir);
-  tar.finalize();
-  await ended;
-  return Buffer.concat(chunks);
+  return tarFrom((tar) => add(tar, dir, dir));
 }

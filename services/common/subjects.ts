@@ -29,6 +29,13 @@ export const FUNCTIONS_BUCKET = 'hayate_functions';
 export const MODULES_BUCKET = 'hayate_modules';
 /** JetStream Object Store bucket of function bundles (tars of files), keyed by sha256 hex digest. */
 export const BUNDLES_BUCKET = 'hayate_bundles';
+/**
+ * Subject of an object's chunks in a JetStream Object Store (nats.js' layout: `$O.<bucket>.C.<nuid>`), for
+ * reading them without the library's JavaScript SHA-256 (see BundleStore.read).
+ */
+export function objectChunksSubject(bucket: string, nuid: string): string {
+  return `$O.${bucket}.C.${nuid}`;
+}
 /** JetStream KV bucket of activation records. */
 export const ACTIVATIONS_BUCKET = 'hayate_activations';
 /** Durable pull consumer of the async stream, shared by every invoker (a work queue). */

@@ -11,6 +11,7 @@ import type { FunctionSpec } from '../common/codec';
 import type { Config } from '../common/config';
 import { HayateError } from '../common/errors';
 import type { Logger } from '../common/logger';
+import { connectNats } from '../common/nats-connect';
 import type { DeployQuery } from './deploy-options';
 
 /** The spec fields of a function's files. */
@@ -60,18 +61,27 @@ export interface BundleRoutes {
 
 /**
  * Registers `PUT /v1/bundles` on the controller's app (its body limit is the bundle limit, not the module's).
- * @param deps.nc the controller's connection; the bundles bucket is opened on first use
+ * @param deps.config NATS URL and store options: the bundles bucket is opened on first use, on its own connection
  */
-export function registerBundles(app: FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>, deps: { nc: NatsConnection; config: Readonly<Config>; log: Logger }): BundleRoutes {
+export function registerBundles(app: FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>, deps: { config: Readonly<Config>; log: Logger }): BundleRoutes {
   const { config } = deps;
+  // uploads (up to 256 MiB) go on a connection of their own, opened on first use: on the controller's, their
+  // chunks would queue ahead of invocations and their answers
+  let bulk: Promise<NatsConnection> | null = null;
   let opened: Promise<BundleStore> | null = null;
   const bundles = (): Promise<BundleStore> => {
-    opened ??= BundleStore.open(deps.nc, { replicas: config.replicas, domain: config.jsDomain }).catch((err: unknown) => {
+    opened ??= (async () => {
+      bulk ??= connectNats(config.natsUrl, 'hayate-controller-bundles', deps.log);
+      return BundleStore.open(await bulk, { replicas: config.replicas, domain: config.jsDomain });
+    })().catch((err: unknown) => {
       opened = null;
       throw err;
     });
     return opened;
   };
+  app.addHook('onClose', async () => {
+    await (await bulk?.catch(() => null))?.drain();
+  });
   const limit = `${config.maxBundleBytes} bytes (HAYATE_MAX_BUNDLE_MB=${config.maxBundleBytes / MiB})`;
 
   app.put('/v1/bundles', {

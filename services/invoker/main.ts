@@ -29,7 +29,10 @@ export async function main(overrides: Partial<Config> = {}): Promise<void> {
   const nc = await connectNats(config.natsUrl, `hayate-invoker-${config.invokerId}`, log);
   const store = await FunctionStore.open(nc, { replicas: config.replicas, domain: config.jsDomain });
   const modules = new ModuleCache(config.moduleCacheBytes, (digest) => store.getModule(digest));
-  const bundleStore = await BundleStore.open(nc, { replicas: config.replicas, domain: config.jsDomain });
+  // bundles (up to 256 MiB) are read on a connection of their own: on the invoker's, their chunks would queue
+  // ahead of invocations and progress beats, and callers would take a busy invoker for a dead one
+  const bulk = await connectNats(config.natsUrl, `hayate-invoker-${config.invokerId}-bundles`, log);
+  const bundleStore = await BundleStore.open(bulk, { replicas: config.replicas, domain: config.jsDomain });
   const bundles = new BundleCache({ maxBytes: config.bundleCacheBytes, fetch: (digest) => bundleStore.read(digest), prefetch: config.prefetchModules, log: log.child({ component: 'bundles' }) });
   const wasm = new WasmExecutor(modules, config.workers, log, bundles);
   await wasm.start();
@@ -46,7 +49,7 @@ export async function main(overrides: Partial<Config> = {}): Promise<void> {
   const metricsServer = metrics === undefined ? null : await serveMetrics(metrics.registry, config.metricsHost, config.metricsPort, log);
   onShutdownSignal(log, async () => {
     await invoker.drain();
-    await nc.drain();
+    await Promise.allSettled([nc.drain(), bulk.drain()]);
     await metricsServer?.close();
   });
   process.stdout.write(`hayate invoker ready id=${config.invokerId}${metricsServer === null ? '' : ` metrics=${metricsServer.url}`}\n`);
