@@ -57,9 +57,13 @@ async function run(t: { context: { cluster: Cluster } }, fn: string, ...args: st
   return { status: r.status, out: r.error === undefined ? r.body.toString() : '', code: r.error?.code ?? '', stderr: r.error?.stderr ?? '' };
 }
 
+/** The one invoker's status (asked again while a busy invoker misses the status round). */
 async function invokerView(cluster: Cluster): Promise<InvokerView> {
-  const s = (await cluster.client.status()) as { invokers: InvokerView[] };
-  return s.invokers[0]!;
+  for (;;) {
+    const s = (await cluster.client.status()) as { invokers: InvokerView[] };
+    if (s.invokers[0] !== undefined) return s.invokers[0];
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 test('PUT /v1/bundles answers the sha256 digest and size when given the same tar twice', async (t) => {
