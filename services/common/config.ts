@@ -69,7 +69,7 @@ export interface Config {
   hotWindowMs: number;
   /** After a container failed or lost to WASM, wait this long before warming one again. Env `HAYATE_CONTAINER_RETRY_MS`. @default 300000 */
   containerRetryMs: number;
-  /** Fetch and compile modules when they are deployed, not at their first call. Env `HAYATE_PREFETCH` (`on`/`off`). @default true */
+  /** Fetch and compile modules, and fetch bundles, when they are deployed, not at their first call. Env `HAYATE_PREFETCH` (`on`/`off`). @default true */
   prefetchModules: boolean;
   /** Use the container tier when Docker answers. Env `HAYATE_CONTAINERS` (`on`/`off`). @default true */
   containers: boolean;
