@@ -28,10 +28,10 @@ export function isProject(dir: string): boolean {
 
 /**
  * `hayate deploy [name]` in a project folder: the built module, the spec of hayate.json, the image when
- * `build` made one. `name` overrides the project's name.
+ * `build` made one. `name` overrides the project's name; `extra` options (the files of `--files`) are added.
  */
-export async function deployProject(client: HttpClient, dir: string, name?: string): Promise<Record<string, unknown>> {
+export async function deployProject(client: HttpClient, dir: string, name?: string, extra: Record<string, string> = {}): Promise<Record<string, unknown>> {
   const project = readProject(dir);
   const record = readBuildRecord(project);
-  return client.deploy(name ?? project.name, readFileSync(record.wasm), deployOptions(project, record.image));
+  return client.deploy(name ?? project.name, readFileSync(record.wasm), { ...deployOptions(project, record.image), ...extra });
 }

@@ -8,9 +8,12 @@ import { HayateError } from '../common/errors';
 import { withDefaults } from '../common/function-defaults';
 import type { FunctionName } from '../common/names';
 import { inspectModule, PAGES_PER_MIB } from '../common/wasm-module';
+import type { FilesSpec } from './bundles';
+import { filesView } from './bundles';
+import type { DeployQuery } from './deploy-query';
+import { singleOption } from './deploy-query';
 
-/** Query options of `PUT /v1/functions/{name}`; repeatable ones may come as arrays. */
-export type DeployQuery = Record<string, string | string[] | undefined>;
+export type { DeployQuery } from './deploy-query';
 
 const IMAGE = /^[a-z0-9][a-z0-9._\-/:@]{0,254}$/i;
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
@@ -20,17 +23,8 @@ function list(value: string | string[] | undefined): string[] {
   return Array.isArray(value) ? value : [value];
 }
 
-function one(q: DeployQuery, key: string): string | undefined {
-  const v = q[key];
-  if (Array.isArray(v)) {
-    if (v.length > 1) throw new HayateError('HAYATE_ERR_INVALID_OPTION', `Invalid option ${key}: given ${v.length} times, expected once`);
-    return v[0];
-  }
-  return v;
-}
-
 function intOption(q: DeployQuery, key: string, min: number, max: number, fallback: number): number {
-  const raw = one(q, key);
+  const raw = singleOption(q, key);
   if (raw === undefined || raw === '') return fallback;
   // decimal digits only: Number() would also take "1e3", "0x10" or " 12 "
   const n = /^-?\d{1,16}$/.test(raw) ? Number(raw) : Number.NaN;
@@ -42,15 +36,15 @@ function intOption(q: DeployQuery, key: string, min: number, max: number, fallba
  * Validates a deploy and builds the spec (digest and version are filled in by the store).
  * @throws HayateError HAYATE_ERR_INVALID_MODULE for a module hayate cannot run, HAYATE_ERR_INVALID_OPTION for a bad option
  */
-export function buildSpec(name: FunctionName, module: Uint8Array, q: DeployQuery, defaults: FunctionDefaults): Omit<FunctionSpec, 'digest' | 'version'> {
+export function buildSpec(name: FunctionName, module: Uint8Array, q: DeployQuery, defaults: FunctionDefaults): Omit<FunctionSpec, 'digest' | 'version' | keyof FilesSpec> {
   const shape = inspectModule(module);
   const memoryMb = intOption(q, 'memory_mb', 1, 4096, 0) || defaults.memoryMb;
   if (shape.minMemoryPages > memoryMb * PAGES_PER_MIB) {
     throw new HayateError('HAYATE_ERR_INVALID_MODULE', `Cannot deploy function as module needs ${Math.ceil(shape.minMemoryPages / PAGES_PER_MIB)} MiB of memory to start and memory_mb is ${memoryMb}`);
   }
-  const policy = one(q, 'policy') ?? Policy.auto;
+  const policy = singleOption(q, 'policy') ?? Policy.auto;
   if (!isPolicy(policy)) throw new HayateError('HAYATE_ERR_INVALID_OPTION', `Invalid option policy=${JSON.stringify(policy)}: expected auto, wasm or container`);
-  const image = one(q, 'image') ?? '';
+  const image = singleOption(q, 'image') ?? '';
   if (image !== '' && !IMAGE.test(image)) throw new HayateError('HAYATE_ERR_INVALID_OPTION', `Invalid option image=${JSON.stringify(image)}: not a Docker image reference`);
   if (policy === Policy.container && image === '') throw new HayateError('HAYATE_ERR_INVALID_OPTION', 'Cannot deploy function with policy container as it has no image (set image=...)');
   const env: Record<string, string> = {};
@@ -99,5 +93,6 @@ export function specView(spec: FunctionSpec): Record<string, unknown> {
     args: spec.args,
     env: spec.env,
     created_at: new Date(spec.createdUnixMs).toISOString(),
+    ...filesView(spec),
   };
 }

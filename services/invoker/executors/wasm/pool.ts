@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../../common/logger';
 import { HayateError } from '../../../common/errors';
-import type { RunMessage, WorkerMessage } from './worker-protocol';
+import type { ForgetMessage, RunFiles, RunMessage, WorkerMessage } from './worker-protocol';
 
 type RunResult = Extract<WorkerMessage, { type: 'result' }>;
 export type PoolRunResult = RunResult | { type: 'timeout' };
@@ -33,6 +33,8 @@ interface Slot {
   worker: Worker;
   ready: boolean;
   job: { id: number; job: Job; onAbort: () => void } | null;
+  /** Digests of the bundles this worker holds: each is sent to a worker once, not with every run. */
+  bundles: Set<string>;
 }
 
 /** Pool lifecycle. */
@@ -119,7 +121,7 @@ export class WasmPool {
 
   private spawn(): Promise<void> {
     const worker = new Worker(join(__dirname, 'worker.js'));
-    const slot: Slot = { worker, ready: false, job: null };
+    const slot: Slot = { worker, ready: false, job: null, bundles: new Set() };
     this.slots.add(slot);
     return new Promise((resolve) => {
       worker.on('message', (m: WorkerMessage) => {
@@ -189,8 +191,22 @@ export class WasmPool {
     const onAbort = () => this.abortJob(slot, id);
     job.signal.addEventListener('abort', onAbort, { once: true });
     slot.job = { id, job, onAbort };
-    const msg: RunMessage = { type: 'run', id, ...job.msg };
+    const msg: RunMessage = { type: 'run', id, ...job.msg, files: this.filesFor(slot, job.msg.files) };
     slot.worker.postMessage(msg);
+  }
+
+  /** Tells every worker holding bundle `digest` to let it go (evicted from the bundle cache). */
+  forget(digest: string): void {
+    const msg: ForgetMessage = { type: 'forget', digest };
+    for (const slot of this.slots) if (slot.bundles.delete(digest)) slot.worker.postMessage(msg);
+  }
+
+  /** A run's files as this worker needs them: the shared bundle only the first time it sees it. */
+  private filesFor(slot: Slot, files: RunFiles | null): RunFiles | null {
+    if (files === null) return null;
+    if (slot.bundles.has(files.digest)) return { digest: files.digest, path: files.path, writable: files.writable };
+    slot.bundles.add(files.digest);
+    return files;
   }
 
   private release(slot: Slot): Job | null {

@@ -2,12 +2,15 @@
  * The WASM tier: runs a function's module in the worker pool, on hayate's WASI host (./wasi).
  */
 import { Tier } from '../../../common/codec';
+import { HayateError } from '../../../common/errors';
 import type { Logger } from '../../../common/logger';
 import { PAGES_PER_MIB } from '../../../common/wasm-module';
+import type { BundleCache } from '../../bundle-cache';
 import type { ExecutionRequest, ExecutionResult } from '../../executor';
 import type { ModuleCache } from '../../module-cache';
 import type { WasmTier } from '../../tier-router';
 import { WasmPool } from './pool';
+import type { RunFiles } from './worker-protocol';
 
 const WASM_PAGE_BYTES = 65536;
 
@@ -19,14 +22,26 @@ export class WasmExecutor implements WasmTier {
    * @param modules compiled-module cache (shared with status reporting)
    * @param workers worker threads in the pool
    * @param spares worker threads beyond `workers` for functions below their fair share (see pool.ts) @default 0
+   * @param bundles functions' files; workers let go of a bundle when it leaves this cache @default none
    */
   constructor(
     private readonly modules: ModuleCache,
     workers: number,
     log: Logger,
     spares = 0,
+    private readonly bundles?: BundleCache,
   ) {
     this.pool = new WasmPool(workers, log.child({ component: 'wasm-pool' }), spares);
+    bundles?.onEvict((digest) => this.pool.forget(digest));
+  }
+
+  /** The files of a run: the bundle (fetched once per invoker) and where it goes. */
+  private async filesOf(req: ExecutionRequest): Promise<{ files: RunFiles | null; cold: boolean }> {
+    const { filesDigest, filesPath, filesWritable } = req.spec;
+    if (filesDigest === '') return { files: null, cold: false };
+    if (this.bundles === undefined) throw new HayateError('HAYATE_ERR_INTERNAL', `Cannot run ${req.fn} as this invoker has no bundle cache`);
+    const { bundle, cold } = await this.bundles.get(filesDigest);
+    return { files: { digest: filesDigest, path: filesPath || '/', writable: filesWritable, share: { data: bundle.data, root: bundle.index.root } }, cold };
   }
 
   /** Starts and initialises the worker threads. */
@@ -40,7 +55,8 @@ export class WasmExecutor implements WasmTier {
 
   async invoke(req: ExecutionRequest, signal: AbortSignal): Promise<ExecutionResult> {
     const t0 = performance.now();
-    const { module, memory, cold } = await this.modules.get(req.spec.digest, req.memoryMb);
+    const [{ module, memory, cold: moduleCold }, { files, cold: filesCold }] = await Promise.all([this.modules.get(req.spec.digest, req.memoryMb), this.filesOf(req)]);
+    const cold = moduleCold || filesCold;
     const loadUs = Math.round((performance.now() - t0) * 1000);
     const result = await this.pool.run(
       {
@@ -53,6 +69,7 @@ export class WasmExecutor implements WasmTier {
         maxStderrBytes: req.maxStderrBytes,
         memoryLimitBytes: req.memoryMb * PAGES_PER_MIB * WASM_PAGE_BYTES,
         memoryPages: memory,
+        files,
       },
       signal,
       req.fn,
