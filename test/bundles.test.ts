@@ -4,12 +4,13 @@
  * within memory_mb, redeploys and deletes, a 200 MiB bundle fetched once for two functions, and refusals.
  */
 import { request as httpRequest } from 'node:http';
-import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import anyTest from 'ava';
 import type { TestFn } from 'ava';
+import { packDir } from '../services/cli/pack-dir';
 import { HayateError } from '../services/common/errors';
 import { buildFilesImage, containerSkipReason, filesWasm, tarOf } from './helpers/bundles';
 import { runCli } from './helpers/cli';
@@ -223,6 +224,30 @@ test.serial('hayate deploy --files packs a folder, uploads it and deploys naming
     t.is(spec.files_path, '/etc/app');
     t.false(spec.files_writable);
     t.is((await run(t, 'fs-cli', 'cat', '/etc/app/app.ini')).out, 'answer=42\n');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test.serial('hayate deploy in a project folder uploads the folder hayate.json names as files, --files-path applied', async (t) => {
+  t.timeout(120_000);
+  const dir = mkdtempSync(join(tmpdir(), 'hayate-project-files-'));
+  try {
+    const env = { HAYATE_URL: t.context.cluster.http };
+    const created = await runCli(['new', 'proj-files'], undefined, env, dir);
+    t.is(created.code, 0, created.stderr);
+    const project = join(dir, 'proj-files');
+    mkdirSync(join(project, 'data'));
+    writeFileSync(join(project, 'data', 'words.txt'), 'apple\n');
+    const specFile = join(project, 'hayate.json');
+    writeFileSync(specFile, JSON.stringify({ ...(JSON.parse(readFileSync(specFile, 'utf8')) as object), files: 'data', policy: 'wasm' }));
+    const built = await runCli(['build', '--no-image'], undefined, env, project);
+    t.is(built.code, 0, built.stderr);
+    const deployed = await runCli(['deploy', '--files-path', '/srv/data', '--json'], undefined, env, project);
+    t.is(deployed.code, 0, deployed.stderr);
+    const spec = JSON.parse(deployed.stdout) as { files: string; files_path: string };
+    t.is(spec.files, (await t.context.cluster.client.putBundle(await packDir(join(project, 'data')))).digest);
+    t.is(spec.files_path, '/srv/data');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -93,7 +93,7 @@ Prints "hayate invoker ready id=<id>". SIGTERM drains: stop intake, finish in-fl
 
 Deploys (or redeploys) a WASI command module. Name: [a-z0-9][a-z0-9-]{0,62}.
 In a project folder (hayate.json), \`hayate deploy [name]\` deploys what hayate build produced with the
-project's spec, its image included (--files applies there too).
+project's spec, its image and its files folder included (--files replaces the folder).
 With --files, the folder DIR is packed as a tar, uploaded (PUT /v1/bundles, stored once by its sha256,
 shared by every function that names it; up to 256 MiB) and shown to the function read-only at P in both
 tiers; writes fail with EROFS.

@@ -16,8 +16,7 @@ import { EventsClient } from './events-client';
 import { exitCodeOf, HttpClient } from './http-client';
 import { HELP, verbHelp } from './help';
 import { formatFunctions, formatStatus, verboseInvoke } from './listings';
-import { buildVerb, deployProject, isProject, newVerb } from './project-verbs';
-import { packDir } from './pack-dir';
+import { buildVerb, deployProject, isProject, newVerb, uploadFiles } from './project-verbs';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -121,11 +120,9 @@ function need(positionals: string[], count: number, verb: string): string[] {
   return positionals;
 }
 
-/** `--files DIR [--files-path P] [--files-writable]`: uploads DIR as a bundle; the deploy options naming it. */
+/** `--files DIR [--files-path P] [--files-writable]`: uploads DIR as a bundle; the deploy options naming it and how. */
 async function filesOptions(client: HttpClient, values: Record<string, unknown>): Promise<Record<string, string>> {
-  if (typeof values['files'] !== 'string') return {};
-  const bundle = await client.putBundle(await packDir(values['files']));
-  const options: Record<string, string> = { files: bundle.digest };
+  const options: Record<string, string> = typeof values['files'] === 'string' ? await uploadFiles(client, values['files']) : {};
   if (typeof values['files-path'] === 'string') options['files_path'] = values['files-path'];
   if (values['files-writable'] === true) options['files_writable'] = 'true';
   return options;
