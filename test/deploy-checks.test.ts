@@ -38,7 +38,7 @@ test('container executor refuses an image outside its prefixes before it starts 
   // never contacted: the check comes before any Docker call
   const docker = new Docker({ socketPath: '/nonexistent/docker.sock' });
   const executor = new ContainerExecutor(docker, { invokerId: 'test', watchdogPath: '/nonexistent', runtimeDir: '/tmp/hayate-test-images' }, pino({ level: 'silent' }));
-  const spec = { ...deploy({}), image: 'alpine:3', digest: 'd', version: 1 };
+  const spec = { ...deploy({}), image: 'alpine:3', digest: 'd', version: 1, filesDigest: '', filesBytes: 0, filesPath: '', filesWritable: false };
   const err = await t.throwsAsync(executor.warm(spec), { instanceOf: HayateError });
   t.is(err?.code, 'HAYATE_ERR_IMAGE_NOT_ALLOWED');
   t.regex(err?.message ?? '', /Cannot run f in a container as image "alpine:3" is not allowed/);

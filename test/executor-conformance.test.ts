@@ -33,7 +33,7 @@ function spec(name: string, over: Partial<FunctionSpec> = {}): FunctionSpec {
   return {
     name, digest: digestOf(module), moduleBytes: module.byteLength, version: 1, image: `hayate-example/${name}:latest`, policy: 'auto',
     memoryMb: 64, timeoutMs: 10_000, maxConcurrency: 0, maxInputBytes: 6 << 20, maxOutputBytes: 6 << 20, maxStderrBytes: 65536,
-    args: [], env: {}, createdUnixMs: 0, minMemoryPages: 0, ...over,
+    args: [], env: {}, createdUnixMs: 0, minMemoryPages: 0, filesDigest: '', filesBytes: 0, filesPath: '', filesWritable: false, ...over,
   };
 }
 

@@ -130,7 +130,7 @@ test.serial('a gigabyte of stderr is kept up to max_stderr_bytes and dropped bey
 test.serial('filling /tmp is answered LIMIT_EXCEEDED when writes fail with ENOSPC at memory_mb', async (t) => {
   const bytes = await invoke(t, 'disk-bomb');
   t.is(bytes.status, 'LIMIT_EXCEEDED');
-  t.regex(bytes.errorMessage, /files in \/tmp reached their cap of 16 MiB/);
+  t.regex(bytes.errorMessage, /files written \(in \/tmp, or copies of bundle files\) reached their cap of 16 MiB/);
   t.regex(Buffer.from(bytes.stderr).toString(), /wrote 1\d MiB, then No space left on device/);
   const files = await invoke(t, 'file-bomb');
   t.is(files.status, 'LIMIT_EXCEEDED');

@@ -27,7 +27,7 @@ test.after.always(async (t) => {
 });
 
 test('wasm executor starts each run with zeroed static data, heap and original data segments when runs reuse memory', async (t) => {
-  const spec = { name: 'leftovers', digest, version: 1, args: [], env: {} } as unknown as FunctionSpec;
+  const spec = { name: 'leftovers', digest, version: 1, args: [], env: {}, filesDigest: '' } as unknown as FunctionSpec;
   for (let i = 0; i < 20; i += 1) {
     const r = await t.context.wasm.invoke(
       { invocationId: `reuse-${i}` as InvocationId, fn: 'leftovers' as FunctionName, spec, input: new Uint8Array(0), args: [], env: {}, deadlineUnixMs: Date.now() + 5000, memoryMb: 64, maxOutputBytes: 1 << 20, maxStderrBytes: 1 << 16 },

@@ -69,7 +69,8 @@ class FakeContainers implements ContainerTier {
 function spec(over: Partial<FunctionSpec> = {}): FunctionSpec {
   return {
     name: 'fn', digest: 'd', moduleBytes: 1, version: 1, image: 'hayate-example/fn', policy: 'auto', memoryMb: 64, timeoutMs: 1000, maxConcurrency: 0,
-    maxInputBytes: 1, maxOutputBytes: 1, maxStderrBytes: 1, args: [], env: {}, createdUnixMs: 0, minMemoryPages: 0, ...over,
+    maxInputBytes: 1, maxOutputBytes: 1, maxStderrBytes: 1, args: [], env: {}, createdUnixMs: 0, minMemoryPages: 0,
+    filesDigest: '', filesBytes: 0, filesPath: '', filesWritable: false, ...over,
   };
 }
 

@@ -57,7 +57,7 @@ let seq = 0;
 /** Runs a fixture once with `limits`; returns its result and the process's peak RSS growth during the call. */
 async function measured(t: ExecutionContext<{ wasm: WasmExecutor }>, name: string, limits: Limits, args: string[] = []): Promise<{ r: ExecutionResult; growth: number }> {
   const digest = digestOfFixture(name);
-  const spec = { name, digest, version: 1, args: [], env: {} } as unknown as FunctionSpec;
+  const spec = { name, digest, version: 1, args: [], env: {}, filesDigest: '' } as unknown as FunctionSpec;
   const call = () => {
     seq += 1;
     return t.context.wasm.invoke(

@@ -38,7 +38,7 @@ const pages = new Map<WebAssembly.Module, { min: number; max: number | null }>()
 
 function job(name: string, module: WebAssembly.Module, input = ''): PoolRunMessage {
   const memoryPages = pages.get(module) ?? { min: 1, max: null };
-  return { digest: name, module, argv: [name], env: {}, input: Buffer.from(input), maxOutputBytes: 1 << 20, maxStderrBytes: 1 << 16, memoryLimitBytes: MEMORY_MB << 20, memoryPages };
+  return { digest: name, module, argv: [name], env: {}, input: Buffer.from(input), maxOutputBytes: 1 << 20, maxStderrBytes: 1 << 16, memoryLimitBytes: MEMORY_MB << 20, memoryPages, files: null };
 }
 
 async function until(condition: () => boolean): Promise<boolean> {

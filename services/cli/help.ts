@@ -93,10 +93,14 @@ Prints "hayate invoker ready id=<id>". SIGTERM drains: stop intake, finish in-fl
 `,
   deploy: `Usage: hayate deploy <name> <file.wasm> [--image I] [--memory-mb M] [--timeout-ms T]
                      [--max-concurrency C] [--policy auto|wasm|container] [--env K=V]... [--arg A]...
+                     [--files DIR [--files-path P] [--files-writable]]
 
 Deploys (or redeploys) a WASI command module. Name: [a-z0-9][a-z0-9-]{0,62}.
 In a project folder (hayate.json), \`hayate deploy [name]\` deploys what hayate build produced with the
-project's spec, its image included.
+project's spec, its image and its files folder included (--files replaces the folder).
+With --files, the folder DIR is packed as a tar, uploaded (PUT /v1/bundles, stored once by its sha256,
+shared by every function that names it; up to 256 MiB) and shown to the function read-only at P in both
+tiers; writes fail with EROFS.
   --image I            Docker image of the same program built natively (container tier)
   --memory-mb M        memory limit                          [128]
   --timeout-ms T       run time limit                        [10000]
@@ -104,6 +108,10 @@ project's spec, its image included.
   --policy P           auto | wasm | container               [auto]
   --env K=V            environment (repeatable)
   --arg A              argument (repeatable)
+  --files DIR          files the function carries (a folder)
+  --files-path P       where they appear: an absolute path    [/, beside /tmp and /dev]
+  --files-writable     each WASM run writes to its own copy-on-write layer, counted against --memory-mb
+                       (WASM only: refused with --image)
   --url U  --json
 `,
   invoke: `Usage: hayate invoke <name> [--arg A]... [--async] [--timeout-ms T] [-v] [--url U] [--json]

@@ -69,6 +69,11 @@ export class HttpClient {
     return this.json(await this.request('PUT', `/v1/functions/${encodeURIComponent(name)}`, { query: options, body: module, contentType: 'application/wasm' }));
   }
 
+  /** PUT /v1/bundles: a function's files as a tar; answers the digest to deploy with (`files`). */
+  async putBundle(tar: Uint8Array): Promise<{ digest: string; bytes: number }> {
+    return (await this.json(await this.request('PUT', '/v1/bundles', { body: tar, contentType: 'application/x-tar' }))) as { digest: string; bytes: number };
+  }
+
   /** GET /v1/functions */
   async list(): Promise<Record<string, unknown>[]> {
     return (await this.json(await this.request('GET', '/v1/functions')))['functions'] as Record<string, unknown>[];

@@ -16,7 +16,7 @@ import { EventsClient } from './events-client';
 import { exitCodeOf, HttpClient } from './http-client';
 import { HELP, verbHelp } from './help';
 import { formatFunctions, formatStatus, verboseInvoke } from './listings';
-import { buildVerb, deployProject, isProject, newVerb } from './project-verbs';
+import { buildVerb, deployProject, isProject, newVerb, uploadFiles } from './project-verbs';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -67,6 +67,9 @@ const VERB_OPTIONS: Record<string, Options> = {
     policy: { type: 'string' },
     env: { type: 'string', multiple: true },
     arg: { type: 'string', multiple: true },
+    files: { type: 'string' },
+    'files-path': { type: 'string' },
+    'files-writable': { type: 'boolean', default: false },
   },
   invoke: { ...CLIENT_OPTIONS, async: { type: 'boolean', default: false }, arg: { type: 'string', multiple: true }, verbose: { type: 'boolean', short: 'v', default: false }, 'timeout-ms': { type: 'string' } },
   new: { lang: { type: 'string', default: 'c' }, help: { type: 'boolean', short: 'h', default: false } },
@@ -117,13 +120,21 @@ function need(positionals: string[], count: number, verb: string): string[] {
   return positionals;
 }
 
+/** `--files DIR [--files-path P] [--files-writable]`: uploads DIR as a bundle; the deploy options naming it and how. */
+async function filesOptions(client: HttpClient, values: Record<string, unknown>): Promise<Record<string, string>> {
+  const options: Record<string, string> = typeof values['files'] === 'string' ? await uploadFiles(client, values['files']) : {};
+  if (typeof values['files-path'] === 'string') options['files_path'] = values['files-path'];
+  if (values['files-writable'] === true) options['files_writable'] = 'true';
+  return options;
+}
+
 async function clientVerb(verb: string, values: Record<string, unknown>, positionals: string[], config: Readonly<Config>): Promise<void> {
   const json = values['json'] === true;
   const client = new HttpClient(typeof values['url'] === 'string' ? values['url'] : config.controllerUrl, config.apiKey);
   switch (verb) {
     case 'deploy': {
       if (positionals.length < 2 && isProject('.')) {
-        const spec = await deployProject(client, '.', positionals[0]);
+        const spec = await deployProject(client, '.', positionals[0], await filesOptions(client, values));
         print(spec, json, () => `deployed ${String(spec['name'])} version ${String(spec['version'])} digest ${String(spec['digest']).slice(0, 12)}${spec['image'] ? ` image ${String(spec['image'])}` : ''}`);
         return;
       }
@@ -133,7 +144,7 @@ async function clientVerb(verb: string, values: Record<string, unknown>, positio
       for (const [flag, key] of map) if (typeof values[flag] === 'string') options[key] = values[flag] as string;
       if (Array.isArray(values['env'])) options['env'] = values['env'] as string[];
       if (Array.isArray(values['arg'])) options['arg'] = values['arg'] as string[];
-      const spec = await client.deploy(name!, readFileSync(file!), options);
+      const spec = await client.deploy(name!, readFileSync(file!), { ...options, ...(await filesOptions(client, values)) });
       print(spec, json, () => `deployed ${String(spec['name'])} version ${String(spec['version'])} digest ${String(spec['digest']).slice(0, 12)}`);
       return;
     }

@@ -80,6 +80,14 @@ export interface FunctionSpec {
   env: Record<string, string>;
   createdUnixMs: number;
   minMemoryPages: number;
+  /** sha256 hex of the function's bundle of files (a tar in `hayate_bundles`); '' = none. */
+  filesDigest: string;
+  /** Bytes of that tar. */
+  filesBytes: number;
+  /** Where the files appear in both tiers; '' = '/'. */
+  filesPath: string;
+  /** WASM runs write to their own copy-on-write layer instead of failing with EROFS. */
+  filesWritable: boolean;
 }
 
 export interface TierStats {
@@ -125,6 +133,11 @@ export interface InvokerStatus {
   functions: FunctionState[];
   moduleCacheBytes: number;
   site: string;
+  /** Bytes of bundles held in memory (LRU). */
+  bundleCacheBytes: number;
+  /** Bundles read from the object store since start, and their bytes. */
+  bundleFetches: number;
+  bundleFetchBytes: number;
 }
 
 /** Where an async invocation is (SPEC §7): `queued` → `running` → `succeeded` | `failed`. */

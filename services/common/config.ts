@@ -93,6 +93,10 @@ export interface Config {
    * NATS `max_payload` also apply. Env `HAYATE_MAX_REQUEST_MB`. @default 8 MiB (the `max_payload` of `hayate up`)
    */
   maxRequestBytes: number;
+  /** Largest bundle of files (a tar) accepted by `PUT /v1/bundles`. Env `HAYATE_MAX_BUNDLE_MB`. @default 256 MiB */
+  maxBundleBytes: number;
+  /** Bytes of function bundles an invoker keeps in memory (LRU). Env `HAYATE_BUNDLE_CACHE_MB`. @default 1024 MiB */
+  bundleCacheBytes: number;
   /** Upper bound on a graceful drain. Env `HAYATE_DRAIN_TIMEOUT_MS`. @default 15000 */
   drainTimeoutMs: number;
   /** Invocations before a function counts as hot (container warm-up in policy auto). Env `HAYATE_HOT_CALLS`. @default 20 */
@@ -103,7 +107,7 @@ export interface Config {
   hotWindowMs: number;
   /** After a container failed or lost to WASM, wait this long before warming one again. Env `HAYATE_CONTAINER_RETRY_MS`. @default 300000 */
   containerRetryMs: number;
-  /** Fetch and compile modules when they are deployed, not at their first call. Env `HAYATE_PREFETCH` (`on`/`off`). @default true */
+  /** Fetch and compile modules, and fetch bundles, when they are deployed, not at their first call. Env `HAYATE_PREFETCH` (`on`/`off`). @default true */
   prefetchModules: boolean;
   /** Use the container tier when Docker answers. Env `HAYATE_CONTAINERS` (`on`/`off`). @default true */
   containers: boolean;
@@ -180,6 +184,8 @@ export const DEFAULTS: Readonly<Omit<Config, 'invokerId' | 'workers' | 'spareWor
   moduleCacheBytes: 512 * MiB,
   maxModuleBytes: 64 * MiB,
   maxRequestBytes: 8 * MiB,
+  maxBundleBytes: 256 * MiB,
+  bundleCacheBytes: 1024 * MiB,
   drainTimeoutMs: 15_000,
   hotCalls: 20,
   containerIdleMs: 60_000,
@@ -260,6 +266,8 @@ export function loadConfig(env: Env, overrides: Partial<Config> = {}): Readonly<
     moduleCacheBytes: int(env, 'HAYATE_MODULE_CACHE_MB', DEFAULTS.moduleCacheBytes / MiB, 1) * MiB,
     maxModuleBytes: int(env, 'HAYATE_MAX_MODULE_MB', DEFAULTS.maxModuleBytes / MiB, 1, 1024) * MiB,
     maxRequestBytes: int(env, 'HAYATE_MAX_REQUEST_MB', DEFAULTS.maxRequestBytes / MiB, 1, 1024) * MiB,
+    maxBundleBytes: int(env, 'HAYATE_MAX_BUNDLE_MB', DEFAULTS.maxBundleBytes / MiB, 1, 4096) * MiB,
+    bundleCacheBytes: int(env, 'HAYATE_BUNDLE_CACHE_MB', DEFAULTS.bundleCacheBytes / MiB, 1) * MiB,
     drainTimeoutMs: int(env, 'HAYATE_DRAIN_TIMEOUT_MS', DEFAULTS.drainTimeoutMs, 0),
     hotCalls: int(env, 'HAYATE_HOT_CALLS', DEFAULTS.hotCalls, 1),
     containerIdleMs: int(env, 'HAYATE_CONTAINER_IDLE_MS', DEFAULTS.containerIdleMs, 100),

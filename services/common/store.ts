@@ -127,10 +127,10 @@ export class FunctionStore {
 }
 
 /**
- * Runs a JetStream call. Not reaching JetStream (no responders, a timeout: an edge site cut off from the
+ * Runs a JetStream call (exported for the other stores of common). Not reaching JetStream (no responders, a timeout: an edge site cut off from the
  * hub, or a hub without quorum) becomes HAYATE_ERR_STORE_UNREACHABLE, so that callers learn why at once.
  */
-async function reach<T>(what: string, call: () => Promise<T>): Promise<T> {
+export async function reach<T>(what: string, call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (err: unknown) {

@@ -32,6 +32,20 @@ export const INVOKER_SERVICE = 'hayate-invoker';
 export const FUNCTIONS_BUCKET = 'hayate_functions';
 /** JetStream Object Store bucket of modules, keyed by sha256 hex digest. */
 export const MODULES_BUCKET = 'hayate_modules';
+/** JetStream Object Store bucket of function bundles (tars of files), keyed by sha256 hex digest. */
+export const BUNDLES_BUCKET = 'hayate_bundles';
+/**
+ * Subject of an object's chunks in a JetStream Object Store (nats.js' layout: `$O.<bucket>.C.<nuid>`), for
+ * writing and reading them without the library's JavaScript SHA-256 (see BundleStore).
+ */
+export function objectChunksSubject(bucket: string, nuid: string): string {
+  return `$O.${bucket}.C.${nuid}`;
+}
+
+/** Subject of an object's metadata in a JetStream Object Store (`$O.<bucket>.M.<name in padded base64url>`). */
+export function objectMetaSubject(bucket: string, name: string): string {
+  return `$O.${bucket}.M.${Buffer.from(name, 'latin1').toString('base64').replace(/\+/g, '-').replace(/\//g, '_')}`;
+}
 /** JetStream KV bucket of activation records. */
 export const ACTIVATIONS_BUCKET = 'hayate_activations';
 /** Durable pull consumer of the async stream, shared by every invoker (a work queue). */

@@ -45,6 +45,9 @@ export function statusView(invokers: InvokerStatus[]): Record<string, unknown> {
       container_tier: s.containerTier,
       container_reason: s.containerReason,
       module_cache_bytes: s.moduleCacheBytes,
+      bundle_cache_bytes: s.bundleCacheBytes,
+      bundle_fetches: s.bundleFetches,
+      bundle_fetch_bytes: s.bundleFetchBytes,
       functions: s.functions.map((f) => ({
         name: f.name,
         state: f.state,

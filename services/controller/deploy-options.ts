@@ -12,9 +12,12 @@ import type { ModuleFootprint } from '../common/module-bounds';
 import { checkFootprint, measureModule } from '../common/module-bounds';
 import type { ModuleShape } from '../common/wasm-module';
 import { inspectModule, PAGES_PER_MIB } from '../common/wasm-module';
+import type { FilesSpec } from './bundles';
+import { filesView } from './bundles';
+import type { DeployQuery } from './deploy-query';
+import { singleOption } from './deploy-query';
 
-/** Query options of `PUT /v1/functions/{name}`; repeatable ones may come as arrays. */
-export type DeployQuery = Record<string, string | string[] | undefined>;
+export type { DeployQuery } from './deploy-query';
 
 const IMAGE = /^[a-z0-9][a-z0-9._\-/:@]{0,254}$/i;
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
@@ -24,17 +27,8 @@ function list(value: string | string[] | undefined): string[] {
   return Array.isArray(value) ? value : [value];
 }
 
-function one(q: DeployQuery, key: string): string | undefined {
-  const v = q[key];
-  if (Array.isArray(v)) {
-    if (v.length > 1) throw new HayateError('HAYATE_ERR_INVALID_OPTION', `Invalid option ${key}: given ${v.length} times, expected once`);
-    return v[0];
-  }
-  return v;
-}
-
 function intOption(q: DeployQuery, key: string, min: number, max: number, fallback: number): number {
-  const raw = one(q, key);
+  const raw = singleOption(q, key);
   if (raw === undefined || raw === '') return fallback;
   // decimal digits only: Number() would also take "1e3", "0x10" or " 12 "
   const n = /^-?\d{1,16}$/.test(raw) ? Number(raw) : Number.NaN;
@@ -57,16 +51,16 @@ export function buildSpec(
   defaults: FunctionDefaults,
   imagePrefixes: readonly string[],
   inspected: { shape: ModuleShape; footprint: ModuleFootprint } = { shape: inspectModule(module), footprint: measureModule(module) },
-): Omit<FunctionSpec, 'digest' | 'version'> {
+): Omit<FunctionSpec, 'digest' | 'version' | keyof FilesSpec> {
   const { shape } = inspected;
   const memoryMb = intOption(q, 'memory_mb', 1, 4096, 0) || defaults.memoryMb;
   if (shape.minMemoryPages > memoryMb * PAGES_PER_MIB) {
     throw new HayateError('HAYATE_ERR_INVALID_MODULE', `Cannot deploy function as module needs ${Math.ceil(shape.minMemoryPages / PAGES_PER_MIB)} MiB of memory to start and memory_mb is ${memoryMb}`);
   }
   checkFootprint(inspected.footprint, memoryMb, 'deploy function');
-  const policy = one(q, 'policy') ?? Policy.auto;
+  const policy = singleOption(q, 'policy') ?? Policy.auto;
   if (!isPolicy(policy)) throw new HayateError('HAYATE_ERR_INVALID_OPTION', `Invalid option policy=${JSON.stringify(policy)}: expected auto, wasm or container`);
-  const image = one(q, 'image') ?? '';
+  const image = singleOption(q, 'image') ?? '';
   if (image !== '' && !IMAGE.test(image)) throw new HayateError('HAYATE_ERR_INVALID_OPTION', `Invalid option image=${JSON.stringify(image)}: not a Docker image reference`);
   if (image !== '') checkImage(image, imagePrefixes, 'deploy function');
   if (policy === Policy.container && image === '') throw new HayateError('HAYATE_ERR_INVALID_OPTION', 'Cannot deploy function with policy container as it has no image (set image=...)');
@@ -118,5 +112,6 @@ export function specView(spec: FunctionSpec): Record<string, unknown> {
     args: spec.args,
     env: spec.env,
     created_at: new Date(spec.createdUnixMs).toISOString(),
+    ...filesView(spec),
   };
 }

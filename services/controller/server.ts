@@ -19,6 +19,7 @@ import { newInvocationId, parseFunctionName } from '../common/names';
 import type { FunctionStore } from '../common/store';
 import { Subjects } from '../common/subjects';
 import { invokeAsync, readActivation, wantsAsync } from './async-invoke';
+import { registerBundles } from './bundles';
 import { gatherStatus, statusView } from './cluster-status';
 import type { DeployQuery } from './deploy-options';
 import { buildSpec, specView } from './deploy-options';
@@ -119,6 +120,7 @@ export function buildServer(deps: ControllerDeps) {
 
   app.setNotFoundHandler((req, reply) => sendError(reply, new HayateError('HAYATE_ERR_NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0]}`)));
 
+  const bundles = registerBundles(app, deps);
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/readyz', async (_req, reply) => {
     const ready = !nc.isClosed() && !nc.isDraining();
@@ -130,7 +132,8 @@ export function buildServer(deps: ControllerDeps) {
     const name = parseFunctionName(req.params.name);
     const body = req.body;
     if (!Buffer.isBuffer(body) || body.byteLength === 0) throw new HayateError('HAYATE_ERR_INVALID_MODULE', 'Cannot deploy function as the request has no module in its body (send the .wasm file as application/wasm)');
-    const draft = buildSpec(name, body, req.query, config.functionDefaults, config.imagePrefixes, await moduleWorker.inspect(body));
+    const base = buildSpec(name, body, req.query, config.functionDefaults, config.imagePrefixes, await moduleWorker.inspect(body));
+    const draft = { ...base, ...(await bundles.filesOf(req.query, base)) };
     const digest = await store.putModule(body);
     const spec = await store.putSpec({ ...draft, digest, version: 0 });
     timeouts.set(name, spec.timeoutMs);

@@ -15,6 +15,7 @@ import type { Logger } from '../common/logger';
 import type { FunctionStore } from '../common/store';
 import { Subjects } from '../common/subjects';
 import { AsyncConsumer } from './async-consumer';
+import type { BundleCache } from './bundle-cache';
 import { ExecutionLog } from './execution-log';
 import { InvocationRunner } from './invocation-runner';
 import { LogPublisher } from './log-publisher';
@@ -38,6 +39,8 @@ export interface InvokerDeps {
   log: Logger;
   store: FunctionStore;
   modules: ModuleCache;
+  /** Functions' files (bundles): prefetched on deploy, dropped when no spec names them. @default none */
+  bundles?: BundleCache;
   /** Owns both tiers; the invoker sees them only through it. */
   router: TierRouter;
   /** Async invocations (SPEC §7): both set = this invoker pulls from the async work queue. @default none */
@@ -95,6 +98,7 @@ export class Invoker {
         if (runtime !== undefined) void this.deps.router.reset(runtime, event.kind === 'delete' ? 'deleted' : 'redeployed');
       }
       if (event.kind === 'put') this.prefetch(event.spec);
+      this.deps.bundles?.onSpecChange(event, previous, this.specs.all());
     });
     await this.specs.start();
     await this.endpoint.start();
@@ -190,6 +194,7 @@ export class Invoker {
       functions: this.runner.snapshots(),
       moduleCacheBytes: this.deps.modules.bytes,
       site: this.deps.config.site,
+      ...(this.deps.bundles?.stats() ?? { bundleCacheBytes: 0, bundleFetches: 0, bundleFetchBytes: 0 }),
     };
   }
 

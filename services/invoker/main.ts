@@ -12,6 +12,8 @@ import { onShutdownSignal } from '../common/signals';
 import { FunctionStore } from '../common/store';
 import { TriggerStats } from '../common/trigger-stats';
 import { TriggerStore, triggerOptions } from '../common/trigger-store';
+import { BundleStore } from '../common/bundle-store';
+import { BundleCache } from './bundle-cache';
 import { WasmExecutor } from './executors/wasm/wasm-executor';
 import { Invoker } from './invoker';
 import { InvokerMetrics } from './metrics';
@@ -32,14 +34,19 @@ export async function main(overrides: Partial<Config> = {}): Promise<void> {
   // modules are checked and compiled on a thread of their own: a large one would stall NATS beats and calls
   const compiler = new ModuleWorker();
   const modules = new ModuleCache(config.moduleCacheBytes, (digest) => store.getModule(digest), (bytes, memoryMb) => compiler.compile(bytes, memoryMb));
-  const wasm = new WasmExecutor(modules, config.workers, log, { heapMb: config.workerHeapMb, spares: config.spareWorkers });
+  // bundles (up to 256 MiB) are read on a connection of their own: on the invoker's, their chunks would queue
+  // ahead of invocations and progress beats, and callers would take a busy invoker for a dead one
+  const bulk = await connectNats(config.natsUrl, `hayate-invoker-${config.invokerId}-bundles`, log);
+  const bundleStore = await BundleStore.open(bulk, { replicas: config.replicas, domain: config.jsDomain });
+  const bundles = new BundleCache({ maxBytes: config.bundleCacheBytes, fetch: (digest) => bundleStore.read(digest), prefetch: config.prefetchModules, log: log.child({ component: 'bundles' }) });
+  const wasm = new WasmExecutor(modules, config.workers, log, { heapMb: config.workerHeapMb, spares: config.spareWorkers, bundles });
   await wasm.start();
-  const router = await createRouter({ config, log, wasm });
+  const router = await createRouter({ config, log, wasm, bundles });
   const queue = await AsyncQueue.open(nc, { prefix: config.subjectPrefix, replicas: config.replicas, domain: config.jsDomain, ackWaitMs: config.asyncAckWaitMs, maxAttempts: config.asyncMaxAttempts });
   const activations = await ActivationStore.open(nc, { replicas: config.replicas, domain: config.jsDomain, ttlMs: config.activationTtlMs });
   const metrics = config.metricsPort >= 0 ? new InvokerMetrics({ invoker: config.invokerId, site: config.site }) : undefined;
   const triggers = { triggers: await TriggerStore.open(nc, triggerOptions(config)), functions: store, stats: await TriggerStats.open(nc, config.invokerId, { replicas: config.replicas, domain: config.jsDomain }) };
-  const invoker = new Invoker({ nc, config, log, store, modules, router, queue, activations, metrics, triggers });
+  const invoker = new Invoker({ nc, config, log, store, modules, bundles, router, queue, activations, metrics, triggers });
   metrics?.sample(() => {
     const s = invoker.status();
     return { pending: s.inFlight, workers: s.workers, moduleCacheBytes: s.moduleCacheBytes };
@@ -48,7 +55,7 @@ export async function main(overrides: Partial<Config> = {}): Promise<void> {
   const metricsServer = metrics === undefined ? null : await serveMetrics(metrics.registry, config.metricsHost, config.metricsPort, log);
   onShutdownSignal(log, async () => {
     await invoker.drain();
-    await nc.drain();
+    await Promise.allSettled([nc.drain(), bulk.drain()]);
     await metricsServer?.close();
     await compiler.close();
   });

@@ -45,6 +45,11 @@ export class SpecCache {
     return remote;
   }
 
+  /** Every spec known now (the bundle cache asks whether any still names a bundle: bundle-cache.ts). */
+  all(): FunctionSpec[] {
+    return [...this.specs.values()];
+  }
+
   stop(): void {
     this.abort.abort();
   }

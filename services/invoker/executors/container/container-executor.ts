@@ -12,6 +12,7 @@ import { checkImage } from '../../../common/images';
 import type { Logger } from '../../../common/logger';
 import type { ExecutionOutcome, ExecutionRequest, ExecutionResult } from '../../executor';
 import type { ContainerTier } from '../../tier-router';
+import type { ContainerFiles } from './container-files';
 import { watchdogCall } from './watchdog-client';
 import type { ContainerSettings } from './warm-container';
 import { ContainerState, Label, WarmContainer } from './warm-container';
@@ -30,6 +31,8 @@ export class ContainerExecutor implements ContainerTier {
     private readonly docker: Docker,
     settings: Omit<ContainerSettings, 'hostname' | 'cpus' | 'pidsLimit' | 'tmpMb' | 'imagePrefixes'> & Partial<ContainerSettings>,
     private readonly log: Logger,
+    /** Functions' files, mounted read-only into their containers. @default none */
+    private readonly files?: ContainerFiles,
   ) {
     this.settings = { hostname: hostname(), cpus: 1, pidsLimit: 64, tmpMb: 64, imagePrefixes: DEFAULTS.imagePrefixes, ...settings };
   }
@@ -78,7 +81,7 @@ export class ContainerExecutor implements ContainerTier {
       c = undefined;
     }
     if (c === undefined) {
-      c = new WarmContainer(this.docker, spec, this.settings, this.log);
+      c = new WarmContainer(this.docker, spec, this.settings, this.log, this.files);
       this.containers.set(spec.name, c);
     }
     await c.ready;
@@ -134,7 +137,7 @@ export class ContainerExecutor implements ContainerTier {
 
   /** Removes every container. Idempotent. */
   close(): Promise<void> {
-    this.closing ??= Promise.allSettled([...this.containers.keys()].map((fn) => this.remove(fn, 'invoker stopping'))).then(() => undefined);
+    this.closing ??= Promise.allSettled([...this.containers.keys()].map((fn) => this.remove(fn, 'invoker stopping'))).then(() => this.files?.close());
     return this.closing;
   }
 }
@@ -157,7 +160,8 @@ function outcomeOf(outcome: string, exitCode: number, signal: number, stderr: Bu
   }
 }
 
-function alive(pid: number): boolean {
+/** Whether process `pid` exists (on this host). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -11,6 +11,7 @@ import type { FunctionSpec } from '../../../common/codec';
 import { HayateError } from '../../../common/errors';
 import type { Logger } from '../../../common/logger';
 import { retry } from '../../../common/retry';
+import type { ContainerFiles } from './container-files';
 import { watchdogPing } from './watchdog-client';
 
 /** Labels on every container hayate starts; an invoker removes its own orphans by them. */
@@ -61,6 +62,8 @@ export class WarmContainer {
     readonly spec: FunctionSpec,
     private readonly settings: ContainerSettings,
     private readonly log: Logger,
+    /** The function's files (read-only bind mounts). @default none */
+    private readonly files?: ContainerFiles,
   ) {
     // short paths: a unix socket path must fit in 108 bytes
     this.dir = join(settings.runtimeDir, randomBytes(6).toString('hex'));
@@ -74,6 +77,7 @@ export class WarmContainer {
     mkdirSync(this.dir, { recursive: true, mode: 0o755 });
     try {
       const command = await this.imageCommand();
+      const mounts = (await this.files?.mounts(this.spec)) ?? [];
       const memory = Math.max(MIN_MEMORY, this.spec.memoryMb * MiB);
       const container = await this.docker.createContainer({
         Image: this.spec.image,
@@ -98,6 +102,7 @@ export class WarmContainer {
           SecurityOpt: ['no-new-privileges'],
           CapDrop: ['ALL'],
           Binds: [`${this.settings.watchdogPath}:/hayate-watchdog:ro`, `${this.dir}:/hayate`],
+          Mounts: mounts,
           AutoRemove: false,
         },
       });

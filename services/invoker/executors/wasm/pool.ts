@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../../common/logger';
 import { HayateError } from '../../../common/errors';
-import type { RunMessage, WorkerMessage } from './worker-protocol';
+import type { ForgetMessage, RunFiles, RunMessage, WorkerMessage } from './worker-protocol';
 import { WORKER_DIED } from '../../executor';
 
 type RunResult = Extract<WorkerMessage, { type: 'result' }>;
@@ -62,6 +62,8 @@ interface Slot {
   job: { id: number; job: Job; onAbort: () => void; prepare: boolean } | null;
   /** The worker is preparing the next instance of `digest`; `timer` abandons it (null once a call of it waits). */
   preparing: { digest: string; timer: NodeJS.Timeout | null } | null;
+  /** Digests of the bundles this worker holds: each is sent to a worker once, not with every run. */
+  bundles: Set<string>;
 }
 
 /** Pool lifecycle. */
@@ -154,7 +156,7 @@ export class WasmPool {
 
   private spawn(): Promise<void> {
     const worker = new Worker(join(__dirname, 'worker.js'), { resourceLimits: { maxOldGenerationSizeMb: this.heapMb } });
-    const slot: Slot = { worker, ready: false, job: null, preparing: null };
+    const slot: Slot = { worker, ready: false, job: null, preparing: null, bundles: new Set() };
     this.slots.add(slot);
     return new Promise((resolve) => {
       worker.on('message', (m: WorkerMessage) => {
@@ -267,7 +269,7 @@ export class WasmPool {
     job.signal.addEventListener('abort', onAbort, { once: true });
     const prepare = !this.slowPrepare.has(job.msg.digest);
     slot.job = { id, job, onAbort, prepare };
-    const msg: RunMessage = { type: 'run', id, ...job.msg, prepare };
+    const msg: RunMessage = { type: 'run', id, ...job.msg, prepare, files: this.filesFor(slot, job.msg.files) };
     slot.worker.postMessage(msg);
   }
 
@@ -284,6 +286,20 @@ export class WasmPool {
     this.log.warn({ digest, limitMs: PREPARE_MAX_MS }, 'wasm preparation abandoned');
     this.endPreparation(slot);
     void this.replace(slot, 'preparation overran');
+  }
+
+  /** Tells every worker holding bundle `digest` to let it go (evicted from the bundle cache). */
+  forget(digest: string): void {
+    const msg: ForgetMessage = { type: 'forget', digest };
+    for (const slot of this.slots) if (slot.bundles.delete(digest)) slot.worker.postMessage(msg);
+  }
+
+  /** A run's files as this worker needs them: the shared bundle only the first time it sees it. */
+  private filesFor(slot: Slot, files: RunFiles | null): RunFiles | null {
+    if (files === null) return null;
+    if (slot.bundles.has(files.digest)) return { digest: files.digest, path: files.path, writable: files.writable };
+    slot.bundles.add(files.digest);
+    return files;
   }
 
   private release(slot: Slot): Job | null {

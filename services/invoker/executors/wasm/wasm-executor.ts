@@ -2,33 +2,48 @@
  * The WASM tier: runs a function's module in the worker pool, on hayate's WASI host (./wasi).
  */
 import { Tier } from '../../../common/codec';
+import { HayateError } from '../../../common/errors';
 import type { Logger } from '../../../common/logger';
 import { PAGES_PER_MIB } from '../../../common/wasm-module';
+import type { BundleCache } from '../../bundle-cache';
 import type { ExecutionRequest, ExecutionResult } from '../../executor';
 import type { ModuleCache } from '../../module-cache';
 import type { WasmTier } from '../../tier-router';
 import { WasmPool } from './pool';
 import type { WasmPoolOptions } from './pool';
+import type { RunFiles } from './worker-protocol';
 
 const WASM_PAGE_BYTES = 65536;
 
 export class WasmExecutor implements WasmTier {
   readonly tier = Tier.wasm;
   private readonly pool: WasmPool;
+  private readonly bundles: BundleCache | undefined;
 
   /**
    * @param modules compiled-module cache (shared with status reporting)
    * @param workers worker threads in the pool
    * @param options.heapMb JS heap of each worker (`HAYATE_WORKER_HEAP_MB`)
    * @param options.spares worker threads beyond `workers` for functions below their fair share (see pool.ts)
+   * @param options.bundles functions' files; workers let go of a bundle when it leaves this cache
    */
   constructor(
     private readonly modules: ModuleCache,
     workers: number,
     log: Logger,
-    options: WasmPoolOptions = {},
+    options: WasmPoolOptions & { bundles?: BundleCache } = {},
   ) {
     this.pool = new WasmPool(workers, log.child({ component: 'wasm-pool' }), options);
+    this.bundles = options.bundles;
+    this.bundles?.onEvict((digest) => this.pool.forget(digest));
+  }
+  /** The files of a run: the bundle (fetched once per invoker) and where it goes. */
+  private async filesOf(req: ExecutionRequest): Promise<{ files: RunFiles | null; cold: boolean }> {
+    const { filesDigest, filesPath, filesWritable } = req.spec;
+    if (filesDigest === '') return { files: null, cold: false };
+    if (this.bundles === undefined) throw new HayateError('HAYATE_ERR_INTERNAL', `Cannot run ${req.fn} as this invoker has no bundle cache`);
+    const { bundle, cold } = await this.bundles.get(filesDigest);
+    return { files: { digest: filesDigest, path: filesPath || '/', writable: filesWritable, share: { data: bundle.data, root: bundle.index.root } }, cold };
   }
 
   /** Starts and initialises the worker threads. */
@@ -42,7 +57,8 @@ export class WasmExecutor implements WasmTier {
 
   async invoke(req: ExecutionRequest, signal: AbortSignal): Promise<ExecutionResult> {
     const t0 = performance.now();
-    const { module, memory, cold } = await this.modules.get(req.spec.digest, req.memoryMb);
+    const [{ module, memory, cold: moduleCold }, { files, cold: filesCold }] = await Promise.all([this.modules.get(req.spec.digest, req.memoryMb), this.filesOf(req)]);
+    const cold = moduleCold || filesCold;
     const loadUs = Math.round((performance.now() - t0) * 1000);
     const result = await this.pool.run(
       {
@@ -55,6 +71,7 @@ export class WasmExecutor implements WasmTier {
         maxStderrBytes: req.maxStderrBytes,
         memoryLimitBytes: req.memoryMb * PAGES_PER_MIB * WASM_PAGE_BYTES,
         memoryPages: memory,
+        files,
       },
       signal,
       req.fn,

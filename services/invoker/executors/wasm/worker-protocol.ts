@@ -1,4 +1,21 @@
 /** Messages between the WASM pool (event-loop thread) and its worker threads. */
+import type { BundleDir } from '../../../common/bundle-tar';
+
+/** A function's files for one run. The bundle itself travels once per worker, then the worker keeps it. */
+export interface RunFiles {
+  digest: string;
+  /** Mount point (`/` or an absolute path). */
+  path: string;
+  writable: boolean;
+  /** The bundle, when this worker has not been given it yet: tar bytes over a SharedArrayBuffer and its tree. */
+  share?: { data: Uint8Array; root: BundleDir };
+}
+
+/** Main → worker: let go of a bundle (evicted on the main thread). */
+export interface ForgetMessage {
+  type: 'forget';
+  digest: string;
+}
 
 /** Main → worker: run one invocation. */
 export interface RunMessage {
@@ -21,6 +38,8 @@ export interface RunMessage {
    * `idle`. The pool counts the worker busy until then and sends it only this function's calls meanwhile.
    */
   prepare: boolean;
+  /** The function's files, or null. */
+  files: RunFiles | null;
 }
 
 /** How a run in a worker ended. */

@@ -8,8 +8,9 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { MEMORY_IMPORT } from '../../../common/wasm-module';
+import type { BundleMount } from './wasi/bundle-fs';
 import { Wasi } from './wasi/wasi';
-import type { RunMessage, WorkerMessage, WorkerOutcome } from './worker-protocol';
+import type { ForgetMessage, RunFiles, RunMessage, WorkerMessage, WorkerOutcome } from './worker-protocol';
 
 interface Prepared {
   key: string;
@@ -19,6 +20,19 @@ interface Prepared {
 }
 
 type MemoryOf = Pick<RunMessage, 'digest' | 'memoryPages'>;
+type RunShape = Pick<RunMessage, 'digest' | 'argv' | 'env' | 'memoryLimitBytes' | 'memoryPages' | 'files'>;
+
+/** Bundles given to this worker, by digest: each arrives once (its bytes shared, not copied), until forgotten. */
+const bundles = new Map<string, NonNullable<RunFiles['share']>>();
+
+/** The bundle mount of a run, or undefined. @throws Error when the pool never sent the bundle (a bug) */
+function mountOf(files: RunFiles | null): BundleMount | undefined {
+  if (files === null) return undefined;
+  if (files.share !== undefined) bundles.set(files.digest, files.share);
+  const shared = bundles.get(files.digest);
+  if (shared === undefined) throw new Error(`bundle ${files.digest} was never sent to this worker`);
+  return { root: shared.root, data: shared.data, path: files.path, writable: files.writable };
+}
 
 /**
  * Memories of finished runs, zeroed, by module: a run takes one instead of a fresh memory (see
@@ -59,13 +73,14 @@ function recycle(memory: WebAssembly.Memory, msg: MemoryOf): void {
 }
 
 // not the env: it is set on the prepared instance before it starts (see Wasi.setEnv)
-function keyOf(msg: Pick<RunMessage, 'digest' | 'argv' | 'memoryLimitBytes'>): string {
-  return `${msg.digest}\0${msg.memoryLimitBytes}\0${JSON.stringify(msg.argv)}`;
+function keyOf(msg: Pick<RunMessage, 'digest' | 'argv' | 'memoryLimitBytes' | 'files'>): string {
+  const files = msg.files === null ? '' : `${msg.files.digest}:${msg.files.path}:${msg.files.writable}`;
+  return `${msg.digest}\0${msg.memoryLimitBytes}\0${JSON.stringify(msg.argv)}\0${files}`;
 }
 
-function instantiate(module: WebAssembly.Module, msg: Pick<RunMessage, 'digest' | 'argv' | 'env' | 'memoryLimitBytes' | 'memoryPages'>): Prepared {
+function instantiate(module: WebAssembly.Module, msg: RunShape): Prepared {
   // files in /tmp may hold as much as the function's memory cap, as tmpfs counts against a container's
-  const wasi = new Wasi({ args: msg.argv, env: msg.env, fsLimitBytes: msg.memoryLimitBytes });
+  const wasi = new Wasi({ args: msg.argv, env: msg.env, fsLimitBytes: msg.memoryLimitBytes, files: mountOf(msg.files) });
   const memory = takeMemory(msg);
   const imports = wasi.imports();
   imports[MEMORY_IMPORT.module] = { [MEMORY_IMPORT.name]: memory };
@@ -74,7 +89,7 @@ function instantiate(module: WebAssembly.Module, msg: Pick<RunMessage, 'digest' 
 }
 
 let prepared: Prepared | null = null;
-let lastRun: { module: WebAssembly.Module; msg: Pick<RunMessage, 'digest' | 'argv' | 'env' | 'memoryLimitBytes' | 'memoryPages'> } | null = null;
+let lastRun: { module: WebAssembly.Module; msg: RunShape } | null = null;
 
 const MiB = 1024 * 1024;
 
@@ -90,7 +105,7 @@ function limitOf(p: Prepared, msg: RunMessage, outcome: WorkerOutcome): WorkerOu
   if (p.wasi.memoryBytes >= msg.memoryLimitBytes * 0.875) {
     return { kind: 'memory-limit', message: `memory reached ${(p.wasi.memoryBytes / MiB).toFixed(1)} MiB of its cap of ${msg.memoryLimitBytes / MiB} MiB` };
   }
-  if (p.wasi.fs.full) return { kind: 'memory-limit', message: `files in /tmp reached their cap of ${msg.memoryLimitBytes / MiB} MiB` };
+  if (p.wasi.fs.full) return { kind: 'memory-limit', message: `files written (in /tmp, or copies of bundle files) reached their cap of ${msg.memoryLimitBytes / MiB} MiB` };
   return outcome;
 }
 
@@ -128,7 +143,8 @@ function run(msg: RunMessage): WorkerMessage {
   const stderr = stdio.stderr.take();
   recycle(p.memory, msg);
   const t3 = performance.now();
-  lastRun = { module: msg.module, msg: { digest: msg.digest, argv: msg.argv, env: msg.env, memoryLimitBytes: msg.memoryLimitBytes, memoryPages: msg.memoryPages } };
+  const files = msg.files === null ? null : { digest: msg.files.digest, path: msg.files.path, writable: msg.files.writable };
+  lastRun = { module: msg.module, msg: { digest: msg.digest, argv: msg.argv, env: msg.env, memoryLimitBytes: msg.memoryLimitBytes, memoryPages: msg.memoryPages, files } };
   return {
     type: 'result',
     id: msg.id,
@@ -154,7 +170,16 @@ function prepareNext(): void {
 async function main(): Promise<void> {
   const port = parentPort;
   if (port === null) throw new Error('wasm worker must run in a worker thread');
-  port.on('message', (msg: RunMessage) => {
+  port.on('message', (msg: RunMessage | ForgetMessage) => {
+    if (msg.type === 'forget') {
+      bundles.delete(msg.digest);
+      // a prepared instance is always of the last run: both let go of the bundle's bytes
+      if (lastRun?.msg.files?.digest === msg.digest) {
+        lastRun = null;
+        prepared = null;
+      }
+      return;
+    }
     let reply: WorkerMessage;
     try {
       reply = run(msg);

@@ -12,14 +12,10 @@
  * Names are kept as latin1 strings, one char per byte: byte-exact whatever their encoding.
  */
 import { Errno } from './abi';
+import { PATH_MAX, resolvePath } from './resolve-path';
 
 /** Bytes charged for each directory entry on top of its name: the node and map slot it costs. */
-const ENTRY_COST = 256;
-/** Longest name of one path component, and of a whole path (Linux NAME_MAX and PATH_MAX). */
-const NAME_MAX = 255;
-export const PATH_MAX = 4096;
-/** Symbolic links followed while resolving one path before ELOOP (Linux MAXSYMLINKS). */
-const MAX_SYMLINKS = 40;
+export const ENTRY_COST = 256;
 
 const EMPTY = new Uint8Array(0);
 
@@ -44,6 +40,11 @@ export interface FileNode extends Meta {
   size: number;
   /** Open descriptions: an unlinked file keeps its bytes until the last one closes. */
   opens: number;
+  /**
+   * `data` views a bundle's bytes that other runs share (bundle-fs.ts): not counted against the limit, never
+   * written in place (a read-only one refuses writes, EROFS; a writable one is copied first). Unset: the run's own.
+   */
+  shared?: true;
 }
 
 export interface DirNode extends Meta {
@@ -85,12 +86,14 @@ export class MemFs {
   /**
    * @param limitBytes bytes the function may store in files and names
    * @param now current realtime clock in nanoseconds
+   * @param writableRoot `/` takes new entries (a writable bundle is mounted there) @default false: EROFS
    */
   constructor(
     readonly limitBytes: number,
     private readonly now: () => bigint,
+    writableRoot = false,
   ) {
-    this.root = this.newDir(null, true);
+    this.root = this.newDir(null, !writableRoot);
     this.root.entries.set('tmp', this.newDir(this.root, false));
     const dev = this.newDir(this.root, true);
     this.root.entries.set('dev', dev);
@@ -111,19 +114,22 @@ export class MemFs {
     return node;
   }
 
-  private meta(readOnly = false): Meta {
+  /** Metadata of a new node: a fresh inode number, times now (public for the bundle layer). */
+  meta(readOnly = false): Meta {
     const t = this.now();
     return { ino: this.nextIno++, readOnly, nlink: 1, atimNs: t, mtimNs: t, ctimNs: t };
   }
 
-  private newDir(parent: DirNode | null, readOnly: boolean): DirNode {
+  /** A new, empty directory under `parent` (the root when null), not yet linked (public for the bundle layer). */
+  newDir(parent: DirNode | null, readOnly: boolean): DirNode {
     const dir = { kind: 'dir', entries: new Map(), removed: false, ...this.meta(readOnly) } as unknown as DirNode;
     dir.parent = parent ?? dir;
     return dir;
   }
 
-  private reserve(bytes: number): boolean {
-    if (this.used + bytes > this.limitBytes) {
+  /** Counts `bytes` as stored; false (ENOSPC) past the limit unless `always` (public for the bundle layer). */
+  reserve(bytes: number, always = false): boolean {
+    if (!always && this.used + bytes > this.limitBytes) {
       this.full = true;
       return false;
     }
@@ -137,48 +143,9 @@ export class MemFs {
     dir.ctimNs = t;
   }
 
-  /**
-   * Resolves `path` from `start`. Intermediate symbolic links are always followed; the last one only when
-   * `followLast` (or the path ends with `/`). As WASI requires, a path is relative to its directory and may
-   * not leave it (EPERM for a leading `/`, a `..` above `start`, an absolute link target), except from the
-   * root: nothing lies above it, and `/..` is `/` as POSIX has it.
-   */
+  /** Resolves `path` from `start` (see `resolvePath`). */
   resolve(start: DirNode, path: string, followLast: boolean): Resolved | Errno {
-    if (path.length === 0) return Errno.NOENT;
-    if (path.length > PATH_MAX) return Errno.NAMETOOLONG;
-    if (path.startsWith('/')) return Errno.PERM;
-    const confined = start !== this.root;
-    const dirOnly = path.endsWith('/');
-    let dir = start;
-    let depth = 0; // directories below `start`
-    let queue = path.split('/').filter((p) => p !== '');
-    let links = 0;
-    for (let i = 0; ; i += 1) {
-      if (queue.length === 0) return { parent: dir.parent, name: '.', node: dir, dirOnly: true };
-      const name = queue[i] as string;
-      if (name.length > NAME_MAX) return Errno.NAMETOOLONG;
-      if (name === '..' && depth === 0 && confined) return Errno.PERM;
-      const node = name === '.' ? dir : name === '..' ? dir.parent : dir.entries.get(name);
-      const last = i === queue.length - 1;
-      if (node?.kind === 'symlink' && (!last || followLast || dirOnly)) {
-        links += 1;
-        if (links > MAX_SYMLINKS) return Errno.LOOP;
-        if (node.target === '') return Errno.NOENT;
-        if (node.target.startsWith('/')) {
-          if (confined) return Errno.PERM;
-          dir = this.root;
-        }
-        queue = [...node.target.split('/').filter((p) => p !== ''), ...queue.slice(i + 1)];
-        i = -1;
-        continue;
-      }
-      if (last) return { parent: dir, name, node, dirOnly };
-      if (node === undefined) return Errno.NOENT;
-      if (node.kind !== 'dir') return Errno.NOTDIR;
-      if (name === '..') depth = Math.max(0, depth - 1);
-      else if (name !== '.') depth += 1;
-      dir = node;
-    }
+    return resolvePath(this.root, start, path, followLast);
   }
 
   /** Checks that a new entry may be added under `r.parent`. */
@@ -209,10 +176,20 @@ export class MemFs {
     if (node.kind === 'file') this.releaseIfUnused(node);
   }
 
+  /** Makes a bundle file's shared bytes (bundle-fs.ts) this run's own before a change, keeping `keep` bytes. */
+  private ownFile(file: FileNode, keep: number): Errno {
+    if (file.readOnly) return Errno.ROFS;
+    const bytes = Math.min(keep, file.size);
+    if (!this.reserve(bytes)) return Errno.NOSPC;
+    Object.assign(file, { data: file.data.slice(0, bytes), size: bytes, shared: undefined });
+    return Errno.SUCCESS;
+  }
+
   /** Frees a file's bytes once no name and no open description refers to it. */
   releaseIfUnused(file: FileNode): void {
     if (file.nlink > 0 || file.opens > 0) return;
-    this.used -= file.data.byteLength;
+    if (file.shared !== true) this.used -= file.data.byteLength;
+    file.shared = undefined;
     file.data = EMPTY;
     file.size = 0;
   }
@@ -332,6 +309,8 @@ export class MemFs {
 
   /** Writes `src` at `offset`, overwriting in place and growing (zero-filled) as needed. */
   write(file: FileNode, src: Uint8Array, offset: number): Errno {
+    const owned = file.shared !== true ? Errno.SUCCESS : this.ownFile(file, file.size);
+    if (owned !== Errno.SUCCESS) return owned;
     const end = offset + src.length;
     if (end > file.data.length && !this.grow(file, end)) return Errno.NOSPC;
     file.data.set(src, offset);
@@ -344,6 +323,8 @@ export class MemFs {
 
   /** Sets the size; growth reads as zeros. */
   truncate(file: FileNode, size: number): Errno {
+    const owned = file.shared !== true ? Errno.SUCCESS : this.ownFile(file, size);
+    if (owned !== Errno.SUCCESS) return owned;
     if (size > file.data.length && !this.grow(file, size)) return Errno.NOSPC;
     if (size === 0 && file.data.length > 0) {
       this.used -= file.data.length;

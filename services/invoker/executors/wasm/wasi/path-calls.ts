@@ -9,7 +9,7 @@ import { rightsFor } from './fd-table';
 import type { Call, FsContext } from './fs-context';
 import { setTimes, writeFilestat } from './fs-context';
 import type { DirNode, Resolved } from './memfs';
-import { PATH_MAX } from './memfs';
+import { PATH_MAX } from './resolve-path';
 
 /**
  * Builds the `path_*` imports of one run.

@@ -15,6 +15,8 @@ import { fdCalls, hangup, readiness } from './fd-calls';
 import type { FsContext } from './fs-context';
 import { pathCalls } from './path-calls';
 import { GuestMemory, guardCalls } from './guest-memory';
+import type { BundleMount } from './bundle-fs';
+import { mountBundle, writableRoot } from './bundle-fs';
 import { MemFs } from './memfs';
 import { OutputLimitExceeded, Stdio } from './stdio';
 
@@ -34,6 +36,8 @@ export interface WasiOptions {
   env: Readonly<Record<string, string>>;
   /** Bytes the function may keep in its filesystem (ENOSPC past them). */
   fsLimitBytes: number;
+  /** A bundle of files to show (bundle-fs.ts). @default none */
+  files?: BundleMount;
 }
 
 type Call = (...args: never[]) => number;
@@ -67,7 +71,8 @@ export class Wasi {
   constructor(options: WasiOptions) {
     this.args = cStrings(options.args);
     this.env = cStrings(Object.entries(options.env).map(([k, v]) => `${k}=${v}`));
-    this.fs = new MemFs(options.fsLimitBytes, () => this.realtimeNs());
+    this.fs = new MemFs(options.fsLimitBytes, () => this.realtimeNs(), writableRoot(options.files));
+    if (options.files !== undefined) mountBundle(this.fs, options.files);
     this.fds = new FdTable(this.fs);
   }
 
