@@ -54,7 +54,11 @@ export interface InvocationClientOptions {
   defaultTimeoutMs?: number;
   /**
    * Invokers that took the call (beat) and then fell silent, after which it is not re-sent again: a request
-   * whose runs kill invokers must not go around the fleet killing each (a poison pill). @default 3
+   * whose runs kill invokers must not go around the fleet killing each (a poison pill). Within the default
+   * 10 s timeout the deadline alone allows about 5 such re-sends; the bound matters for long timeouts (up to
+   * 15 minutes). At 3, the chaos suite's SIGKILL every 1.5 s on a loaded node lost calls whose invokers were
+   * busy (silent) rather than dead: "killing invokers loses nothing" comes first; the root causes of
+   * invoker deaths are guarded where they arise (module bounds, worker heap limits, quarantine). @default 5
    */
   maxDeaths?: number;
   log?: Logger;
@@ -122,7 +126,7 @@ export class InvocationClient {
       noResponderBackoffMs: options.noResponderBackoffMs ?? 100,
       graceMs: options.graceMs ?? 5000,
       defaultTimeoutMs: options.defaultTimeoutMs ?? 10_000,
-      maxDeaths: options.maxDeaths ?? 3,
+      maxDeaths: options.maxDeaths ?? 5,
     };
     // one wildcard inbox for every call: no subscription churn on the hot path
     this.inbox = createInbox();
