@@ -5,14 +5,17 @@
  * against a real local cluster.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import anyTest from 'ava';
 import type { TestFn } from 'ava';
 import { exampleModule, exampleOptions } from '../services/cli/examples';
+import { packDir } from '../services/cli/pack-dir';
 import type { Cluster } from './helpers/cluster';
 import { startCluster } from './helpers/cluster';
 import { exampleWasm } from './helpers/paths';
 
 const test = anyTest as TestFn<{ cluster: Cluster }>;
+const EXAMPLES = join(__dirname, '..', '..', 'examples', 'functions');
 
 /** One example per language, an input and the answer its program gives. */
 const CASES = [
@@ -63,7 +66,12 @@ test('Lua interpreter reports a script error on stderr with FUNCTION_ERROR when 
   t.regex(r.error?.stderr ?? '', /lua: \(command line\):1: no input allowed/);
 });
 
-// Skipped until bundles (PUT /v1/bundles, deploy --files: another part of issue 13) are merged; until then the
-// Lua example carries its script as `lua -e <script>` in the spec's args (docs/functions.md, Lua). When they
-// are: deploy lua-wordfreq's interpreter with --files examples/functions/lua-wordfreq and arg /main.lua.
-test.skip('Lua interpreter runs a script from the function bundle when deployed with --files (skipped: bundles are not in this branch)', () => undefined);
+test('Lua interpreter runs a script from the function bundle when deployed with its files', async (t) => {
+  // the unchanged interpreter, and the script as a file of the function's bundle, read-only at /
+  const { client } = t.context.cluster;
+  const { digest } = await client.putBundle(await packDir(join(EXAMPLES, 'lua-wordfreq')));
+  await client.deploy('lua-files', readFileSync(exampleWasm('lua-wordfreq')), { files: digest, arg: '/main.lua' });
+  const r = await client.invoke('lua-files', Buffer.from('b a b'));
+  t.is(r.status, 200, JSON.stringify(r.error));
+  t.is(r.body.toString(), '2 b\n1 a\n');
+});
