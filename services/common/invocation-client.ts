@@ -26,13 +26,19 @@ import { Subjects } from './subjects';
 
 /**
  * How long an invocation with `inputBytes` of input may stay silent (no answer, no beat) before its invoker
- * is taken for dead: `deadAfterMs`, plus 1 s per MiB of input. A bare nats.js request/reply of 6 MiB takes
+ * is taken for dead: `deadAfterMs`, plus 1 ms per KiB of input (1 s per MiB). A bare nats.js request/reply
+ * of 6 MiB takes
  * 250–800 ms on an idle 2-core node here, and an invoker moving tens of such messages sends its beats
  * seconds late: with 150 ms-1.5 s of patience, 6 MiB calls were taken for dead and run twice (issue 11,
  * finding 4). Used by callers and by invokers asking their peers for a retry's answer.
  */
 export function patienceMs(deadAfterMs: number, inputBytes: number): number {
-  return deadAfterMs + Math.ceil(inputBytes / (1024 * 1024)) * 1000;
+  return deadAfterMs + inputPatienceMs(inputBytes);
+}
+
+/** The part of a patience that is for the input: 1 ms per KiB (1 s per MiB; nothing for small inputs). */
+export function inputPatienceMs(inputBytes: number): number {
+  return Math.floor(inputBytes / 1024);
 }
 
 /** Attempts answered OVERLOADED before the caller gives up with OVERLOADED (503) instead of waiting out the deadline. */

@@ -18,7 +18,7 @@ import type { Msg, NatsConnection, Subscription } from 'nats';
 import type { InvokeResponse } from '../common/codec';
 import { decodeInvokeResponse, encodeInvokeResponse } from '../common/codec';
 import { isRetryable } from '../common/errors';
-import { patienceMs } from '../common/invocation-client';
+import { inputPatienceMs, patienceMs } from '../common/invocation-client';
 import { Header, Progress } from '../common/headers';
 import type { Logger } from '../common/logger';
 import type { Subjects } from '../common/subjects';
@@ -36,10 +36,11 @@ export interface PeerAnswersOptions {
   /** Silence of a holder after which it is taken for dead. */
   deadAfterMs: number;
   /**
-   * How long to wait for any holder to speak up; the request's patience (`patienceMs`: deadAfterMs plus
-   * 1 s per MiB of input), as long as a caller waits for a silent invoker: a holder whose event loop is
-   * busy (large payloads saturating the node) answers late, and an asker that gave up after 150 ms ran the
-   * invocation a second time (issue 11, finding 4). @default patienceMs(deadAfterMs, input bytes)
+   * How long to wait for any holder to speak up, plus 1 ms per KiB of the request's input
+   * (`inputPatienceMs`): a holder whose event loop is busy moving large payloads answers late, and an asker
+   * that gave up after 150 ms ran 6 MiB invocations a second time (issue 11, finding 4). A live holder
+   * acknowledges within milliseconds; a longer wait for small inputs only delays the re-run after a death.
+   * @default 150
    */
   lookupMs?: number;
 }
@@ -48,11 +49,10 @@ const EMPTY = new Uint8Array(0);
 
 export class PeerAnswers {
   private sub: Subscription | null = null;
-  /** A fixed lookup wait, or 0: each request's patience. */
   private readonly lookupMs: number;
 
   constructor(private readonly o: PeerAnswersOptions) {
-    this.lookupMs = o.lookupMs ?? 0;
+    this.lookupMs = o.lookupMs ?? 150;
   }
 
   /** Starts answering peers' lookups. */
@@ -74,7 +74,7 @@ export class PeerAnswers {
   lookup(invocationId: string, request: RequestContent, untilUnixMs: number): Promise<InvokeResponse | null> {
     const { nc, subjects } = this.o;
     const inbox = createInbox();
-    const waitMs = this.lookupMs || patienceMs(this.o.deadAfterMs, request.input.byteLength);
+    const waitMs = this.lookupMs + inputPatienceMs(request.input.byteLength);
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       let lastHeardMs = Date.now();
