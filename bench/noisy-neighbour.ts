@@ -26,7 +26,8 @@ async function measure(spares: number, calls: number): Promise<Figures> {
   const nc = await connect({ servers: cluster.nats });
   try {
     await deploy(cluster.http, 'upper', exampleModule('upper'));
-    await deploy(cluster.http, 'primes', exampleModule('primes'), { timeout_ms: '60000' });
+    // a sieve of 4e8 bytes: about a second per call (the default 128 MiB would end it at once: NULL malloc)
+    await deploy(cluster.http, 'primes', exampleModule('primes'), { timeout_ms: '60000', memory_mb: '1024' });
     const series = async (): Promise<{ ms: number[]; failed: number }> => {
       const ms: number[] = []; // µs
       let failed = 0;
@@ -42,10 +43,16 @@ async function measure(spares: number, calls: number): Promise<Figures> {
     const alone = await series();
     const h = natsHeaders();
     h.set('Hayate-Arg', '400000000');
-    // the hog: as many long calls as its default max_concurrency (= workers) lets run, and more waiting
-    const hog = Array.from({ length: 4 }, () => nc.request('hayate.v1.call.primes', Buffer.alloc(0), { timeout: 120_000, headers: h }).catch(() => undefined));
+    // the hog: as many long calls as its default max_concurrency (= workers) lets run, and more waiting,
+    // sent again as each ends, for as long as the neighbour's series lasts
+    let hogging = true;
+    const hogLoop = async (): Promise<void> => {
+      while (hogging) await nc.request('hayate.v1.call.primes', Buffer.alloc(0), { timeout: 120_000, headers: h }).catch(() => undefined);
+    };
+    const hog = Array.from({ length: 4 }, hogLoop);
     await new Promise((r) => setTimeout(r, 500));
     const busy = await series();
+    hogging = false;
     await Promise.all(hog);
     const a = quantiles(alone.ms);
     const b = quantiles(busy.ms);
