@@ -8,8 +8,8 @@
  * members first) and crosses to the hub, and so to another site, only when the site has none left.
  */
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { writeFileAtomic } from '../common/atomic-file';
 import type { Logger } from '../common/logger';
 import { NatsCluster } from '../common/nats-cluster';
 import { onShutdownSignal } from '../common/signals';
@@ -114,7 +114,7 @@ export async function upSites(options: UpOptions & { sites: number }, log: Logge
       sites: sites.map((s) => ({ name: s.leaf.name, nats: s.leaf.url, pid: s.leaf.pid, invokers: ids(s) })),
       data,
     };
-    writeFileSync(options.stateFile, JSON.stringify(state, null, 2));
+    writeFileAtomic(options.stateFile, JSON.stringify(state, null, 2));
   }
   process.stdout.write(`hayate ready http=${http} nats=${firstHub}\n`);
   const invokers = sites.flatMap((s) => s.invokers.map((i) => ({ id: i.id, pid: i.child.pid })));

@@ -6,6 +6,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileAtomic } from '../common/atomic-file';
 import { resolve } from 'node:path';
 import type { Logger } from '../common/logger';
 import { waitNatsReady } from '../common/nats-ready';
@@ -110,7 +111,7 @@ export async function up(options: UpOptions, log: Logger): Promise<void> {
   const writeState = (): void => {
     if (options.stateFile === undefined) return;
     const state = { http, nats: nats.url, invokers: invokers.map((i) => ({ id: i.id, pid: i.child.pid, metrics: i.metrics })), controller: { pid: supervised.controller.child.pid }, nats_pid: supervised.nats.child.pid, data };
-    writeFileSync(options.stateFile, JSON.stringify(state, null, 2));
+    writeFileAtomic(options.stateFile, JSON.stringify(state, null, 2));
   };
   const supervisor = new Supervisor(log.child({ component: 'supervisor' }), writeState);
   const supervised = {
