@@ -73,13 +73,7 @@ function wasmer(): Engine {
         wasi.fs.createDir('/tmp');
         const instance = wasi.instantiate(module, {});
         wasi.setStdinBuffer(input);
-        let exitCode: number | null = null;
-        let error: string | null = null;
-        try {
-          exitCode = wasi.start(instance);
-        } catch (err: unknown) {
-          error = message(err);
-        }
+        const { exitCode, error } = started(() => wasi.start(instance));
         return { stdout: wasi.getStdoutString(), exitCode, error };
       } finally {
         wasi.free();
@@ -87,6 +81,15 @@ function wasmer(): Engine {
     },
     close() {},
   };
+}
+
+/** Runs `_start` through an engine's `start`: its exit code, or the error it threw. */
+function started(start: () => number): { exitCode: number | null; error: string | null } {
+  try {
+    return { exitCode: start(), error: null };
+  } catch (err: unknown) {
+    return { exitCode: null, error: message(err) };
+  }
 }
 
 function node(): Engine {
@@ -104,13 +107,7 @@ function node(): Engine {
       try {
         const wasi = new NodeWasi({ version: 'preview1', args: argv, env: ENV, preopens: { '/': root }, stdin: fds[0], stdout: fds[1], stderr: fds[2], returnOnExit: true });
         const instance = new WebAssembly.Instance(module, wasi.getImportObject() as WebAssembly.Imports);
-        let exitCode: number | null = null;
-        let error: string | null = null;
-        try {
-          exitCode = wasi.start(instance);
-        } catch (err: unknown) {
-          error = message(err);
-        }
+        const { exitCode, error } = started(() => wasi.start(instance));
         return { stdout: readFileSync(join(base, 'stdout'), 'utf8'), exitCode, error };
       } finally {
         for (const fd of fds) {
