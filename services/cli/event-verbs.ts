@@ -5,6 +5,8 @@ import { HayateError } from '../common/errors';
 import type { LogEntry } from '../common/log-entries';
 import { formatLogEntry } from '../common/log-entries';
 import { EventsClient } from './events-client';
+import type { Column } from './table';
+import { table } from './table';
 
 type Values = Record<string, unknown>;
 
@@ -29,16 +31,6 @@ export const EVENT_VERB_OPTIONS = {
 
 function str(values: Values, key: string): string | undefined {
   return typeof values[key] === 'string' ? (values[key] as string) : undefined;
-}
-
-/**
- * An aligned text table: a header row and rows, columns padded to their widest cell.
- * (A small printer of its own: the CLI had no table helper when triggers were added.)
- */
-export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ');
-  return [line(header), ...rows.map(line)].join('\n');
 }
 
 function sourceOf(t: Record<string, unknown>): string {
@@ -76,12 +68,15 @@ export async function triggerVerb(client: EventsClient, values: Values, position
     case 'ls': {
       const all = await client.triggers();
       write({ triggers: all }, json, () => {
-        if (all.length === 0) return '(no triggers)';
-        const rows = all.map((t) => {
-          const m = (t['metrics'] ?? {}) as Record<string, unknown>;
-          return [String(t['name']), String(t['function']), sourceOf(t), String(t['state']), ...['received', 'invoked', 'failed', 'dropped', 'lag'].map((k) => String(m[k] ?? 0))];
-        });
-        return table(['NAME', 'FUNCTION', 'SOURCE', 'STATE', 'RECEIVED', 'INVOKED', 'FAILED', 'DROPPED', 'LAG'], rows);
+        const metric = (k: string) => (t: Record<string, unknown>): string => String(((t['metrics'] ?? {}) as Record<string, unknown>)[k] ?? 0);
+        const columns: Column<Record<string, unknown>>[] = [
+          { header: 'NAME', cell: (t) => String(t['name']) },
+          { header: 'FUNCTION', cell: (t) => String(t['function']) },
+          { header: 'SOURCE', cell: sourceOf },
+          { header: 'STATE', cell: (t) => String(t['state']) },
+          ...['received', 'invoked', 'failed', 'dropped', 'lag'].map((k) => ({ header: k.toUpperCase(), cell: metric(k) })),
+        ];
+        return table(columns, all, '(no triggers)');
       });
       return;
     }
