@@ -9,6 +9,7 @@ import type { FunctionName, InvocationId } from '../services/common/names';
 import type { ExecutionRequest, ExecutionResult, Executor } from '../services/invoker/executor';
 import { FunctionRuntime, TierState } from '../services/invoker/function-runtime';
 import { HybridRouter } from '../services/invoker/hybrid-router';
+import type { HybridSettings } from '../services/invoker/hybrid-router';
 import type { ContainerTier, WasmTier } from '../services/invoker/tier-router';
 import { WasmOnlyRouter } from '../services/invoker/wasm-only-router';
 
@@ -78,10 +79,10 @@ function requestOf(s: FunctionSpec): ExecutionRequest {
   return { invocationId: 'i' as InvocationId, fn: 'fn' as FunctionName, spec: s, input: new Uint8Array(0), args: [], env: {}, deadlineUnixMs: 0, memoryMb: 64, maxOutputBytes: 1, maxStderrBytes: 1 };
 }
 
-function setup(over: Partial<FunctionSpec> = {}) {
+function setup(over: Partial<FunctionSpec> = {}, settings: Partial<HybridSettings> = {}) {
   const wasm = new FakeWasm();
   const containers = new FakeContainers();
-  const router = new HybridRouter(wasm, containers, { hotCalls: 3, hotWindowMs: 60_000, containerIdleMs: 60_000, retryAfterMs: 60_000 }, log);
+  const router = new HybridRouter(wasm, containers, { hotCalls: 3, hotWindowMs: 60_000, containerIdleMs: 60_000, retryAfterMs: 60_000, ...settings }, log);
   const runtime = new FunctionRuntime('fn', log);
   const request = requestOf(spec(over));
   /** One call: the router chooses, the chosen tier answers in `us[tier]` µs, the router observes. */
@@ -169,11 +170,7 @@ test('hybrid router keeps policy wasm in WASM and sends policy container to the 
 });
 
 test('hybrid router moves an idle container back to WASM and closes both tiers it owns', async (t) => {
-  const wasm = new FakeWasm();
-  const containers = new FakeContainers();
-  const router = new HybridRouter(wasm, containers, { hotCalls: 1, hotWindowMs: 60_000, containerIdleMs: 40, retryAfterMs: 0 }, log);
-  const runtime = new FunctionRuntime('fn', log);
-  const request = requestOf(spec());
+  const { wasm, containers, router, runtime, request } = setup({}, { hotCalls: 1, containerIdleMs: 40, retryAfterMs: 0 });
   router.choose(runtime, request);
   router.observe(runtime, request, result('wasm'));
   containers.finishWarm(true);
