@@ -32,6 +32,7 @@ export interface CachedModule {
 export class ModuleCache {
   private readonly entries: LRUCache<string, Entry, { digest: string; memoryMb: number }>;
   private readonly prefetches = new PrefetchQueue();
+  private readonly evictListeners: ((digest: string, memoryMb: number) => void)[] = [];
 
   /**
    * @param maxBytes bound on the sum of source sizes of cached modules; a module larger than this is
@@ -51,7 +52,16 @@ export class ModuleCache {
       },
       // a fetch in flight holds no bytes yet: `bytes` counts compiled modules only
       backgroundFetchSize: 0,
+      dispose: (_entry, key) => {
+        const at = key.lastIndexOf('/');
+        for (const listener of this.evictListeners) listener(key.slice(0, at), Number(key.slice(at + 1)));
+      },
     });
+  }
+
+  /** `listener` hears of every compiled module that leaves the cache (for the bytes bound, or evicted), by digest and memory cap. */
+  onEvict(listener: (digest: string, memoryMb: number) => void): void {
+    this.evictListeners.push(listener);
   }
 
   /** Bytes of modules held. */

@@ -23,7 +23,8 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../../common/logger';
 import { HayateError } from '../../../common/errors';
-import type { ForgetMessage, RunFiles, RunMessage, WorkerMessage } from './worker-protocol';
+import type { ForgetMessage, ForgetModuleMessage, RunFiles, RunMessage, WorkerMessage } from './worker-protocol';
+import { moduleKey, PREPARING, sharedState, WANT_IDLE } from './worker-protocol';
 import { WORKER_DIED } from '../../executor';
 
 type RunResult = Extract<WorkerMessage, { type: 'result' }>;
@@ -33,6 +34,8 @@ export type PoolRunResult = RunResult | { type: 'timeout' };
 const PREPARE_MAX_MS = 50;
 /** Modules remembered as too slow to prepare ahead. */
 const SLOW_PREPARE_MAX = 1024;
+/** Compiled modules a worker keeps (least recently run out first); the module cache bounds their bytes. */
+const MODULES_PER_WORKER = 256;
 
 /** What a caller gives to run a module; the pool adds the id and whether to prepare ahead. */
 export type PoolRunMessage = Omit<RunMessage, 'id' | 'type' | 'prepare'>;
@@ -64,6 +67,10 @@ interface Slot {
   preparing: { digest: string; timer: NodeJS.Timeout | null } | null;
   /** Digests of the bundles this worker holds: each is sent to a worker once, not with every run. */
   bundles: Set<string>;
+  /** Keys (`moduleKey`) of the compiled modules this worker holds, least recently run first. */
+  modules: Set<string>;
+  /** Shared with the worker: whether it is preparing (`PREPARING`), whether the pool waits to hear the end (`WANT_IDLE`). */
+  shared: Int32Array;
 }
 
 /** Pool lifecycle. */
@@ -155,8 +162,9 @@ export class WasmPool {
   }
 
   private spawn(): Promise<void> {
-    const worker = new Worker(join(__dirname, 'worker.js'), { resourceLimits: { maxOldGenerationSizeMb: this.heapMb } });
-    const slot: Slot = { worker, ready: false, job: null, preparing: null, bundles: new Set() };
+    const shared = sharedState();
+    const worker = new Worker(join(__dirname, 'worker.js'), { resourceLimits: { maxOldGenerationSizeMb: this.heapMb }, workerData: { shared } });
+    const slot: Slot = { worker, ready: false, job: null, preparing: null, bundles: new Set(), modules: new Set(), shared };
     this.slots.add(slot);
     return new Promise((resolve) => {
       worker.on('message', (m: WorkerMessage) => {
@@ -167,7 +175,8 @@ export class WasmPool {
             this.dispatch();
             break;
           case 'idle':
-            this.endPreparation(slot);
+            // it may be late: by now the worker may prepare again (after a newer run), which it says in `shared`
+            this.prepared(slot);
             this.dispatch();
             break;
           case 'result':
@@ -222,6 +231,31 @@ export class WasmPool {
       job.signal.removeEventListener('abort', job.onQueuedAbort);
       this.assign(slot, job);
     }
+    if (this.queue.length > 0 && this.askIdle()) this.dispatch();
+  }
+
+  /**
+   * Jobs wait while free workers prepare other functions: asks those workers to say when they are done
+   * (`idle`). Workers otherwise end a preparation without a message (one thread wake-up less per call).
+   * @returns whether one turned out done already (dispatch again)
+   */
+  private askIdle(): boolean {
+    let done = false;
+    for (const slot of this.slots) {
+      if (slot.job !== null || slot.preparing === null) continue;
+      // the worker clears PREPARING, then reads WANT_IDLE; we set WANT_IDLE, then read PREPARING: one of us sees the other
+      Atomics.store(slot.shared, WANT_IDLE, 1);
+      if (this.prepared(slot)) done = true;
+    }
+    return done;
+  }
+
+  /** Whether `slot` prepares nothing (any more): the worker says so in shared memory, without a message. */
+  private prepared(slot: Slot): boolean {
+    if (slot.preparing === null) return true;
+    if (Atomics.load(slot.shared, PREPARING) !== 0) return false;
+    this.endPreparation(slot);
+    return true;
   }
 
   /**
@@ -253,8 +287,8 @@ export class WasmPool {
     let own: Slot | undefined;
     for (const slot of this.slots) {
       if (!slot.ready || slot.job !== null) continue;
-      if (slot.preparing === null) return slot;
-      if (own === undefined && slot.preparing.digest === digest) own = slot;
+      if (this.prepared(slot)) return slot;
+      if (own === undefined && slot.preparing?.digest === digest) own = slot;
     }
     return own;
   }
@@ -270,6 +304,7 @@ export class WasmPool {
     const prepare = !this.slowPrepare.has(job.msg.digest);
     slot.job = { id, job, onAbort, prepare };
     const msg: RunMessage = { type: 'run', id, ...job.msg, prepare, files: this.filesFor(slot, job.msg.files) };
+    this.withModule(slot, msg);
     slot.worker.postMessage(msg);
   }
 
@@ -281,6 +316,10 @@ export class WasmPool {
   /** A preparation overran: it was nobody's call, so stop it (replace the worker) and never prepare that module ahead again. */
   private abandonPreparation(slot: Slot, digest: string): void {
     if (slot.preparing?.digest !== digest || slot.job !== null) return;
+    if (this.prepared(slot)) {
+      this.dispatch();
+      return;
+    }
     if (this.slowPrepare.size >= SLOW_PREPARE_MAX) this.slowPrepare.delete(this.slowPrepare.values().next().value as string);
     this.slowPrepare.add(digest);
     this.log.warn({ digest, limitMs: PREPARE_MAX_MS }, 'wasm preparation abandoned');
@@ -292,6 +331,27 @@ export class WasmPool {
   forget(digest: string): void {
     const msg: ForgetMessage = { type: 'forget', digest };
     for (const slot of this.slots) if (slot.bundles.delete(digest)) slot.worker.postMessage(msg);
+  }
+
+  /** Tells every worker holding the compiled module of `digest` for `memoryLimitBytes` to let it go (evicted from the module cache). */
+  forgetModule(digest: string, memoryLimitBytes: number): void {
+    const msg: ForgetModuleMessage = { type: 'forget-module', key: moduleKey(digest, memoryLimitBytes) };
+    for (const slot of this.slots) if (slot.modules.delete(msg.key)) slot.worker.postMessage(msg);
+  }
+
+  /** The module travels only to a worker that does not hold it yet; the worker drops its least recently run beyond `MODULES_PER_WORKER`. */
+  private withModule(slot: Slot, msg: RunMessage): void {
+    const key = moduleKey(msg.digest, msg.memoryLimitBytes);
+    if (slot.modules.delete(key)) {
+      slot.modules.add(key);
+      delete msg.module;
+      return;
+    }
+    slot.modules.add(key);
+    if (slot.modules.size <= MODULES_PER_WORKER) return;
+    const oldest = slot.modules.values().next().value as string;
+    slot.modules.delete(oldest);
+    msg.dropModules = [oldest];
   }
 
   /** A run's files as this worker needs them: the shared bundle only the first time it sees it. */

@@ -15,6 +15,10 @@ import type { RunFiles } from './worker-protocol';
 
 const WASM_PAGE_BYTES = 65536;
 
+function memoryLimitBytes(memoryMb: number): number {
+  return memoryMb * PAGES_PER_MIB * WASM_PAGE_BYTES;
+}
+
 export class WasmExecutor implements WasmTier {
   readonly tier = Tier.wasm;
   private readonly pool: WasmPool;
@@ -36,6 +40,7 @@ export class WasmExecutor implements WasmTier {
     this.pool = new WasmPool(workers, log.child({ component: 'wasm-pool' }), options);
     this.bundles = options.bundles;
     this.bundles?.onEvict((digest) => this.pool.forget(digest));
+    this.modules.onEvict((digest, memoryMb) => this.pool.forgetModule(digest, memoryLimitBytes(memoryMb)));
   }
   /** The files of a run: the bundle (fetched once per invoker) and where it goes. */
   private async filesOf(req: ExecutionRequest): Promise<{ files: RunFiles | null; cold: boolean }> {
@@ -66,10 +71,12 @@ export class WasmExecutor implements WasmTier {
         module,
         argv: [req.fn, ...req.args],
         env: { ...req.env },
-        input: req.input,
+        // the input is a view into NATS's read buffer: posted as is, the worker would get a copy of the
+        // whole buffer (structured clone copies a view's ArrayBuffer), 0.3 ms per call; an exact copy is µs
+        input: new Uint8Array(req.input),
         maxOutputBytes: req.maxOutputBytes,
         maxStderrBytes: req.maxStderrBytes,
-        memoryLimitBytes: req.memoryMb * PAGES_PER_MIB * WASM_PAGE_BYTES,
+        memoryLimitBytes: memoryLimitBytes(req.memoryMb),
         memoryPages: memory,
         files,
       },

@@ -17,12 +17,43 @@ export interface ForgetMessage {
   digest: string;
 }
 
+/** Index in the state a worker shares with the pool: 1 while it prepares the next instance after a run. */
+export const PREPARING = 0;
+/** Index in the shared state: 1 when the pool waits to hear that the preparation is over (`idle`). */
+export const WANT_IDLE = 1;
+
+/** The state a worker shares with its pool (given as `workerData.shared`). */
+export function sharedState(): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
+}
+
+/** Main → worker: let go of a compiled module (evicted from the module cache). */
+export interface ForgetModuleMessage {
+  type: 'forget-module';
+  key: string;
+}
+
+/**
+ * The key a worker keeps a compiled module under: one module per digest and memory cap (what
+ * `compileForRun` compiles for).
+ */
+export function moduleKey(digest: string, memoryLimitBytes: number): string {
+  return `${digest}/${memoryLimitBytes}`;
+}
+
 /** Main → worker: run one invocation. */
 export interface RunMessage {
   type: 'run';
   id: number;
   digest: string;
-  module: WebAssembly.Module;
+  /**
+   * The compiled module, the first time this worker runs it (structured-cloning a module costs about
+   * 0.2 ms of the event loop's time: it travels once per worker, then the worker keeps it under its
+   * `moduleKey`); absent after.
+   */
+  module?: WebAssembly.Module;
+  /** Modules (`moduleKey`) the worker lets go of first: the pool bounds how many each worker keeps. */
+  dropModules?: string[];
   /** Full argv, argv[0] = function name. */
   argv: string[];
   env: Record<string, string>;
@@ -52,7 +83,10 @@ export type WorkerOutcome =
 /** Worker → main. */
 export type WorkerMessage =
   | { type: 'ready' }
-  /** The preparation after a run with `prepare` ended (or there was none to do): the worker is free. */
+  /**
+   * The preparation after a run with `prepare` ended: sent only when the pool asked (`WANT_IDLE`); otherwise
+   * the pool reads `PREPARING` when it looks for a free worker.
+   */
   | { type: 'idle' }
   | {
       type: 'result';

@@ -6,11 +6,12 @@
  * asks (`prepare`), so a repeated call pays only `_start`; the pool counts that time as the function's
  * (see pool.ts), as instantiation runs the module's start section.
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { MEMORY_IMPORT } from '../../../common/wasm-module';
 import type { BundleMount } from './wasi/bundle-fs';
 import { Wasi } from './wasi/wasi';
-import type { ForgetMessage, RunFiles, RunMessage, WorkerMessage, WorkerOutcome } from './worker-protocol';
+import type { ForgetMessage, ForgetModuleMessage, RunFiles, RunMessage, WorkerMessage, WorkerOutcome } from './worker-protocol';
+import { moduleKey, PREPARING, WANT_IDLE } from './worker-protocol';
 
 interface Prepared {
   key: string;
@@ -21,6 +22,19 @@ interface Prepared {
 
 type MemoryOf = Pick<RunMessage, 'digest' | 'memoryPages'>;
 type RunShape = Pick<RunMessage, 'digest' | 'argv' | 'env' | 'memoryLimitBytes' | 'memoryPages' | 'files'>;
+
+/** Compiled modules given to this worker, by `moduleKey`: each arrives once, until the pool drops it. */
+const modules = new Map<string, WebAssembly.Module>();
+
+/** The compiled module of a run. @throws Error when the pool never sent it (a bug) */
+function moduleOf(msg: RunMessage): WebAssembly.Module {
+  for (const key of msg.dropModules ?? []) modules.delete(key);
+  const key = moduleKey(msg.digest, msg.memoryLimitBytes);
+  if (msg.module !== undefined) modules.set(key, msg.module);
+  const module = modules.get(key);
+  if (module === undefined) throw new Error(`module ${key} was never sent to this worker`);
+  return module;
+}
 
 /** Bundles given to this worker, by digest: each arrives once (its bytes shared, not copied), until forgotten. */
 const bundles = new Map<string, NonNullable<RunFiles['share']>>();
@@ -89,6 +103,8 @@ function instantiate(module: WebAssembly.Module, msg: RunShape): Prepared {
 }
 
 let prepared: Prepared | null = null;
+/** Shared with the pool: PREPARING and WANT_IDLE (see worker-protocol.ts). */
+const shared = (workerData as { shared: Int32Array }).shared;
 let lastRun: { module: WebAssembly.Module; msg: RunShape } | null = null;
 
 const MiB = 1024 * 1024;
@@ -111,12 +127,13 @@ function limitOf(p: Prepared, msg: RunMessage, outcome: WorkerOutcome): WorkerOu
 
 function run(msg: RunMessage): WorkerMessage {
   const t0 = performance.now();
+  const module = moduleOf(msg);
   let p: Prepared;
   const wasPrepared = prepared !== null && prepared.key === keyOf(msg);
   if (wasPrepared && prepared !== null) {
     p = prepared;
     p.wasi.setEnv(msg.env);
-  } else p = instantiate(msg.module, msg);
+  } else p = instantiate(module, msg);
   prepared = null;
   const { stdio } = p.wasi;
   stdio.input = msg.input;
@@ -144,7 +161,7 @@ function run(msg: RunMessage): WorkerMessage {
   recycle(p.memory, msg);
   const t3 = performance.now();
   const files = msg.files === null ? null : { digest: msg.files.digest, path: msg.files.path, writable: msg.files.writable };
-  lastRun = { module: msg.module, msg: { digest: msg.digest, argv: msg.argv, env: msg.env, memoryLimitBytes: msg.memoryLimitBytes, memoryPages: msg.memoryPages, files } };
+  lastRun = { module, msg: { digest: msg.digest, argv: msg.argv, env: msg.env, memoryLimitBytes: msg.memoryLimitBytes, memoryPages: msg.memoryPages, files } };
   return {
     type: 'result',
     id: msg.id,
@@ -170,7 +187,16 @@ function prepareNext(): void {
 async function main(): Promise<void> {
   const port = parentPort;
   if (port === null) throw new Error('wasm worker must run in a worker thread');
-  port.on('message', (msg: RunMessage | ForgetMessage) => {
+  port.on('message', (msg: RunMessage | ForgetMessage | ForgetModuleMessage) => {
+    if (msg.type === 'forget-module') {
+      modules.delete(msg.key);
+      // a prepared instance is always of the last run: both let go of the module
+      if (lastRun !== null && moduleKey(lastRun.msg.digest, lastRun.msg.memoryLimitBytes) === msg.key) {
+        lastRun = null;
+        prepared = null;
+      }
+      return;
+    }
     if (msg.type === 'forget') {
       bundles.delete(msg.digest);
       // a prepared instance is always of the last run: both let go of the bundle's bytes
@@ -189,13 +215,15 @@ async function main(): Promise<void> {
       lastRun = null; // nothing to prepare: the next instance would be the previous function's
       reply = { type: 'result', id: msg.id, outcome: { kind: 'trapped', message }, stdout: new Uint8Array(0), stderr: new Uint8Array(0), startupUs: 0, execUs: 0, teardownUs: 0 };
     }
+    if (msg.prepare) Atomics.store(shared, PREPARING, 1);
     const transfer = reply.type === 'result' ? [reply.stdout.buffer, reply.stderr.buffer].filter((b, i, a) => b.byteLength > 0 && a.indexOf(b) === i) : [];
     port.postMessage(reply, transfer as ArrayBuffer[]);
     if (msg.prepare) {
       // after the answer is out; the pool counts this worker busy until `idle` (issue 11, finding 6)
       setImmediate(() => {
         prepareNext();
-        port.postMessage({ type: 'idle' } satisfies WorkerMessage);
+        Atomics.store(shared, PREPARING, 0);
+        if (Atomics.exchange(shared, WANT_IDLE, 0) === 1) port.postMessage({ type: 'idle' } satisfies WorkerMessage);
       });
     }
   });
