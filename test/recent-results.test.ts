@@ -89,3 +89,18 @@ test('RecentResults keeps answers a retry may still come for past its byte bound
   recent.get('late', req())?.forget();
   t.is(recent.protectedBytes, 0);
 });
+
+test('RecentResults keeps a large input as its digest once answered, and stops protecting an answer after its retry window', async (t) => {
+  const recent = new RecentResults();
+  const big = 'x'.repeat(1024 * 1024);
+  const other = `y${big.slice(1)}`;
+  recent.set('big', Promise.resolve(answer('big', 10)), req(big), true, Date.now() + 60_000, 100);
+  await tick();
+  t.is(recent.bytes, 10, 'the 1 MiB input is not held once answered, only the answer');
+  t.is(recent.protectedBytes, 10, 'within its window after the answer, the answer is protected');
+  t.truthy(recent.get('big', req(big)), 'a retry of the same request still finds it');
+  t.is(recent.get('big', req(other)), undefined, 'the same id with another input of the same length does not');
+  await new Promise((r) => setTimeout(r, 150));
+  t.is(recent.protectedBytes, 0, 'past the window, before the caller deadline, nothing is protected any more');
+  t.truthy(recent.get('big', req(big)), 'the answer itself is still kept for a late retry');
+});

@@ -3,6 +3,7 @@
  * endpoint, the async consumer). Once-only per invocation id, limits, the invocation's one deadline and
  * AbortSignal, the per-function gate, the tier router's choice, the run, and the answer.
  */
+import { setMaxListeners } from 'node:events';
 import type { FunctionState, InvokeRequest, InvokeResponse } from '../common/codec';
 import type { Config } from '../common/config';
 import { HayateError, isRetryable, toHayateError } from '../common/errors';
@@ -22,6 +23,10 @@ import type { PeerAnswers } from './peer-answers';
 import type { Recent, RecentResults } from './recent-results';
 import { invocationKey } from './recent-results';
 import { answerOf, microsSince, refusalOf } from './responses';
+import { inputPatienceMs, patienceMs } from '../common/invocation-client';
+
+/** Beyond a caller's patience and a peer lookup's wait, how long a retry may still be on its way. */
+const RETRY_SLACK_MS = 1000;
 import type { SpecCache } from './spec-cache';
 import type { TierRouter } from './tier-router';
 
@@ -55,6 +60,8 @@ export class InvocationRunner {
 
   constructor(private readonly deps: RunnerDeps) {
     this.memory = new MemoryBudget(deps.config.memoryBudgetBytes);
+    // every invocation in flight follows it (one listener each, removed when it ends): not a leak
+    setMaxListeners(0, this.shutdown.signal);
   }
 
   /** Host memory claimed by running invocations (see memory-budget.ts). */
@@ -149,8 +156,13 @@ export class InvocationRunner {
       }
       return this.execute(request, fn, receivedMs);
     })();
-    // a retry may come until the caller's deadline; callers without one (raw calls) do not retry by themselves
-    const remembered = recent.set(key, answer, request, !lookup, request.deadlineUnixMs);
+    // a retry may come until the caller's deadline; callers without one (raw calls) do not retry by themselves.
+    // Once answered, a caller that missed the answer re-sends within its patience of silence, and the invoker
+    // that gets the retry asks its peers for up to its lookup wait: past both (and a second of slack), no retry
+    // of this invocation can ask any more, and its answer stops counting against the held-bytes bound
+    const inputBytes = request.input.byteLength;
+    const afterAnswerMs = patienceMs(config.deadAfterMs, inputBytes) + inputPatienceMs(inputBytes) + RETRY_SLACK_MS;
+    const remembered = recent.set(key, answer, request, !lookup, request.deadlineUnixMs, afterAnswerMs);
     entry = remembered;
     answer.then(
       // an answer that says "try again elsewhere" must not be replayed to a retry

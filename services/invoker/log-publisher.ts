@@ -36,6 +36,8 @@ const encoder = new TextEncoder();
 export class LogPublisher {
   private readonly buckets = new Map<string, Bucket>();
   private closed = false;
+  /** Runs finished this turn of the event loop, as request, response, request, …: published after it. */
+  private readonly queue: (InvokeRequest | InvokeResponse)[] = [];
   /** Entries refused by the rate bound since start, per function. */
   readonly dropped = new Map<string, number>();
   /** Entries published since start. */
@@ -50,7 +52,12 @@ export class LogPublisher {
   /** Called once per finished run, when its answer is made; returns at once. */
   published(request: InvokeRequest, response: InvokeResponse): void {
     if (!this.config.logsEnabled || this.closed) return;
-    setImmediate(() => this.publish(request, response));
+    this.queue.push(request, response);
+    if (this.queue.length > 2) return;
+    setImmediate(() => {
+      const runs = this.queue.splice(0);
+      for (let i = 0; i < runs.length; i += 2) this.publish(runs[i] as InvokeRequest, runs[i + 1] as InvokeResponse);
+    });
   }
 
   /** Stops publishing (drain). Idempotent. */
@@ -63,11 +70,18 @@ export class LogPublisher {
     if (this.closed || this.nc.isClosed()) return;
     const fn = request.function;
     const bucket = this.bucketOf(fn);
+    const summaryAllowed = this.take(bucket);
+    if (!summaryAllowed && r.stderr.byteLength === 0) {
+      // the common case past the rate: nothing to write, one more to count
+      bucket.unreported += 1;
+      this.dropped.set(fn, (this.dropped.get(fn) ?? 0) + 1);
+      this.announceDrops(fn, bucket);
+      return;
+    }
     const base = { ts: new Date().toISOString(), fn, invoker: this.config.invokerId };
     const lines = r.stderr.byteLength === 0 ? [] : Buffer.from(r.stderr).toString('utf8').split('\n');
     if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
     const entries: LogEntry[] = [];
-    const summaryAllowed = this.take(bucket);
     let refused = summaryAllowed ? 0 : 1;
     for (let i = 0; i < lines.length; i += 1) {
       if (i >= MAX_LINES_PER_RUN || !this.take(bucket)) {

@@ -29,6 +29,13 @@ export function requestDigest(r: RequestContent): string {
   return h.update('\0').update(r.input).digest('base64url');
 }
 
+/**
+ * Inputs larger than this are not kept once answered: the entry keeps their digest instead (hashed once, on
+ * the event loop, about 2 ms per MiB here). Kept whole, the inputs of 1 MiB calls answered in the last
+ * seconds filled the invoker's held-bytes bound and it refused calls OVERLOADED under steady load.
+ */
+const KEEP_INPUT_MAX = 64 * 1024;
+
 function sameContent(a: RequestContent, b: RequestContent): boolean {
   if (a.function !== b.function || a.args.length !== b.args.length || !a.args.every((x, i) => x === b.args[i])) return false;
   const ak = Object.keys(a.env);
@@ -94,11 +101,16 @@ export class RecentResults {
    * under the same key is another invocation, remembered beside it.
    * @param held false while the answer is still being looked up among peers (see `hold`) @default true
    * @param protectUntilMs until when a retry may come (the caller's deadline) @default now
+   * @param protectAfterAnswerMs how long after its answer a retry may still come (a caller that missed the
+   *   answer re-sends within its patience; see `InvocationRunner`) @default until protectUntilMs
    * @returns the entry, to `hold` or `forget` it later
    */
-  set(key: string, answer: Promise<InvokeResponse>, request: RequestContent, held = true, protectUntilMs = 0): Recent {
+  set(key: string, answer: Promise<InvokeResponse>, request: RequestContent, held = true, protectUntilMs = 0, protectAfterAnswerMs = Number.POSITIVE_INFINITY): Recent {
     this.get(key, request)?.forget();
     let digest: string | null = null;
+    // the request itself until it is answered; then only its digest when its input is large
+    let content: RequestContent | null = request;
+    const inputBytes = request.input.byteLength;
     const entry: Entry = {
       answer,
       atMs: Date.now(),
@@ -106,8 +118,9 @@ export class RecentResults {
       protectedCounted: false,
       held,
       bytes: 0,
-      sameRequest: (other) => sameContent(request, other),
-      digest: () => (digest ??= requestDigest(request)),
+      sameRequest: (other) => (content !== null ? sameContent(content, other) : other.input.byteLength === inputBytes && requestDigest(other) === entry.digest()),
+      // computed before `content` is let go of (see below)
+      digest: () => (digest ??= requestDigest(content as RequestContent)),
       hold: () => {
         entry.held = true;
       },
@@ -120,7 +133,12 @@ export class RecentResults {
     answer.then(
       (r) => {
         if (!this.entries.get(key)?.includes(entry)) return;
-        entry.bytes = r.output.byteLength + r.stderr.byteLength + request.input.byteLength;
+        if (inputBytes > KEEP_INPUT_MAX) {
+          entry.digest();
+          content = null;
+        }
+        entry.bytes = r.output.byteLength + r.stderr.byteLength + (content === null ? 0 : inputBytes);
+        entry.protectUntilMs = Math.min(entry.protectUntilMs, Date.now() + protectAfterAnswerMs);
         this.heldBytes += entry.bytes;
         if (entry.protectUntilMs > Date.now()) {
           entry.protectedCounted = true;
