@@ -328,11 +328,36 @@ export function encodeFunctionSpec(spec: FunctionSpec): Uint8Array {
  * @throws HayateError HAYATE_ERR_BAD_REQUEST on malformed bytes
  */
 export function decodeFunctionSpec(data: Uint8Array): FunctionSpec {
-  const m = decodeWith('FunctionSpec', () => pb.FunctionSpec.decode(strict(data)));
+  return specOf(decodeWith('FunctionSpec', () => pb.FunctionSpec.decode(strict(data))));
+}
+
+function specOf(m: hayate.v1.FunctionSpec): FunctionSpec {
   const spec = pb.FunctionSpec.toObject(m, { defaults: true, arrays: true, objects: true, longs: Number }) as Omit<FunctionSpec, 'policy'> & { policy: string };
   const policy = spec.policy === '' ? Policy.auto : spec.policy;
   if (!isPolicy(policy)) throw new HayateError('HAYATE_ERR_BAD_REQUEST', `Cannot decode FunctionSpec ${spec.name}: unknown policy ${JSON.stringify(policy)}`);
   return { ...spec, policy };
+}
+
+/** A deploy as the controller announces it (`<prefix>.v1.deployed.<fn>`): the stored spec, and the module when small. */
+export interface DeployNotice {
+  spec: FunctionSpec;
+  /** The module's bytes, or empty: read it from the object store. */
+  module: Uint8Array;
+}
+
+/** Encodes a DeployNotice. */
+export function encodeDeployNotice(notice: DeployNotice): Uint8Array {
+  return pb.DeployNotice.encode(notice).finish();
+}
+
+/**
+ * Decodes a DeployNotice.
+ * @throws HayateError HAYATE_ERR_BAD_REQUEST on malformed bytes or a notice without a spec
+ */
+export function decodeDeployNotice(data: Uint8Array): DeployNotice {
+  const m = decodeWith('DeployNotice', () => pb.DeployNotice.decode(strict(data)));
+  if (m.spec == null) throw new HayateError('HAYATE_ERR_BAD_REQUEST', 'Cannot decode DeployNotice: it has no spec');
+  return { spec: specOf(m.spec as hayate.v1.FunctionSpec), module: m.module };
 }
 
 /** Encodes an InvokerStatus. */

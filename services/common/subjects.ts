@@ -10,6 +10,8 @@
  *                               invocation <id>?", asked by an invoker given a retry (every invoker listens)
  *   <prefix>.v1.logs.<fn>       JSON log entries (stderr lines, one summary per invocation), published by invokers
  *   <prefix>.v1.tick.<trigger>  one message per schedule tick, published by controllers (Nats-Msg-Id dedup)
+ *   <prefix>.v1.deployed.<fn>   protobuf DeployNotice, published by the controller once a deploy is stored and
+ *                               before it answers (every invoker listens: spec and small module ahead of the watch)
  * where <fn> is a FunctionName (`[a-z0-9][a-z0-9-]{0,62}`) and <id> an InvocationId (`[A-Za-z0-9_-]{1,64}`),
  * so each is always exactly one token; <trigger> is a trigger name, same grammar as a function name.
  * JetStream names: stream `<PREFIX>_ASYNC` on `<prefix>.v1.async.>`, its durable consumer `hayate-invokers`,
@@ -135,6 +137,16 @@ export class Subjects {
   /** Name of the JetStream stream that keeps recent log entries. */
   logsStream(): string {
     return `${this.streamHead()}_LOGS`;
+  }
+
+  /** `<prefix>.v1.deployed.<fn>`: where the controller announces a stored deploy. */
+  deployed(fn: FunctionName | string): string {
+    return `${this.prefix}.v1.deployed.${parseFunctionName(fn)}`;
+  }
+
+  /** `<prefix>.v1.deployed.*`: every deploy notice (what invokers listen on). */
+  allDeployed(): string {
+    return `${this.prefix}.v1.deployed.*`;
   }
 
   /** `<prefix>.v1.tick.<trigger>`: where controllers publish the ticks of a schedule trigger. */

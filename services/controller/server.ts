@@ -19,6 +19,7 @@ import { newInvocationId, parseFunctionName } from '../common/names';
 import type { FunctionStore } from '../common/store';
 import { Subjects } from '../common/subjects';
 import { invokeAsync, readActivation, wantsAsync } from './async-invoke';
+import { announceDeploy } from './deploy-notice';
 import { registerBundles } from './bundles';
 import { gatherStatus, statusView } from './cluster-status';
 import type { DeployQuery } from './deploy-options';
@@ -137,8 +138,10 @@ export function buildServer(deps: ControllerDeps) {
     const digest = await store.putModule(body);
     const spec = await store.putSpec({ ...draft, digest, version: 0 });
     timeouts.set(name, spec.timeoutMs);
+    const readyInvokers = await announceDeploy(nc, subjects, spec, body);
     req.log.info({ fn: name, digest, version: spec.version, bytes: body.byteLength }, 'function deployed');
-    return reply.code(201).send(specView(spec));
+    // ready_invokers: invokers that had the module compiled and in their workers when it answered (deploy-notice.ts)
+    return reply.code(201).send({ ...specView(spec), ready_invokers: readyInvokers });
   });
 
   app.get('/v1/functions', async () => ({ functions: (await store.listSpecs()).map(specView) }));

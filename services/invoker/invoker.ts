@@ -5,8 +5,9 @@
  * caches: compiled modules, specs (a KV watch), recent answers, warm containers.
  */
 import { hostname } from 'node:os';
-import type { NatsConnection } from 'nats';
-import type { FunctionSpec, InvokeRequest, InvokerStatus } from '../common/codec';
+import type { Msg, NatsConnection, Subscription } from 'nats';
+import type { DeployNotice, FunctionSpec, InvokeRequest, InvokerStatus } from '../common/codec';
+import { decodeDeployNotice } from '../common/codec';
 import type { ActivationStore } from '../common/activations';
 import type { AsyncQueue } from '../common/async-queue';
 import type { Config } from '../common/config';
@@ -67,6 +68,7 @@ export class Invoker {
   private asyncConsumer: AsyncConsumer | null = null;
   private triggerConsumers: TriggerConsumers | null = null;
   private readonly logs: LogPublisher;
+  private deployNotices: Subscription | null = null;
 
   constructor(private readonly deps: InvokerDeps) {
     const { nc, config } = deps;
@@ -101,6 +103,7 @@ export class Invoker {
       this.deps.bundles?.onSpecChange(event, previous, this.specs.all());
     });
     await this.specs.start();
+    this.deployNotices = this.deps.nc.subscribe(this.subjects.allDeployed(), { callback: (err, msg) => err === null && this.noticed(msg) });
     await this.endpoint.start();
     this.peers.start();
     const { queue, activations, nc, config } = this.deps;
@@ -146,7 +149,10 @@ export class Invoker {
         ['finish in-flight', () => this.finishInFlight()],
         ['stop async consumer', () => asyncStopped],
         ['release tiers', () => this.deps.router.close()],
-        ['stop watch', async () => this.specs.stop()],
+        ['stop watch', async () => {
+          this.specs.stop();
+          this.deployNotices?.unsubscribe();
+        }],
         ['stop status', async () => {
           this.endpoint.stopStatus();
           this.peers.stop();
@@ -175,6 +181,28 @@ export class Invoker {
     const { config, modules } = this.deps;
     if (!config.prefetchModules || modules.bytes + spec.moduleBytes > config.moduleCacheBytes / 2) return;
     modules.prefetch(spec.digest, spec.memoryMb, (err: unknown) => this.log.debug({ err, fn: spec.name }, 'module prefetch failed'));
+  }
+
+  /**
+   * A deploy notice: compile the module it carries at once (only bytes that match the digest are taken),
+   * so that the first call, sent as soon as the deploy is answered, finds it compiled and in every worker.
+   * The spec itself still comes from the KV (watch, or a read when the call beats it): a notice is a hint.
+   */
+  private noticed(msg: Msg): void {
+    let notice: DeployNotice;
+    try {
+      notice = decodeDeployNotice(msg.data);
+    } catch (err: unknown) {
+      this.log.debug({ err }, 'malformed deploy notice ignored');
+      return;
+    }
+    const { spec, module } = notice;
+    if (!this.deps.config.prefetchModules || module.byteLength === 0) return;
+    this.deps.modules
+      .preload(spec, module)
+      // acknowledged (empty reply) once compiled and handed to the workers: the controller answers the deploy then
+      .then(() => msg.reply && msg.respond(new Uint8Array(0)))
+      .catch((err: unknown) => this.log.debug({ err, fn: spec.name }, 'module preload failed'));
   }
 
   /** This invoker's status (`hayate.v1.status`). */

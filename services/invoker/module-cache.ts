@@ -4,7 +4,10 @@
  * compile (lru-cache's `fetch` dedupes them).
  */
 import { LRUCache } from 'lru-cache';
+import type { FunctionSpec } from '../common/codec';
 import { compileForRun } from '../common/module-worker';
+import { HayateError } from '../common/errors';
+import { digestOf } from '../common/store';
 import { PrefetchQueue } from './prefetch-queue';
 
 /** Checks, caps and compiles fetched bytes for `memoryMb` (on a worker thread in the invoker: `ModuleWorker.compile`). */
@@ -22,6 +25,15 @@ interface Entry {
   memory: MemoryPages;
 }
 
+/** A module just compiled into the cache, or ready after a deploy notice: then with the function deployed. */
+export interface LoadedModule {
+  digest: string;
+  memoryMb: number;
+  module: WebAssembly.Module;
+  memory: MemoryPages;
+  spec?: FunctionSpec;
+}
+
 /** What `get` returns: the compiled module, its memory limits and whether this call fetched and compiled it. */
 export interface CachedModule {
   module: WebAssembly.Module;
@@ -30,9 +42,10 @@ export interface CachedModule {
 }
 
 export class ModuleCache {
-  private readonly entries: LRUCache<string, Entry, { digest: string; memoryMb: number }>;
+  private readonly entries: LRUCache<string, Entry, { digest: string; memoryMb: number; source?: Uint8Array }>;
   private readonly prefetches = new PrefetchQueue();
   private readonly evictListeners: ((digest: string, memoryMb: number) => void)[] = [];
+  private readonly loadListeners: ((loaded: LoadedModule) => void)[] = [];
 
   /**
    * @param maxBytes bound on the sum of source sizes of cached modules; a module larger than this is
@@ -45,9 +58,10 @@ export class ModuleCache {
       maxSize: maxBytes,
       sizeCalculation: (entry) => Math.max(1, entry.bytes),
       fetchMethod: async (_key, _stale, { context }) => {
-        const source = await fetch(context.digest);
+        const source = context.source ?? (await fetch(context.digest));
         // checked against its bounds, capped at memory_mb, taking its memory from the worker (see compileForRun)
         const { module, memory } = await compile(source, context.memoryMb);
+        for (const listener of this.loadListeners) listener({ digest: context.digest, memoryMb: context.memoryMb, module, memory });
         return { module, bytes: source.byteLength, memory };
       },
       // a fetch in flight holds no bytes yet: `bytes` counts compiled modules only
@@ -57,6 +71,28 @@ export class ModuleCache {
         for (const listener of this.evictListeners) listener(key.slice(0, at), Number(key.slice(at + 1)));
       },
     });
+  }
+
+  /**
+   * `listener` hears of every module compiled into the cache (to hand it to workers ahead of its calls), and
+   * again, with the function's spec, when a `preload` has it ready (however it was loaded).
+   */
+  onLoad(listener: (loaded: LoadedModule) => void): void {
+    this.loadListeners.push(listener);
+  }
+
+  /**
+   * Compiles `source`, announced as the module of `digest` (a deploy notice), at once and without reading
+   * the object store; resolves when it is compiled (at once when it is cached, with the load in progress
+   * when it is loading), then tells the `onLoad` listeners, with `spec`.
+   * @throws HayateError HAYATE_ERR_INVALID_MODULE when the bytes do not have that digest (anyone on NATS can
+   *   publish a notice: only content that matches its digest is taken), or from the compile
+   */
+  async preload(spec: FunctionSpec, source: Uint8Array): Promise<void> {
+    const { digest, memoryMb } = spec;
+    if (digestOf(source) !== digest) throw new HayateError('HAYATE_ERR_INVALID_MODULE', `Cannot preload module ${digest}: the bytes announced do not have that digest`);
+    const { module, memory } = await this.entries.forceFetch(`${digest}/${memoryMb}`, { context: { digest, memoryMb, source } });
+    for (const listener of this.loadListeners) listener({ digest, memoryMb, module, memory, spec });
   }
 
   /** `listener` hears of every compiled module that leaves the cache (for the bytes bound, or evicted), by digest and memory cap. */

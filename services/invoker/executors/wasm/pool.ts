@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../../common/logger';
 import { HayateError } from '../../../common/errors';
-import type { ForgetMessage, ForgetModuleMessage, RunFiles, RunMessage, WorkerMessage } from './worker-protocol';
+import type { ForgetMessage, ForgetModuleMessage, LoadModuleMessage, PrepareMessage, RunFiles, RunMessage, WorkerMessage } from './worker-protocol';
 import { moduleKey, PREPARING, sharedState, WANT_IDLE } from './worker-protocol';
 import { WORKER_DIED } from '../../executor';
 
@@ -69,6 +69,8 @@ interface Slot {
   bundles: Set<string>;
   /** Keys (`moduleKey`) of the compiled modules this worker holds, least recently run first. */
   modules: Set<string>;
+  /** Digest of the function whose next instance this worker has prepared (or prepares), as far as the pool knows. */
+  readyFor: string | null;
   /** Shared with the worker: whether it is preparing (`PREPARING`), whether the pool waits to hear the end (`WANT_IDLE`). */
   shared: Int32Array;
 }
@@ -164,7 +166,7 @@ export class WasmPool {
   private spawn(): Promise<void> {
     const shared = sharedState();
     const worker = new Worker(join(__dirname, 'worker.js'), { resourceLimits: { maxOldGenerationSizeMb: this.heapMb }, workerData: { shared } });
-    const slot: Slot = { worker, ready: false, job: null, preparing: null, bundles: new Set(), modules: new Set(), shared };
+    const slot: Slot = { worker, ready: false, job: null, preparing: null, bundles: new Set(), modules: new Set(), readyFor: null, shared };
     this.slots.add(slot);
     return new Promise((resolve) => {
       worker.on('message', (m: WorkerMessage) => {
@@ -282,15 +284,22 @@ export class WasmPool {
     return false;
   }
 
-  /** A free worker, or one preparing `digest` (its preparation is then on the call's clock). */
+  /**
+   * A free worker that prepared `digest`'s next instance; else one preparing it (the call waits for that
+   * preparation, on its own clock: well under a millisecond, where a fresh instance costs one or more);
+   * else any free worker.
+   */
   private slotFor(digest: string): Slot | undefined {
     let own: Slot | undefined;
+    let free: Slot | undefined;
     for (const slot of this.slots) {
       if (!slot.ready || slot.job !== null) continue;
-      if (this.prepared(slot)) return slot;
-      if (own === undefined && slot.preparing?.digest === digest) own = slot;
+      if (this.prepared(slot)) {
+        if (slot.readyFor === digest) return slot;
+        free ??= slot;
+      } else if (own === undefined && slot.preparing?.digest === digest) own = slot;
     }
-    return own;
+    return own ?? free;
   }
 
   private assign(slot: Slot, job: Job): void {
@@ -339,7 +348,47 @@ export class WasmPool {
     for (const slot of this.slots) if (slot.modules.delete(msg.key)) slot.worker.postMessage(msg);
   }
 
-  /** The module travels only to a worker that does not hold it yet; the worker drops its least recently run beyond `MODULES_PER_WORKER`. */
+  /**
+   * Hands a compiled module to every worker that does not hold it, ahead of its first run (after a deploy
+   * or a prefetch): that run then pays neither the transfer nor a cold worker-side copy.
+   */
+  preload(digest: string, memoryLimitBytes: number, module: WebAssembly.Module): void {
+    const key = moduleKey(digest, memoryLimitBytes);
+    for (const slot of this.slots) {
+      if (!slot.ready || slot.modules.has(key)) continue;
+      const msg: LoadModuleMessage = { type: 'load-module', key, module };
+      const dropped = this.hold(slot, key);
+      if (dropped !== undefined) msg.dropModules = [dropped];
+      slot.worker.postMessage(msg);
+    }
+  }
+
+  /**
+   * One free worker (not one that holds a prepared instance of another function, when there is a choice)
+   * prepares the first instance of a function just deployed. It counts as preparing, under the same bound
+   * as after a run (`PREPARE_MAX_MS`, then abandoned), so a start section that runs long costs its function,
+   * not the calls of others. Skipped when every worker is busy, or for a module known to prepare slowly.
+   */
+  prepareAhead(shape: Omit<PrepareMessage, 'type' | 'module' | 'dropModules'>): void {
+    if (this.state !== PoolState.running || this.slowPrepare.has(shape.digest)) return;
+    let chosen: Slot | undefined;
+    for (const slot of this.slots) {
+      if (!slot.ready || slot.job !== null || slot.preparing !== null) continue;
+      if (chosen === undefined || (chosen.readyFor !== null && slot.readyFor === null)) chosen = slot;
+    }
+    if (chosen === undefined) return;
+    const slot = chosen;
+    const msg: PrepareMessage = { type: 'prepare', ...shape };
+    const key = moduleKey(shape.digest, shape.memoryLimitBytes);
+    if (!slot.modules.has(key)) return; // `preload` gave it to every ready worker first
+    // set before the message leaves: the pool must not take the worker for free until the worker clears it
+    Atomics.store(slot.shared, PREPARING, 1);
+    slot.preparing = { digest: shape.digest, timer: setTimeout(() => this.abandonPreparation(slot, shape.digest), PREPARE_MAX_MS) };
+    slot.readyFor = shape.digest;
+    slot.worker.postMessage(msg);
+  }
+
+  /** The module travels only to a worker that does not hold it yet. */
   private withModule(slot: Slot, msg: RunMessage): void {
     const key = moduleKey(msg.digest, msg.memoryLimitBytes);
     if (slot.modules.delete(key)) {
@@ -347,11 +396,17 @@ export class WasmPool {
       delete msg.module;
       return;
     }
+    const dropped = this.hold(slot, key);
+    if (dropped !== undefined) msg.dropModules = [dropped];
+  }
+
+  /** Records that `slot`'s worker holds module `key`; returns the least recently run one it must drop beyond `MODULES_PER_WORKER`. */
+  private hold(slot: Slot, key: string): string | undefined {
     slot.modules.add(key);
-    if (slot.modules.size <= MODULES_PER_WORKER) return;
+    if (slot.modules.size <= MODULES_PER_WORKER) return undefined;
     const oldest = slot.modules.values().next().value as string;
     slot.modules.delete(oldest);
-    msg.dropModules = [oldest];
+    return oldest;
   }
 
   /** A run's files as this worker needs them: the shared bundle only the first time it sees it. */
@@ -378,6 +433,7 @@ export class WasmPool {
       // the worker now prepares this function's next instance (the run message said `prepare`)
       const digest = job.msg.digest;
       slot.preparing = { digest, timer: setTimeout(() => this.abandonPreparation(slot, digest), PREPARE_MAX_MS) };
+      slot.readyFor = digest;
     }
     job?.resolve(m);
     this.dispatch();

@@ -1,13 +1,13 @@
 /**
  * The WASM tier: runs a function's module in the worker pool, on hayate's WASI host (./wasi).
  */
-import { Tier } from '../../../common/codec';
+import { Policy, Tier } from '../../../common/codec';
 import { HayateError } from '../../../common/errors';
 import type { Logger } from '../../../common/logger';
 import { PAGES_PER_MIB } from '../../../common/wasm-module';
 import type { BundleCache } from '../../bundle-cache';
 import type { ExecutionRequest, ExecutionResult } from '../../executor';
-import type { ModuleCache } from '../../module-cache';
+import type { LoadedModule, ModuleCache } from '../../module-cache';
 import type { WasmTier } from '../../tier-router';
 import { WasmPool } from './pool';
 import type { WasmPoolOptions } from './pool';
@@ -41,6 +41,7 @@ export class WasmExecutor implements WasmTier {
     this.bundles = options.bundles;
     this.bundles?.onEvict((digest) => this.pool.forget(digest));
     this.modules.onEvict((digest, memoryMb) => this.pool.forgetModule(digest, memoryLimitBytes(memoryMb)));
+    this.modules.onLoad((loaded) => this.loaded(loaded));
   }
   /** The files of a run: the bundle (fetched once per invoker) and where it goes. */
   private async filesOf(req: ExecutionRequest): Promise<{ files: RunFiles | null; cold: boolean }> {
@@ -49,6 +50,18 @@ export class WasmExecutor implements WasmTier {
     if (this.bundles === undefined) throw new HayateError('HAYATE_ERR_INTERNAL', `Cannot run ${req.fn} as this invoker has no bundle cache`);
     const { bundle, cold } = await this.bundles.get(filesDigest);
     return { files: { digest: filesDigest, path: filesPath || '/', writable: filesWritable, share: { data: bundle.data, root: bundle.index.root } }, cold };
+  }
+
+  /**
+   * A module was compiled: every worker gets it now, and when a deploy brought it, one worker prepares the
+   * function's first instance (its start section runs then, on the function's clock: see pool.ts), so the
+   * first call pays neither.
+   */
+  private loaded({ digest, memoryMb, module, memory, spec }: LoadedModule): void {
+    const limitBytes = memoryLimitBytes(memoryMb);
+    this.pool.preload(digest, limitBytes, module);
+    if (spec === undefined || spec.filesDigest !== '' || spec.policy === Policy.container) return;
+    this.pool.prepareAhead({ digest, argv: [spec.name, ...spec.args], env: { ...spec.env }, memoryLimitBytes: limitBytes, memoryPages: memory, files: null });
   }
 
   /** Starts and initialises the worker threads. */

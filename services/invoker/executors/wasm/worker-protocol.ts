@@ -27,6 +27,30 @@ export function sharedState(): Int32Array {
   return new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
 }
 
+/** Main → worker: keep a compiled module ahead of its first run here (`moduleKey`), dropping others first. */
+export interface LoadModuleMessage {
+  type: 'load-module';
+  key: string;
+  module: WebAssembly.Module;
+  dropModules?: string[];
+}
+
+/**
+ * Main → worker: prepare the first instance of a function ahead of its first call (after its deploy); the
+ * worker counts as preparing (`PREPARING`, set by the pool before it sends this) until it is done.
+ */
+export interface PrepareMessage {
+  type: 'prepare';
+  digest: string;
+  module?: WebAssembly.Module;
+  dropModules?: string[];
+  argv: string[];
+  env: Record<string, string>;
+  memoryLimitBytes: number;
+  memoryPages: { min: number; max: number | null };
+  files: null;
+}
+
 /** Main → worker: let go of a compiled module (evicted from the module cache). */
 export interface ForgetModuleMessage {
   type: 'forget-module';

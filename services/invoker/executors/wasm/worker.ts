@@ -10,7 +10,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { MEMORY_IMPORT } from '../../../common/wasm-module';
 import type { BundleMount } from './wasi/bundle-fs';
 import { Wasi } from './wasi/wasi';
-import type { ForgetMessage, ForgetModuleMessage, RunFiles, RunMessage, WorkerMessage, WorkerOutcome } from './worker-protocol';
+import type { ForgetMessage, ForgetModuleMessage, LoadModuleMessage, PrepareMessage, RunFiles, RunMessage, WorkerMessage, WorkerOutcome } from './worker-protocol';
 import { moduleKey, PREPARING, WANT_IDLE } from './worker-protocol';
 
 interface Prepared {
@@ -27,7 +27,7 @@ type RunShape = Pick<RunMessage, 'digest' | 'argv' | 'env' | 'memoryLimitBytes' 
 const modules = new Map<string, WebAssembly.Module>();
 
 /** The compiled module of a run. @throws Error when the pool never sent it (a bug) */
-function moduleOf(msg: RunMessage): WebAssembly.Module {
+function moduleOf(msg: Pick<RunMessage, 'digest' | 'memoryLimitBytes' | 'module' | 'dropModules'>): WebAssembly.Module {
   for (const key of msg.dropModules ?? []) modules.delete(key);
   const key = moduleKey(msg.digest, msg.memoryLimitBytes);
   if (msg.module !== undefined) modules.set(key, msg.module);
@@ -125,8 +125,18 @@ function limitOf(p: Prepared, msg: RunMessage, outcome: WorkerOutcome): WorkerOu
   return outcome;
 }
 
+/** The rest of the last run's teardown, done after its answer left. */
+let unsettled: (() => void) | null = null;
+
+function settle(): void {
+  const rest = unsettled;
+  unsettled = null;
+  rest?.();
+}
+
 function run(msg: RunMessage): WorkerMessage {
   const t0 = performance.now();
+  settle();
   const module = moduleOf(msg);
   let p: Prepared;
   const wasPrepared = prepared !== null && prepared.key === keyOf(msg);
@@ -158,7 +168,9 @@ function run(msg: RunMessage): WorkerMessage {
   }
   const stdout = stdio.stdout.take();
   const stderr = stdio.stderr.take();
-  recycle(p.memory, msg);
+  // zeroing the memory for reuse touches every page of it (page faults on a first run: about 0.7 ms here):
+  // done after the answer is out (see `settle`)
+  unsettled = () => recycle(p.memory, msg);
   const t3 = performance.now();
   const files = msg.files === null ? null : { digest: msg.files.digest, path: msg.files.path, writable: msg.files.writable };
   lastRun = { module, msg: { digest: msg.digest, argv: msg.argv, env: msg.env, memoryLimitBytes: msg.memoryLimitBytes, memoryPages: msg.memoryPages, files } };
@@ -184,10 +196,39 @@ function prepareNext(): void {
   }
 }
 
+/** Says that the preparation is over: in `shared`, and in an `idle` message when the pool waits for it. */
+function preparationOver(port: NonNullable<typeof parentPort>): void {
+  Atomics.store(shared, PREPARING, 0);
+  if (Atomics.exchange(shared, WANT_IDLE, 0) === 1) port.postMessage({ type: 'idle' } satisfies WorkerMessage);
+}
+
+/** Prepares the first instance of a function just deployed (the pool set PREPARING before it asked). */
+function prepareFirst(msg: PrepareMessage): void {
+  try {
+    const module = moduleOf(msg);
+    const shape: RunShape = { digest: msg.digest, argv: msg.argv, env: msg.env, memoryLimitBytes: msg.memoryLimitBytes, memoryPages: msg.memoryPages, files: null };
+    lastRun = { module, msg: shape };
+    prepared = null;
+    prepareNext();
+  } catch {
+    prepared = null; // its first run instantiates on demand and reports the error itself
+  }
+  if (parentPort !== null) preparationOver(parentPort);
+}
+
 async function main(): Promise<void> {
   const port = parentPort;
   if (port === null) throw new Error('wasm worker must run in a worker thread');
-  port.on('message', (msg: RunMessage | ForgetMessage | ForgetModuleMessage) => {
+  port.on('message', (msg: RunMessage | ForgetMessage | ForgetModuleMessage | LoadModuleMessage | PrepareMessage) => {
+    if (msg.type === 'prepare') {
+      prepareFirst(msg);
+      return;
+    }
+    if (msg.type === 'load-module') {
+      for (const key of msg.dropModules ?? []) modules.delete(key);
+      modules.set(msg.key, msg.module);
+      return;
+    }
     if (msg.type === 'forget-module') {
       modules.delete(msg.key);
       // a prepared instance is always of the last run: both let go of the module
@@ -218,14 +259,13 @@ async function main(): Promise<void> {
     if (msg.prepare) Atomics.store(shared, PREPARING, 1);
     const transfer = reply.type === 'result' ? [reply.stdout.buffer, reply.stderr.buffer].filter((b, i, a) => b.byteLength > 0 && a.indexOf(b) === i) : [];
     port.postMessage(reply, transfer as ArrayBuffer[]);
-    if (msg.prepare) {
-      // after the answer is out; the pool counts this worker busy until `idle` (issue 11, finding 6)
-      setImmediate(() => {
-        prepareNext();
-        Atomics.store(shared, PREPARING, 0);
-        if (Atomics.exchange(shared, WANT_IDLE, 0) === 1) port.postMessage({ type: 'idle' } satisfies WorkerMessage);
-      });
-    }
+    // after the answer is out; with `prepare`, the pool counts this worker busy until it is done (issue 11, finding 6)
+    setImmediate(() => {
+      settle();
+      if (!msg.prepare) return;
+      prepareNext();
+      preparationOver(port);
+    });
   });
   port.postMessage({ type: 'ready' } satisfies WorkerMessage);
 }
