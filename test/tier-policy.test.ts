@@ -111,6 +111,16 @@ test('hybrid router moves a function cold → wasm on its first WASM run and →
   await router.close();
 });
 
+test('hybrid router starts no container for a hot function whose WASM runs are shorter than a container call can be', (t) => {
+  const { containers, runtime, call } = setup({}, { minWasmUs: 1000 });
+  // 128 samples of window: 10 short runs, then enough long ones to move the p50 past the bound
+  for (let i = 0; i < 10; i += 1) call({ wasm: 300, container: 50 });
+  t.is(runtime.state, TierState.wasm, 'hot, but a 0.3 ms WASM run cannot win back a container call');
+  t.is(containers.ready.size, 0);
+  for (let i = 0; i < 12 && runtime.state === TierState.wasm; i += 1) call({ wasm: 5000, container: 50 });
+  t.is(runtime.state, TierState.warming, 'once its WASM p50 passes the bound, it is warmed');
+});
+
 test('hybrid router routes to the faster container once ready and explores WASM one call in 16', async (t) => {
   const { router, runtime, containers, call } = setup();
   for (let i = 0; i < 3; i += 1) call({ wasm: 100, container: 50 });

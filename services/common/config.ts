@@ -105,6 +105,13 @@ export interface Config {
   containerIdleMs: number;
   /** `hotCalls` within this window make a function hot. Env `HAYATE_HOT_WINDOW_MS`. @default 10000 */
   hotWindowMs: number;
+  /**
+   * A hot function gets a container only when its WASM p50 is at least this: a warm container call has a
+   * fixed cost (a process spawn and a socket round trip, ≈1 ms here) that a shorter WASM run cannot win
+   * back, and starting and retiring the container would only take CPU from the calls. Env `HAYATE_HOT_MIN_US`.
+   * @default 1000
+   */
+  hotMinWasmUs: number;
   /** After a container failed or lost to WASM, wait this long before warming one again. Env `HAYATE_CONTAINER_RETRY_MS`. @default 300000 */
   containerRetryMs: number;
   /** Fetch and compile modules, and fetch bundles, when they are deployed, not at their first call. Env `HAYATE_PREFETCH` (`on`/`off`). @default true */
@@ -190,6 +197,7 @@ export const DEFAULTS: Readonly<Omit<Config, 'invokerId' | 'workers' | 'spareWor
   hotCalls: 20,
   containerIdleMs: 60_000,
   hotWindowMs: 10_000,
+  hotMinWasmUs: 1000,
   containerRetryMs: 300_000,
   prefetchModules: true,
   containers: true,
@@ -272,6 +280,7 @@ export function loadConfig(env: Env, overrides: Partial<Config> = {}): Readonly<
     hotCalls: int(env, 'HAYATE_HOT_CALLS', DEFAULTS.hotCalls, 1),
     containerIdleMs: int(env, 'HAYATE_CONTAINER_IDLE_MS', DEFAULTS.containerIdleMs, 100),
     hotWindowMs: int(env, 'HAYATE_HOT_WINDOW_MS', DEFAULTS.hotWindowMs, 1),
+    hotMinWasmUs: int(env, 'HAYATE_HOT_MIN_US', DEFAULTS.hotMinWasmUs, 0),
     containerRetryMs: int(env, 'HAYATE_CONTAINER_RETRY_MS', DEFAULTS.containerRetryMs, 0),
     prefetchModules: (env['HAYATE_PREFETCH'] ?? 'on') !== 'off',
     containers: (env['HAYATE_CONTAINERS'] ?? 'on') !== 'off',

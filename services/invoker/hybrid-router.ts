@@ -2,7 +2,8 @@
  * The tier policy of an invoker with both tiers (SPEC §3). Per function:
  * - `wasm` policy, or no image: always WASM.
  * - `container` policy: always the container (the first call waits for it to start).
- * - `auto`: WASM at once. When the function is hot (`hotCalls` calls within `hotWindowMs`) a container is
+ * - `auto`: WASM at once. When the function is hot (`hotCalls` calls within `hotWindowMs`) and its WASM p50
+ *   is at least `minWasmUs` (shorter runs cannot win back a container call's fixed cost), a container is
  *   started in the background (`warming`, which never blocks a request); once ready (`container`) each
  *   call goes to the tier with the lower p50 over its recent window, and one call in `EXPLORE_EVERY` goes
  *   to the other tier so the choice follows the workload. A container that keeps losing is retired
@@ -29,6 +30,8 @@ const RETIRE_RATIO = 1.25;
 export interface HybridSettings {
   hotCalls: number;
   hotWindowMs: number;
+  /** A hot function is warmed only when its WASM p50 is at least this (config `hotMinWasmUs`). @default 0 */
+  minWasmUs?: number;
   containerIdleMs: number;
   /** After a failure or a retirement, wait this long before warming a container again. */
   retryAfterMs: number;
@@ -111,7 +114,9 @@ export class HybridRouter implements TierRouter {
     t.recent.push(now);
     if (t.recent.length > this.settings.hotCalls) t.recent.shift();
     const hot = t.recent.length >= this.settings.hotCalls && now - (t.recent[0] ?? now) <= this.settings.hotWindowMs;
-    if (hot && now >= t.quietUntil) this.warm(runtime, spec);
+    // a WASM run shorter than a container call's fixed cost cannot be beaten: no container to start and retire
+    const worth = runtime.stats.wasm.quantile(0.5) >= (this.settings.minWasmUs ?? 0);
+    if (hot && worth && now >= t.quietUntil) this.warm(runtime, spec);
   }
 
   private warm(runtime: FunctionRuntime, spec: FunctionSpec): void {

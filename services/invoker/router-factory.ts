@@ -22,7 +22,7 @@ export async function createRouter(deps: { config: Readonly<Config>; log: Logger
   const containers = new ContainerExecutor(probe.docker, { invokerId: config.invokerId, watchdogPath, runtimeDir: join(config.runtimeDir, 'c'), imagePrefixes: config.imagePrefixes }, log.child({ component: 'containers' }), deps.bundles === undefined ? undefined : new ContainerFiles(deps.bundles, config.runtimeDir));
   await containers.removeOrphans();
   log.info({ docker: config.dockerSocket }, 'container tier available');
-  return new HybridRouter(wasm, containers, { hotCalls: config.hotCalls, hotWindowMs: config.hotWindowMs, containerIdleMs: config.containerIdleMs, retryAfterMs: config.containerRetryMs }, log.child({ component: 'tier-router' }));
+  return new HybridRouter(wasm, containers, { hotCalls: config.hotCalls, hotWindowMs: config.hotWindowMs, minWasmUs: config.hotMinWasmUs, containerIdleMs: config.containerIdleMs, retryAfterMs: config.containerRetryMs }, log.child({ component: 'tier-router' }));
 }
 
 function wasmOnly(wasm: WasmTier, log: Logger, reason: string): TierRouter {
