@@ -22,11 +22,11 @@ const PREVIEW0_WHENCE = [Whence.CUR, Whence.END, Whence.SET];
  * @param preview0 build the `wasi_unstable` variants
  */
 export function fdCalls(ctx: FsContext, preview0 = false): Record<string, Call> {
-  const { mem, fs, fds, stdio } = ctx;
+  // read from `ctx` at each call: one set of calls serves every run of a worker thread (wasi.ts)
 
   /** An open descriptor holding `right` (EBADF without it, as POSIX answers a read of a write-only file). */
   const descriptor = (fd: number, right: number): Description | Errno => {
-    const d = fds.get(fd);
+    const d = ctx.fds.get(fd);
     if (d === undefined) return Errno.BADF;
     return (d.rights & right) === right ? d : Errno.BADF;
   };
@@ -39,18 +39,18 @@ export function fdCalls(ctx: FsContext, preview0 = false): Record<string, Call> 
     const node = d.node;
     if (node.kind === 'dir') return -Errno.ISDIR;
     if (node.kind === 'symlink') return -Errno.BADF;
-    const u8 = mem.u8;
+    const u8 = ctx.mem.u8;
     let total = 0;
     for (let i = 0; i < count; i += 1) {
-      const ptr = mem.iovPtr(iovs, i);
-      const len = mem.iovLen(iovs, i);
+      const ptr = ctx.mem.iovPtr(iovs, i);
+      const len = ctx.mem.iovLen(iovs, i);
       let n = len;
       if (node.kind === 'file') {
-        n = fs.read(node, u8.subarray(ptr, ptr + len), offset + total);
+        n = ctx.fs.read(node, u8.subarray(ptr, ptr + len), offset + total);
       } else {
         switch (node.device) {
           case 'stdin':
-            n = stdio.read(u8.subarray(ptr, ptr + len));
+            n = ctx.stdio.read(u8.subarray(ptr, ptr + len));
             break;
           case 'zero':
             u8.fill(0, ptr, ptr + len);
@@ -80,19 +80,19 @@ export function fdCalls(ctx: FsContext, preview0 = false): Record<string, Call> 
     const node = d.node;
     if (node.kind !== 'file' && node.kind !== 'device') return -Errno.BADF;
     if (node.kind === 'device' && node.device === 'stdin') return -Errno.BADF;
-    const u8 = mem.u8;
+    const u8 = ctx.mem.u8;
     let total = 0;
     for (let i = 0; i < count; i += 1) {
-      const ptr = mem.iovPtr(iovs, i);
-      const len = mem.iovLen(iovs, i);
+      const ptr = ctx.mem.iovPtr(iovs, i);
+      const len = ctx.mem.iovLen(iovs, i);
       if (len === 0) continue;
       if (node.kind === 'file') {
-        const err = fs.write(node, u8.subarray(ptr, ptr + len), offset + total);
+        const err = ctx.fs.write(node, u8.subarray(ptr, ptr + len), offset + total);
         if (err !== Errno.SUCCESS) return total > 0 ? total : -err;
       } else if (node.device === 'stdout') {
-        stdio.stdout.write(u8.subarray(ptr, ptr + len));
+        ctx.stdio.stdout.write(u8.subarray(ptr, ptr + len));
       } else if (node.device === 'stderr') {
-        stdio.stderr.write(u8.subarray(ptr, ptr + len));
+        ctx.stdio.stderr.write(u8.subarray(ptr, ptr + len));
       }
       total += len;
     }
@@ -113,26 +113,26 @@ export function fdCalls(ctx: FsContext, preview0 = false): Record<string, Call> 
     fd_read(fd: number, iovs: number, iovsLen: number, nreadPtr: number): number {
       const d = descriptor(fd, Rights.FD_READ);
       if (typeof d === 'number') return d;
-      const err = mem.checkIovecs(iovs, iovsLen);
+      const err = ctx.mem.checkIovecs(iovs, iovsLen);
       if (err !== Errno.SUCCESS) return err;
       const n = readInto(d, iovs, iovsLen, d.offset);
       if (n < 0) return -n;
       if (d.node.kind === 'file') d.offset += n;
-      mem.view.setUint32(nreadPtr, n, true);
+      ctx.mem.view.setUint32(nreadPtr, n, true);
       return Errno.SUCCESS;
     },
 
     fd_write(fd: number, iovs: number, iovsLen: number, nwrittenPtr: number): number {
       const d = descriptor(fd, Rights.FD_WRITE);
       if (typeof d === 'number') return d;
-      const err = mem.checkIovecs(iovs, iovsLen);
+      const err = ctx.mem.checkIovecs(iovs, iovsLen);
       if (err !== Errno.SUCCESS) return err;
       const file = d.node.kind === 'file' ? d.node : null;
       if (file !== null && (d.fdflags & Fdflags.APPEND) !== 0) d.offset = file.size;
       const n = writeFrom(d, iovs, iovsLen, d.offset);
       if (n < 0) return -n;
       if (file !== null) d.offset += n;
-      mem.view.setUint32(nwrittenPtr, n, true);
+      ctx.mem.view.setUint32(nwrittenPtr, n, true);
       return Errno.SUCCESS;
     },
 
@@ -142,11 +142,11 @@ export function fdCalls(ctx: FsContext, preview0 = false): Record<string, Call> 
       if (offset < 0n || offset > MAX_OFFSET) return Errno.INVAL;
       const target = seekable(d);
       if (typeof target === 'number') return target;
-      const err = mem.checkIovecs(iovs, iovsLen);
+      const err = ctx.mem.checkIovecs(iovs, iovsLen);
       if (err !== Errno.SUCCESS) return err;
       const n = readInto(d, iovs, iovsLen, Number(offset));
       if (n < 0) return -n;
-      mem.view.setUint32(nreadPtr, n, true);
+      ctx.mem.view.setUint32(nreadPtr, n, true);
       return Errno.SUCCESS;
     },
 
@@ -158,18 +158,18 @@ export function fdCalls(ctx: FsContext, preview0 = false): Record<string, Call> 
       const at = Number(offset);
       const target = seekable(d);
       if (typeof target === 'number') return target;
-      const err = mem.checkIovecs(iovs, iovsLen);
+      const err = ctx.mem.checkIovecs(iovs, iovsLen);
       if (err !== Errno.SUCCESS) return err;
       // Linux: on a descriptor opened with O_APPEND, pwrite appends whatever the offset, and the file
       // offset does not move (POSIX would write at the offset; wasi-testsuite accepts either)
       const n = writeFrom(d, iovs, iovsLen, target?.kind === 'file' && (d.fdflags & Fdflags.APPEND) !== 0 ? target.size : at);
       if (n < 0) return -n;
-      mem.view.setUint32(nwrittenPtr, n, true);
+      ctx.mem.view.setUint32(nwrittenPtr, n, true);
       return Errno.SUCCESS;
     },
 
     fd_seek(fd: number, offset: bigint, whence: number, newOffsetPtr: number): number {
-      const d = fds.get(fd);
+      const d = ctx.fds.get(fd);
       if (d === undefined) return Errno.BADF;
       const target = seekable(d);
       if (typeof target === 'number') return target;
@@ -183,29 +183,29 @@ export function fdCalls(ctx: FsContext, preview0 = false): Record<string, Call> 
       if (next < 0n) return Errno.INVAL;
       if (next > MAX_OFFSET) return Errno.OVERFLOW;
       d.offset = target === null ? 0 : Number(next);
-      mem.view.setBigUint64(newOffsetPtr, BigInt(d.offset), true);
+      ctx.mem.view.setBigUint64(newOffsetPtr, BigInt(d.offset), true);
       return Errno.SUCCESS;
     },
 
     fd_tell(fd: number, offsetPtr: number): number {
-      const d = fds.get(fd);
+      const d = ctx.fds.get(fd);
       if (d === undefined) return Errno.BADF;
       const target = seekable(d);
       if (typeof target === 'number') return target;
-      mem.view.setBigUint64(offsetPtr, BigInt(d.offset), true);
+      ctx.mem.view.setBigUint64(offsetPtr, BigInt(d.offset), true);
       return Errno.SUCCESS;
     },
 
     fd_close(fd: number): number {
-      return fds.close(fd);
+      return ctx.fds.close(fd);
     },
 
     fd_renumber(from: number, to: number): number {
-      return fds.renumber(from, to);
+      return ctx.fds.renumber(from, to);
     },
 
     fd_sync(fd: number): number {
-      const d = fds.get(fd);
+      const d = ctx.fds.get(fd);
       if (d === undefined) return Errno.BADF;
       return d.node.kind === 'file' || d.node.kind === 'dir' ? Errno.SUCCESS : Errno.INVAL;
     },
@@ -215,7 +215,7 @@ export function fdCalls(ctx: FsContext, preview0 = false): Record<string, Call> 
     },
 
     fd_advise(fd: number, _offset: bigint, _len: bigint, advice: number): number {
-      const d = fds.get(fd);
+      const d = ctx.fds.get(fd);
       if (d === undefined) return Errno.BADF;
       if (advice > 5) return Errno.INVAL;
       return d.node.kind === 'file' ? Errno.SUCCESS : Errno.SPIPE;
@@ -228,13 +228,13 @@ export function fdCalls(ctx: FsContext, preview0 = false): Record<string, Call> 
       if (offset < 0n || len <= 0n) return Errno.INVAL;
       const end = offset + len;
       if (end > MAX_OFFSET) return Errno.FBIG;
-      return Number(end) > d.node.size ? fs.truncate(d.node, Number(end)) : Errno.SUCCESS;
+      return Number(end) > d.node.size ? ctx.fs.truncate(d.node, Number(end)) : Errno.SUCCESS;
     },
 
     fd_fdstat_get(fd: number, ptr: number): number {
-      const d = fds.get(fd);
+      const d = ctx.fds.get(fd);
       if (d === undefined) return Errno.BADF;
-      const v = mem.view;
+      const v = ctx.mem.view;
       if (ptr + Layout.FDSTAT_SIZE > v.byteLength) return Errno.FAULT;
       v.setUint8(ptr, filetypeOf(d.node));
       v.setUint8(ptr + 1, 0);
@@ -246,14 +246,14 @@ export function fdCalls(ctx: FsContext, preview0 = false): Record<string, Call> 
     },
 
     fd_fdstat_set_flags(fd: number, flags: number): number {
-      const d = fds.get(fd);
+      const d = ctx.fds.get(fd);
       if (d === undefined) return Errno.BADF;
       d.fdflags = flags & (Fdflags.APPEND | Fdflags.DSYNC | Fdflags.NONBLOCK | Fdflags.RSYNC | Fdflags.SYNC);
       return Errno.SUCCESS;
     },
 
     fd_fdstat_set_rights(fd: number, base: bigint, inheriting: bigint): number {
-      const d = fds.get(fd);
+      const d = ctx.fds.get(fd);
       if (d === undefined) return Errno.BADF;
       const b = Number(base & 0x3fffffffn);
       const i = Number(inheriting & 0x3fffffffn);
@@ -265,54 +265,54 @@ export function fdCalls(ctx: FsContext, preview0 = false): Record<string, Call> 
     },
 
     fd_filestat_get(fd: number, ptr: number): number {
-      const d = fds.get(fd);
+      const d = ctx.fds.get(fd);
       return d === undefined ? Errno.BADF : writeFilestat(ctx, ptr, d.node, preview0);
     },
 
     fd_filestat_set_size(fd: number, size: bigint): number {
-      const d = fds.get(fd);
+      const d = ctx.fds.get(fd);
       if (d === undefined) return Errno.BADF;
       // Linux: EINVAL for ftruncate of a descriptor not open for writing, or of a directory
       if (d.node.kind !== 'file' || (d.rights & Rights.FD_FILESTAT_SET_SIZE) === 0) return Errno.INVAL;
       if (size < 0n) return Errno.INVAL;
       if (size > MAX_OFFSET) return Errno.FBIG;
-      return fs.truncate(d.node, Number(size));
+      return ctx.fs.truncate(d.node, Number(size));
     },
 
     fd_filestat_set_times(fd: number, atim: bigint, mtim: bigint, flags: number): number {
-      const d = fds.get(fd);
+      const d = ctx.fds.get(fd);
       return d === undefined ? Errno.BADF : setTimes(ctx, d.node, atim, mtim, flags);
     },
 
     fd_prestat_get(fd: number, ptr: number): number {
-      const d = fds.get(fd);
+      const d = ctx.fds.get(fd);
       if (d === undefined || d.preopen === null) return Errno.BADF;
-      const v = mem.view;
+      const v = ctx.mem.view;
       v.setUint32(ptr, 0, true); // tag 0: a directory
       v.setUint32(ptr + 4, d.preopen.length, true);
       return Errno.SUCCESS;
     },
 
     fd_prestat_dir_name(fd: number, ptr: number, len: number): number {
-      const d = fds.get(fd);
+      const d = ctx.fds.get(fd);
       if (d === undefined || d.preopen === null) return Errno.BADF;
       if (len < d.preopen.length) return Errno.NAMETOOLONG;
-      const dst = mem.bytes(ptr, d.preopen.length);
+      const dst = ctx.mem.bytes(ptr, d.preopen.length);
       if (dst === null) return Errno.FAULT;
       dst.set(Buffer.from(d.preopen, 'latin1'));
       return Errno.SUCCESS;
     },
 
     fd_readdir(fd: number, buf: number, bufLen: number, cookie: bigint, bufusedPtr: number): number {
-      const d = fds.get(fd);
+      const d = ctx.fds.get(fd);
       if (d === undefined) return Errno.BADF;
       if ((d.rights & Rights.FD_READDIR) === 0) return Errno.BADF;
       if (d.node.kind !== 'dir') return Errno.NOTDIR;
       // a dircookie is a u64: the guest's i64 is negative from 2^63 up, which no listing reaches
       if (cookie < 0n) return Errno.INVAL;
-      if (!mem.inBounds(buf, bufLen) || !mem.inBounds(bufusedPtr, 4)) return Errno.FAULT;
-      const used = readdir(mem, d, buf >>> 0, bufLen >>> 0, cookie);
-      mem.view.setUint32(bufusedPtr >>> 0, used, true);
+      if (!ctx.mem.inBounds(buf, bufLen) || !ctx.mem.inBounds(bufusedPtr, 4)) return Errno.FAULT;
+      const used = readdir(ctx.mem, d, buf >>> 0, bufLen >>> 0, cookie);
+      ctx.mem.view.setUint32(bufusedPtr >>> 0, used, true);
       return Errno.SUCCESS;
     },
   };

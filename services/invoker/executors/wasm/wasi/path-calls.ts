@@ -17,11 +17,11 @@ import { PATH_MAX } from './resolve-path';
  * @param preview0 build the `wasi_unstable` variants
  */
 export function pathCalls(ctx: FsContext, preview0 = false): Record<string, Call> {
-  const { mem, fs, fds } = ctx;
+  // read from `ctx` at each call: one set of calls serves every run of a worker thread (wasi.ts)
 
   /** The directory of a descriptor that holds `right` (EPERM without it, as a WASI host answers). */
   const dirOf = (fd: number, right: number): DirNode | Errno => {
-    const d = fds.get(fd);
+    const d = ctx.fds.get(fd);
     if (d === undefined) return Errno.BADF;
     if (d.node.kind !== 'dir') return Errno.NOTDIR;
     return (d.rights & right) === right ? d.node : Errno.PERM;
@@ -33,10 +33,10 @@ export function pathCalls(ctx: FsContext, preview0 = false): Record<string, Call
     if (typeof dir === 'number') return dir;
     // decode no more than a path can hold: a guest length of its whole memory costs the host nothing
     if (len >>> 0 > PATH_MAX) return Errno.NAMETOOLONG;
-    const path = mem.latin1(ptr, len);
+    const path = ctx.mem.latin1(ptr, len);
     if (path === null) return Errno.FAULT;
     if (path.includes('\0')) return Errno.INVAL;
-    return fs.resolve(dir, path, follow);
+    return ctx.fs.resolve(dir, path, follow);
   };
 
   const calls = {
@@ -47,14 +47,14 @@ export function pathCalls(ctx: FsContext, preview0 = false): Record<string, Call
       const needed = Rights.PATH_OPEN | (create ? Rights.PATH_CREATE_FILE : 0) | (truncate ? Rights.PATH_FILESTAT_SET_SIZE : 0);
       const r = resolve(fd, pathPtr, pathLen, (dirflags & Lookupflags.SYMLINK_FOLLOW) !== 0 && !exclusive, needed);
       if (typeof r === 'number') return r;
-      const from = fds.get(fd) as Description; // open: resolve succeeded
+      const from = ctx.fds.get(fd) as Description; // open: resolve succeeded
       // a new descriptor gets the rights asked for, within what its directory passes on and its kind allows
       const wanted = Number(rightsBase & 0x3fffffffn) & from.inheriting;
       let node = r.node;
       if (node === undefined) {
         if (!create) return Errno.NOENT;
         if ((oflags & Oflags.DIRECTORY) !== 0) return Errno.INVAL;
-        const file = fs.createFile(r);
+        const file = ctx.fs.createFile(r);
         if (typeof file === 'number') return file;
         node = file;
       } else {
@@ -66,52 +66,52 @@ export function pathCalls(ctx: FsContext, preview0 = false): Record<string, Call
         // a file of a read-only tree (a bundle) opens for reading only, as on a read-only mount
         if (node.kind === 'file' && node.readOnly && ((wanted & Rights.FD_WRITE) !== 0 || truncate)) return Errno.ROFS;
         if (node.kind === 'file' && truncate) {
-          const err = fs.truncate(node, 0);
+          const err = ctx.fs.truncate(node, 0);
           if (err !== Errno.SUCCESS) return err;
         }
       }
       const inheriting = Number(rightsInheriting & 0x3fffffffn) & from.inheriting;
-      const opened = fds.open({ node, offset: 0, rights: wanted & rightsFor(node), inheriting: node.kind === 'dir' ? inheriting : inheriting & rightsFor(node), fdflags, preopen: null, cursor: null });
+      const opened = ctx.fds.open({ node, offset: 0, rights: wanted & rightsFor(node), inheriting: node.kind === 'dir' ? inheriting : inheriting & rightsFor(node), fdflags, preopen: null, cursor: null });
       if (opened < 0) return Errno.MFILE;
-      mem.view.setUint32(fdPtr, opened, true);
+      ctx.mem.view.setUint32(fdPtr, opened, true);
       return Errno.SUCCESS;
     },
 
     path_create_directory(fd: number, pathPtr: number, pathLen: number): number {
       const r = resolve(fd, pathPtr, pathLen, false, Rights.PATH_CREATE_DIRECTORY);
-      return typeof r === 'number' ? r : fs.mkdir(r);
+      return typeof r === 'number' ? r : ctx.fs.mkdir(r);
     },
 
     path_remove_directory(fd: number, pathPtr: number, pathLen: number): number {
       const r = resolve(fd, pathPtr, pathLen, false, Rights.PATH_REMOVE_DIRECTORY);
-      return typeof r === 'number' ? r : fs.rmdir(r);
+      return typeof r === 'number' ? r : ctx.fs.rmdir(r);
     },
 
     path_unlink_file(fd: number, pathPtr: number, pathLen: number): number {
       const r = resolve(fd, pathPtr, pathLen, false, Rights.PATH_UNLINK_FILE);
-      return typeof r === 'number' ? r : fs.unlink(r);
+      return typeof r === 'number' ? r : ctx.fs.unlink(r);
     },
 
     path_rename(fd: number, oldPtr: number, oldLen: number, newFd: number, newPtr: number, newLen: number): number {
       const from = resolve(fd, oldPtr, oldLen, false, Rights.PATH_RENAME_SOURCE);
       if (typeof from === 'number') return from;
       const to = resolve(newFd, newPtr, newLen, false, Rights.PATH_RENAME_TARGET);
-      return typeof to === 'number' ? to : fs.rename(from, to);
+      return typeof to === 'number' ? to : ctx.fs.rename(from, to);
     },
 
     path_link(oldFd: number, oldFlags: number, oldPtr: number, oldLen: number, newFd: number, newPtr: number, newLen: number): number {
       const from = resolve(oldFd, oldPtr, oldLen, (oldFlags & Lookupflags.SYMLINK_FOLLOW) !== 0, Rights.PATH_LINK_SOURCE);
       if (typeof from === 'number') return from;
       const to = resolve(newFd, newPtr, newLen, false, Rights.PATH_LINK_TARGET);
-      return typeof to === 'number' ? to : fs.link(from, to);
+      return typeof to === 'number' ? to : ctx.fs.link(from, to);
     },
 
     path_symlink(targetPtr: number, targetLen: number, fd: number, pathPtr: number, pathLen: number): number {
       if (targetLen >>> 0 > PATH_MAX) return Errno.NAMETOOLONG;
-      const target = mem.latin1(targetPtr, targetLen);
+      const target = ctx.mem.latin1(targetPtr, targetLen);
       if (target === null) return Errno.FAULT;
       const r = resolve(fd, pathPtr, pathLen, false, Rights.PATH_SYMLINK);
-      return typeof r === 'number' ? r : fs.symlink(target, r);
+      return typeof r === 'number' ? r : ctx.fs.symlink(target, r);
     },
 
     path_readlink(fd: number, pathPtr: number, pathLen: number, buf: number, bufLen: number, bufusedPtr: number): number {
@@ -120,10 +120,10 @@ export function pathCalls(ctx: FsContext, preview0 = false): Record<string, Call
       if (r.node === undefined) return Errno.NOENT;
       if (r.node.kind !== 'symlink') return Errno.INVAL;
       const target = Buffer.from(r.node.target, 'latin1');
-      const dst = mem.bytes(buf, Math.min(bufLen, target.length));
+      const dst = ctx.mem.bytes(buf, Math.min(bufLen, target.length));
       if (dst === null) return Errno.FAULT;
       dst.set(target.subarray(0, dst.length));
-      mem.view.setUint32(bufusedPtr, dst.length, true);
+      ctx.mem.view.setUint32(bufusedPtr, dst.length, true);
       return Errno.SUCCESS;
     },
 

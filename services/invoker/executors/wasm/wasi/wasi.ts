@@ -99,13 +99,47 @@ export class Wasi {
    * import it, and building both cost every run.
    */
   imports(): WebAssembly.Imports {
-    const ctx: FsContext = { mem: this.mem, fs: this.fs, fds: this.fds, stdio: this.stdio, now: () => this.realtimeNs() };
-    const common = this.commonCalls();
-    const namespace = (preview0: boolean) => guardCalls({ ...fdCalls(ctx, preview0), ...pathCalls(ctx, preview0), ...common, poll_oneoff: this.pollOneoff(ctx, preview0) });
-    let unstable: Record<string, Call> | null = null;
-    const imports: WebAssembly.Imports = { wasi_snapshot_preview1: namespace(false) };
-    Object.defineProperty(imports, 'wasi_unstable', { enumerable: true, get: () => (unstable ??= namespace(true)) });
+    this.bind();
+    const imports: WebAssembly.Imports = { wasi_snapshot_preview1: Wasi.namespace(false) };
+    Object.defineProperty(imports, 'wasi_unstable', { enumerable: true, get: () => Wasi.namespace(true) });
     return imports;
+  }
+
+  /**
+   * The calls of one namespace, built once per thread: each reads the run it serves from `Wasi.ctx` and
+   * `Wasi.current()`, which `bind` points at one Wasi at a time (a worker runs one instance at a time, and
+   * binds before it instantiates and before it starts). Building them per run (≈100 closures, their
+   * guards, the namespace object) cost more than a trivial run itself, in time and garbage.
+   */
+  private static namespace(preview0: boolean): Record<string, Call> {
+    const at = preview0 ? 1 : 0;
+    let ns = Wasi.namespaces[at];
+    if (ns === null) {
+      const ctx = Wasi.ctx;
+      ns = guardCalls(fdCalls(ctx, preview0), pathCalls(ctx, preview0), Wasi.commonCalls(), { poll_oneoff: Wasi.pollOneoff(ctx, preview0) });
+      Wasi.namespaces[at] = ns;
+    }
+    return ns;
+  }
+
+  private static readonly namespaces: [Record<string, Call> | null, Record<string, Call> | null] = [null, null];
+  private static active: Wasi | null = null;
+  /** What the calls work on: the fields of the bound Wasi. */
+  private static readonly ctx: FsContext = { mem: new GuestMemory(), fs: new MemFs(0, () => 0n), fds: null as unknown as FdTable, stdio: new Stdio(), now: () => Wasi.current().realtimeNs() };
+
+  private static current(): Wasi {
+    if (Wasi.active === null) throw new Error('no WASI run is bound');
+    return Wasi.active;
+  }
+
+  /** Points the thread's calls at this run. */
+  private bind(): void {
+    Wasi.active = this;
+    const ctx = Wasi.ctx;
+    ctx.mem = this.mem;
+    ctx.fs = this.fs;
+    ctx.fds = this.fds;
+    ctx.stdio = this.stdio;
   }
 
   /**
@@ -116,6 +150,7 @@ export class Wasi {
     const memory = instance.exports['memory'];
     const start = instance.exports['_start'];
     if (!(memory instanceof WebAssembly.Memory) || typeof start !== 'function') return { kind: 'trapped', message: 'module exports no memory or no _start' };
+    this.bind();
     this.mem.bind(memory);
     // a prepared instance may start seconds after it was made: read the clocks afresh
     this.wallOffsetNs = wallClockOffsetNs();
@@ -165,33 +200,33 @@ export class Wasi {
     }
   }
 
-  private commonCalls(): Record<string, Call> {
-    const mem = this.mem;
-    const fds = this.fds;
+  /** args, env, clocks, randomness, exit and sockets: calls of whichever Wasi is bound (`Wasi.current`). */
+  private static commonCalls(): Record<string, Call> {
+    const w = (): Wasi => Wasi.current();
     // a preopen is the runtime's, not a descriptor the program opened: where a POSIX program has no fd 3
     // (wasi-testsuite's sock_shutdown-invalid_fd), it answers EBADF as a never-opened number does
     const notSocket = (fd: number): number => {
-      const d = fds.get(fd);
+      const d = Wasi.ctx.fds.get(fd);
       return d === undefined || d.preopen !== null ? Errno.BADF : Errno.NOTSOCK;
     };
     const calls = {
-      args_sizes_get: (countPtr: number, sizePtr: number) => this.sizes(this.args, countPtr, sizePtr),
-      args_get: (ptrs: number, buf: number) => this.writeStrings(this.args, ptrs, buf),
-      environ_sizes_get: (countPtr: number, sizePtr: number) => this.sizes(this.env, countPtr, sizePtr),
-      environ_get: (ptrs: number, buf: number) => this.writeStrings(this.env, ptrs, buf),
+      args_sizes_get: (countPtr: number, sizePtr: number) => w().sizes(w().args, countPtr, sizePtr),
+      args_get: (ptrs: number, buf: number) => w().writeStrings(w().args, ptrs, buf),
+      environ_sizes_get: (countPtr: number, sizePtr: number) => w().sizes(w().env, countPtr, sizePtr),
+      environ_get: (ptrs: number, buf: number) => w().writeStrings(w().env, ptrs, buf),
       clock_res_get: (id: number, ptr: number): number => {
-        if (this.clockNs(id) === null) return Errno.INVAL;
-        mem.view.setBigUint64(ptr, CLOCK_RESOLUTION_NS, true);
+        if (w().clockNs(id) === null) return Errno.INVAL;
+        Wasi.ctx.mem.view.setBigUint64(ptr, CLOCK_RESOLUTION_NS, true);
         return Errno.SUCCESS;
       },
       clock_time_get: (id: number, _precision: bigint, ptr: number): number => {
-        const ns = this.clockNs(id);
+        const ns = w().clockNs(id);
         if (ns === null) return Errno.INVAL;
-        mem.view.setBigUint64(ptr, ns, true);
+        Wasi.ctx.mem.view.setBigUint64(ptr, ns, true);
         return Errno.SUCCESS;
       },
       random_get: (ptr: number, len: number): number => {
-        const dst = mem.bytes(ptr, len);
+        const dst = Wasi.ctx.mem.bytes(ptr, len);
         if (dst === null) return Errno.FAULT;
         randomFillSync(dst);
         return Errno.SUCCESS;
@@ -229,7 +264,7 @@ export class Wasi {
    * was given (the invocation's timeout terminates the worker, which interrupts the wait). Two passes over
    * the subscriptions: nothing is allocated per subscription, whatever `count` the guest passes.
    */
-  private pollOneoff(ctx: FsContext, preview0: boolean): Call {
+  private static pollOneoff(ctx: FsContext, preview0: boolean): Call {
     const subSize = preview0 ? PREVIEW0_SUBSCRIPTION_SIZE : Layout.SUBSCRIPTION_SIZE;
     const clockAt = preview0 ? 24 : 16; // offset of clock_id in a subscription
     const call = (inPtr: number, outPtr: number, count: number, neventsPtr: number): number => {
@@ -237,7 +272,8 @@ export class Wasi {
       const inAt = inPtr >>> 0;
       const outAt = outPtr >>> 0;
       if (n === 0) return Errno.INVAL;
-      const view = this.mem.view;
+      const self = Wasi.current();
+      const view = self.mem.view;
       if (inAt + n * subSize > view.byteLength || outAt + n * Layout.EVENT_SIZE > view.byteLength) return Errno.FAULT;
       let events = 0;
       const event = (userdata: bigint, error: number, type: number, nbytes: number, flags: number): void => {
@@ -257,11 +293,11 @@ export class Wasi {
         const userdata = view.getBigUint64(at, true);
         const type = view.getUint8(at + 8);
         if (type === Eventtype.CLOCK) {
-          const at_ = this.dueNs(view, at, clockAt, now);
+          const at_ = self.dueNs(view, at, clockAt, now);
           if (at_ === null) event(userdata, Errno.INVAL, type, 0, 0);
           else if (due === null || at_ < due) due = at_;
         } else if (type === Eventtype.FD_READ || type === Eventtype.FD_WRITE) {
-          const d = this.fds.get(view.getUint32(at + 16, true));
+          const d = self.fds.get(view.getUint32(at + 16, true));
           if (d === undefined) {
             event(userdata, Errno.BADF, type, 0, 0);
           } else {
@@ -284,7 +320,7 @@ export class Wasi {
         for (let i = 0; i < n; i += 1) {
           const at = inAt + i * subSize;
           if (view.getUint8(at + 8) !== Eventtype.CLOCK) continue;
-          const at_ = this.dueNs(view, at, clockAt, now);
+          const at_ = self.dueNs(view, at, clockAt, now);
           if (at_ !== null && at_ <= after) event(view.getBigUint64(at, true), Errno.SUCCESS, Eventtype.CLOCK, 0, 0);
         }
       }
