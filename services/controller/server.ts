@@ -20,6 +20,7 @@ import type { FunctionStore } from '../common/store';
 import { Subjects } from '../common/subjects';
 import { invokeAsync, readActivation, wantsAsync } from './async-invoke';
 import { announceDeploy } from './deploy-notice';
+import { lazyChildLogger } from './lazy-logger';
 import { registerBundles } from './bundles';
 import { gatherStatus, statusView } from './cluster-status';
 import type { DeployQuery } from './deploy-options';
@@ -86,6 +87,7 @@ export function buildServer(deps: ControllerDeps) {
     // per-request access logs would cost more than a warm invocation; routes log what matters
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: 'x-request-id',
+    childLoggerFactory: lazyChildLogger,
     // errors fastify answers before routing (a URL that does not decode: /v1/functions/%ZZ) in hayate's form too
     frameworkErrors: (error, _req, reply) => sendError(reply, new HayateError('HAYATE_ERR_BAD_REQUEST', `Cannot serve request: ${error.message}`)),
   });
@@ -177,7 +179,7 @@ export function buildServer(deps: ControllerDeps) {
     // the id is made here, not by the client, so that every log line of this request, here and on the
     // invokers, carries it (`invocationId`)
     const invocationId = newInvocationId();
-    const log = req.log.child({ invocationId, fn });
+    const log = lazyChildLogger(req.log, { invocationId, fn });
     const relayBytes = 2 * input.byteLength;
     if (relaying > 0 && relaying + relayBytes > config.maxRelayBytes) {
       throw new HayateError('HAYATE_ERR_OVERLOADED', `Cannot invoke ${fn} now as this controller already relays ${relaying} bytes of calls (max ${config.maxRelayBytes}); try again shortly`);
