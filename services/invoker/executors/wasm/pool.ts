@@ -312,8 +312,10 @@ export class WasmPool {
     job.signal.addEventListener('abort', onAbort, { once: true });
     const prepare = !this.slowPrepare.has(job.msg.digest);
     slot.job = { id, job, onAbort, prepare };
-    const msg: RunMessage = { type: 'run', id, ...job.msg, prepare, files: this.filesFor(slot, job.msg.files) };
-    this.withModule(slot, msg);
+    const m = job.msg;
+    // field by field, the module only where the worker lacks it: no spread, no delete (both slow paths in V8)
+    const msg: RunMessage = { type: 'run', id, digest: m.digest, argv: m.argv, env: m.env, input: m.input, maxOutputBytes: m.maxOutputBytes, maxStderrBytes: m.maxStderrBytes, memoryLimitBytes: m.memoryLimitBytes, memoryPages: m.memoryPages, prepare, files: this.filesFor(slot, m.files) };
+    this.withModule(slot, msg, m.module);
     slot.worker.postMessage(msg);
   }
 
@@ -389,13 +391,13 @@ export class WasmPool {
   }
 
   /** The module travels only to a worker that does not hold it yet. */
-  private withModule(slot: Slot, msg: RunMessage): void {
+  private withModule(slot: Slot, msg: RunMessage, module: WebAssembly.Module | undefined): void {
     const key = moduleKey(msg.digest, msg.memoryLimitBytes);
     if (slot.modules.delete(key)) {
       slot.modules.add(key);
-      delete msg.module;
       return;
     }
+    msg.module = module;
     const dropped = this.hold(slot, key);
     if (dropped !== undefined) msg.dropModules = [dropped];
   }
