@@ -91,7 +91,7 @@ async function onCluster(ctx: BenchContext, tasks: string[] | undefined) {
   for (const w of list) {
     for (const [si, size] of w.sizes.entries()) {
       const key = `${w.name} ${size.label}`;
-      ctx.progress(`${key}: in-process floor`);
+      ctx.progress(key, 'in-process floor');
       const inproc = await wasmInProcess(exampleModule(w.example), [w.example, ...size.args], size.input, p.floorCalls, p.floorMs);
       if (w.name === 'upper' && trivialWasm.p50 === 0) trivialWasm = inproc;
       const floorUs = natsRtt.p50 + inproc.p50;
@@ -133,7 +133,16 @@ export async function runBench(options: BenchOptions, io: BenchIo = { stderr: pr
     const tasks = workloads(options.quick).reduce((n, w) => n + w.sizes.length, 0);
     bar.start(1 + tasks * 6 + 2 + p.payloads.length + p.levels.length * 3 + p.fleet.length * 2 + 1 + p.invokers.length * (p.invokerRounds + 1), 0, { task: 'starting' });
   }
-  const progress = (task: string) => bar?.increment({ task });
+  // wall time per part of the run, for the report (what a quick run spends its 2 minutes on)
+  const phases: Record<string, number> = {};
+  let phase = { name: 'cluster start', t: performance.now() };
+  const progress = (name: string, detail?: string) => {
+    if (name !== phase.name) {
+      phases[phase.name] = (phases[phase.name] ?? 0) + (performance.now() - phase.t) / 1000;
+      phase = { name, t: performance.now() };
+    }
+    bar?.increment({ task: detail === undefined ? name : `${name}: ${detail}` });
+  };
   const notes: string[] = [];
   if (!('docker' in probe)) notes.push(`Docker: ${probe.reason}`);
   const cluster = await startLocalCluster({
@@ -154,8 +163,9 @@ export async function runBench(options: BenchOptions, io: BenchIo = { stderr: pr
   }
   // after the bench's own cluster is gone: these clusters run side by side
   measured.dimensions.invokers = p.invokers.length > 0 ? await invokerScaling(p, progress) : [];
+  progress('report');
   bar?.stop();
-  const results: BenchResults = { machine: machine(), wall_s: 0, quick: options.quick, ...measured, targets: [], notes };
+  const results: BenchResults = { machine: machine(), wall_s: 0, phases_s: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, Number(v.toFixed(1))])), quick: options.quick, ...measured, targets: [], notes };
   results.targets = targets(results);
   results.wall_s = Math.round((performance.now() - t0) / 1000);
   if (options.jsonFile !== undefined) writeFileSync(options.jsonFile, `${JSON.stringify(results, null, 2)}\n`);

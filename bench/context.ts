@@ -21,7 +21,7 @@ export interface Plan {
   rounds: number;
   roundCalls: number;
   roundMs: number;
-  /** Cold `docker run`s per task after the first. */
+  /** Cold `docker run`s per task after the first (0: the first only). */
   dockerRunCalls: number;
   /** In-process floor: calls (and ms) per task. */
   floorCalls: number;
@@ -34,9 +34,10 @@ export interface Plan {
   /** Concurrency levels of trivial calls, and ms per level and transport. */
   levels: number[];
   levelMs: number;
-  /** Numbers of deployed functions called round robin, and steady rounds over all of them. */
+  /** Numbers of deployed functions called round robin, steady rounds over all of them after the first, and a cap on steady calls. */
   fleet: number[];
   fleetSteadyRounds: number;
+  fleetSteadyMaxCalls: number;
   /** Invokers on the node (each count a cluster of its own), rounds and ms per cluster per round. */
   invokers: number[];
   invokerRounds: number;
@@ -49,8 +50,8 @@ export interface Plan {
 export function plan(quick: boolean): Plan {
   const common = { payloads: [16, 1024, 64 * 1024, 1024 * 1024], fleet: [1, 100, 1000], invokers: [1, 2, 4], invokerConcurrency: 32 };
   return quick
-    ? { ...common, warmupCalls: 60, warmupMs: 300, settleMs: 3000, sequential: [], concurrency: [], concurrentCalls: 0, cellBudgetMs: 1200, rounds: 3, roundCalls: 40, roundMs: 200, dockerRunCalls: 1, floorCalls: 300, floorMs: 400, firstCallSamples: 7, payloadMs: 400, levels: [1, 8, 32], levelMs: 700, fleetSteadyRounds: 1, invokerRounds: 3, invokerMs: 500 }
-    : { ...common, warmupCalls: 300, warmupMs: 2500, settleMs: 15_000, sequential: [10, 100, 1000], concurrency: [8, 32], concurrentCalls: 1000, cellBudgetMs: 4000, rounds: 7, roundCalls: 200, roundMs: 1500, dockerRunCalls: 10, floorCalls: 500, floorMs: 4000, firstCallSamples: 21, payloadMs: 2000, levels: [1, 8, 32, 128], levelMs: 3000, fleetSteadyRounds: 3, invokerRounds: 5, invokerMs: 3000 };
+    ? { ...common, warmupCalls: 60, warmupMs: 200, settleMs: 3000, sequential: [], concurrency: [], concurrentCalls: 0, cellBudgetMs: 1200, rounds: 3, roundCalls: 40, roundMs: 200, dockerRunCalls: 0, floorCalls: 300, floorMs: 400, firstCallSamples: 7, payloadMs: 400, levels: [1, 8, 32], levelMs: 500, fleetSteadyRounds: 1, fleetSteadyMaxCalls: 200, invokerRounds: 3, invokerMs: 500 }
+    : { ...common, warmupCalls: 300, warmupMs: 2500, settleMs: 15_000, sequential: [10, 100, 1000], concurrency: [8, 32], concurrentCalls: 1000, cellBudgetMs: 4000, rounds: 7, roundCalls: 200, roundMs: 1500, dockerRunCalls: 10, floorCalls: 500, floorMs: 4000, firstCallSamples: 21, payloadMs: 2000, levels: [1, 8, 32, 128], levelMs: 3000, fleetSteadyRounds: 3, fleetSteadyMaxCalls: 3000, invokerRounds: 5, invokerMs: 3000 };
 }
 
 /** Process ids of the cluster by part, for CPU per process. */
@@ -69,6 +70,6 @@ export interface BenchContext {
   docker: Docker | null;
   pids: Pids;
   notes: string[];
-  /** Shows what is being measured now. */
-  progress(task: string): void;
+  /** Shows what is being measured now: the part of the run (its wall time is reported) and a detail. */
+  progress(phase: string, detail?: string): void;
 }

@@ -5,7 +5,7 @@
  */
 import { cpuMeter } from './cpu';
 import type { BenchContext } from './context';
-import { natsRoundTrip, natsThroughput, wasmInProcess } from './floors';
+import { natsRoundTrip, natsThroughput, wasmFirstRun, wasmInProcess } from './floors';
 import { deploy, exampleModule, httpCall, httpInvoker, rawCall, uniqueModule } from './hayate-api';
 import type { CallOutcome } from './hayate-api';
 import type { ConcurrencyRow, FirstCall, PayloadRow } from './results';
@@ -25,19 +25,17 @@ const ratio = (a: number, b: number, digits = 2): number => (b > 0 ? Number((a /
 /**
  * The first call of a never-seen module sent right after its deploy returned: each sample deploys a fresh
  * name with a module of its own (new digest), so nothing of it is cached anywhere; p50 over the samples.
- * The floor: a bare NATS round trip plus an in-process compile and run of the same module.
+ * The floor: a bare NATS round trip plus an in-process compile and first run of a never-seen module (p50 of as many).
  */
 export async function firstCalls(ctx: BenchContext, natsRttUs: number): Promise<FirstCall[]> {
   const upper = exampleModule('upper');
-  const t0 = performance.now();
-  await wasmInProcess(uniqueModule(upper, `floor-${Date.now()}`), ['upper'], text(16), 1, 1000);
-  const compileAndRunUs = (performance.now() - t0) * 1000;
-  const floorUs = Math.round(natsRttUs + compileAndRunUs);
+  const fresh = Array.from({ length: ctx.plan.firstCallSamples }, (_, i) => uniqueModule(upper, `floor-${i}-${Date.now()}`));
+  const floorUs = Math.round(natsRttUs + (await wasmFirstRun(fresh, ['upper'], text(16))).p50);
   const http = httpInvoker(ctx.cluster.http, 1);
   const out: FirstCall[] = [];
   try {
     for (const transport of ['nats', 'http'] as const) {
-      ctx.progress(`first call of a new module over ${transport}`);
+      ctx.progress('first call', `a new module over ${transport}`);
       const samples: number[] = [];
       let cold = 0;
       for (let i = 0; i < ctx.plan.firstCallSamples; i += 1) {
@@ -63,11 +61,11 @@ export async function payloadSizes(ctx: BenchContext): Promise<PayloadRow[]> {
   const rows: PayloadRow[] = [];
   for (const bytes of ctx.plan.payloads) {
     const label = sizeLabel(bytes);
-    ctx.progress(`payload ${label}`);
+    ctx.progress('payload', label);
     const input = text(bytes);
     const rtt = await natsRoundTrip(ctx.nc, 2000, input, ctx.plan.payloadMs / 2);
     const inproc = await wasmInProcess(exampleModule('upper'), ['upper'], input, 2000, ctx.plan.payloadMs / 2);
-    for (let i = 0; i < 20; i += 1) await rawCall(ctx.nc, 'b-payload', input);
+    await closedLoop(1, { calls: 20, ms: ctx.plan.payloadMs / 4 }, async () => (await rawCall(ctx.nc, 'b-payload', input)).ok);
     const loop = await closedLoop(1, { ms: ctx.plan.payloadMs, minCalls: 5 }, async () => (await rawCall(ctx.nc, 'b-payload', input)).ok);
     const e2e = quantiles(loop.samples);
     const floorUs = rtt.p50 + inproc.p50;
@@ -91,7 +89,7 @@ export async function concurrencyLevels(ctx: BenchContext): Promise<{ rows: Conc
   try {
     for (let i = 0; i < 100; i += 1) await rawCall(ctx.nc, 'b-conc', input);
     for (const concurrency of ctx.plan.levels) {
-      ctx.progress(`concurrency ${concurrency}: floor`);
+      ctx.progress('concurrency', `${concurrency}: floor`);
       const floor = await natsThroughput(ctx.nc, concurrency, ctx.plan.levelMs);
       floors[String(concurrency)] = floor.calls_per_s;
       const transports: [ConcurrencyRow['transport'], (fn: string) => Promise<CallOutcome>, Record<string, number[]>][] = [
@@ -99,7 +97,7 @@ export async function concurrencyLevels(ctx: BenchContext): Promise<{ rows: Conc
         ['http', (fn) => httpCall(http, fn, input), { invokers: ctx.pids.invokers, nats: ctx.pids.nats, controller: ctx.pids.controller }],
       ];
       for (const [transport, call, groups] of transports) {
-        ctx.progress(`concurrency ${concurrency} over ${transport}`);
+        ctx.progress('concurrency', `${concurrency} over ${transport}`);
         const meter = cpuMeter(groups);
         const loop = await closedLoop(concurrency, { ms: ctx.plan.levelMs }, async () => (await call('b-conc')).ok);
         const cpu = meter.stop(loop.samples.length);

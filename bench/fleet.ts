@@ -28,11 +28,10 @@ async function deployAll(ctx: BenchContext, names: string[]): Promise<void> {
   await Promise.all(Array.from({ length: DEPLOY_CONCURRENCY }, lane));
 }
 
-/** One pass over `names` in order, `CALL_CONCURRENCY` in flight: latencies, rate and cold starts. */
-async function round(ctx: BenchContext, names: string[], passes: number, floorUs: number): Promise<FleetRow['first']> {
+/** `total` calls over `names` round robin (from the first), `CALL_CONCURRENCY` in flight: latencies, rate and cold starts. */
+async function roundRobin(ctx: BenchContext, names: string[], total: number, floorUs: number): Promise<FleetRow['first']> {
   let next = 0;
   let cold = 0;
-  const total = names.length * passes;
   const loop = await closedLoop(CALL_CONCURRENCY, { calls: total, ms: 10 * 60_000, minCalls: total }, async () => {
     const r = await rawCall(ctx.nc, names[next++ % names.length]!, input);
     if (r.cold) cold += 1;
@@ -44,7 +43,8 @@ async function round(ctx: BenchContext, names: string[], passes: number, floorUs
 
 /**
  * For every count of the plan: deploy that many fresh functions, call each once (first calls: cold unless
- * the deploy-time prefetch compiled it), then go round robin over all of them `fleetSteadyRounds` times.
+ * the deploy-time prefetch compiled it), then go on round robin from the first: `fleetSteadyRounds` rounds
+ * (at least 100 calls, at most `fleetSteadyMaxCalls`: a partial round in a quick run).
  * @param floorUs the trivial task's floor (NATS round trip + in-process run)
  * @param cacheLimitBytes the invokers' module cache bound (HAYATE_MODULE_CACHE_MB)
  */
@@ -52,16 +52,16 @@ export async function fleet(ctx: BenchContext, floorUs: number, cacheLimitBytes:
   const rows: FleetRow[] = [];
   const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
   for (const n of ctx.plan.fleet) {
-    ctx.progress(`${n} functions: deploying`);
+    ctx.progress('functions', `${n}: deploying`);
     const before = sum(await moduleCacheBytes(ctx.cluster.http));
     const names = Array.from({ length: n }, (_, i) => `b-fleet-${n}-${i}`);
     const t0 = performance.now();
     await deployAll(ctx, names);
     const deployMs = Math.round(performance.now() - t0);
-    ctx.progress(`${n} functions: round robin`);
-    const first = await round(ctx, names, 1, floorUs);
+    ctx.progress('functions', `${n}: round robin`);
+    const first = await roundRobin(ctx, names, n, floorUs);
     // at least 100 steady calls, so that one function's p50 is not from a handful of samples
-    const steady = await round(ctx, names, Math.max(ctx.plan.fleetSteadyRounds, Math.ceil(100 / n)), floorUs);
+    const steady = await roundRobin(ctx, names, Math.min(ctx.plan.fleetSteadyMaxCalls, Math.max(100, n * ctx.plan.fleetSteadyRounds)), floorUs);
     const after = sum(await moduleCacheBytes(ctx.cluster.http));
     rows.push({ functions: n, deploy_ms: deployMs, deploy_concurrency: DEPLOY_CONCURRENCY, concurrency: CALL_CONCURRENCY, first, steady, module_cache_bytes: { before, after, limit: cacheLimitBytes } });
   }

@@ -7,7 +7,7 @@ import { init, WASI } from '@wasmer/wasi';
 import type { NatsConnection } from 'nats';
 import { asBufferSource } from '../services/common/wasm-module';
 import type { Quantiles } from './stats';
-import { closedLoop, perSecond, quantiles } from './stats';
+import { closedLoop, perSecond, quantiles, usSince } from './stats';
 
 /** Runs `body` with a nats.js echo responder on a subject of our own (the same server as hayate's). */
 async function withEcho<T>(nc: NatsConnection, body: (subject: string) => Promise<T>): Promise<T> {
@@ -59,4 +59,18 @@ export async function wasmInProcess(module: Uint8Array, argv: string[], input: B
     return true;
   });
   return quantiles(loop.samples);
+}
+
+/**
+ * Compile and first run of modules this process has never seen (one sample per module: pass modules that
+ * differ, e.g. by a custom section): what a first call costs with no platform at all.
+ */
+export async function wasmFirstRun(modules: Uint8Array[], argv: string[], input: Buffer): Promise<Quantiles> {
+  const samples: number[] = [];
+  for (const module of modules) {
+    const t0 = performance.now();
+    await wasmInProcess(module, argv, input, 1, 0);
+    samples.push(usSince(t0));
+  }
+  return quantiles(samples);
 }

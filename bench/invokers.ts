@@ -9,7 +9,7 @@ import { startLocalCluster } from '../services/common/local-cluster';
 import type { LocalCluster } from '../services/common/local-cluster';
 import type { CpuUse } from './cpu';
 import { cpuMeter } from './cpu';
-import type { Plan } from './context';
+import type { BenchContext, Plan } from './context';
 import { natsThroughput } from './floors';
 import { clusterPids, clusterState, deploy, exampleModule, rawCall } from './hayate-api';
 import type { InvokersRow } from './results';
@@ -26,10 +26,10 @@ interface Node {
 
 /**
  * Starts one cluster per invoker count of the plan (at once), measures them in interleaved rounds and stops them.
- * @param progress shows what is being measured
+ * @param progress shows what is being measured (see `BenchContext.progress`)
  */
-export async function invokerScaling(plan: Plan, progress: (task: string) => void): Promise<InvokersRow[]> {
-  progress(`starting clusters of ${plan.invokers.join(', ')} invokers`);
+export async function invokerScaling(plan: Plan, progress: BenchContext['progress']): Promise<InvokersRow[]> {
+  progress('invokers', `starting clusters of ${plan.invokers.join(', ')}`);
   const started = await Promise.allSettled(plan.invokers.map((n) => startLocalCluster({ invokers: n, env: { HAYATE_CONTAINERS: 'off', HAYATE_LOG_LEVEL: 'warn' } })));
   const nodes: Node[] = [];
   try {
@@ -47,7 +47,7 @@ export async function invokerScaling(plan: Plan, progress: (task: string) => voi
     const byKey = new Map(nodes.map((n) => [String(n.invokers), n]));
     const spreads = await interleaved([...byKey.keys()], plan.invokerRounds, async (key, r) => {
       const node = byKey.get(key)!;
-      progress(`${key} invoker(s), round ${r + 1} of ${plan.invokerRounds}`);
+      progress('invokers', `${key}, round ${r + 1} of ${plan.invokerRounds}`);
       const meter = cpuMeter(node.groups);
       const loop = await drive(node, plan.invokerMs);
       const q = quantiles(loop.samples);
@@ -57,8 +57,8 @@ export async function invokerScaling(plan: Plan, progress: (task: string) => voi
     const one = spreads[String(plan.invokers[0])]?.median ?? 0;
     const rows: InvokersRow[] = [];
     for (const node of nodes) {
-      progress(`${node.invokers} invoker(s): floor`);
-      const floor = await natsThroughput(node.nc, plan.invokerConcurrency, Math.min(plan.invokerMs, 1000));
+      progress('invokers', `${node.invokers}: floor`);
+      const floor = await natsThroughput(node.nc, plan.invokerConcurrency, Math.min(plan.invokerMs, 1000) / 2);
       const s = spreads[String(node.invokers)]!;
       const median = [...node.rounds].sort((a, b) => a.rate - b.rate)[Math.floor((node.rounds.length - 1) / 2)]!;
       rows.push({ invokers: node.invokers, concurrency: plan.invokerConcurrency, calls_per_s: s, e2e_p50_us: median.p50, e2e_p99_us: median.p99, ratio_to_one: one > 0 ? Number((s.median / one).toFixed(2)) : 0, floor_calls_per_s: floor.calls_per_s, ratio_to_floor: floor.calls_per_s > 0 ? Number((s.median / floor.calls_per_s).toFixed(3)) : 0, cpu: median.cpu });

@@ -34,7 +34,7 @@ export function writeReport(results: BenchResults, dir: string): void {
   const lines: string[] = [];
   lines.push('# hayate bench report', '');
   lines.push(`Machine: ${String(results.machine['cpu'])}, ${String(results.machine['cores'])} cores, ${String(results.machine['memory_gib'])} GiB, Node ${String(results.machine['node'])}, ${String(results.machine['nats_server'])}, Docker ${String(results.machine['docker'])}; ${String(results.machine['date'])}.`, '');
-  lines.push(`${results.quick ? 'Quick' : 'Full'} run, ${results.wall_s} s wall clock.`, '');
+  lines.push(`${results.quick ? 'Quick' : 'Full'} run, ${results.wall_s} s wall clock: ${Object.entries(results.phases_s).map(([k, v]) => `${k} ${v} s`).join(', ')}.`, '');
   lines.push('## Limits measured in the same run', '');
   lines.push(`- bare NATS request round trip (nats.js echo responder): p50 ${ms(results.limits.nats_rtt_us.p50)} ms, p99 ${ms(results.limits.nats_rtt_us.p99)} ms`);
   lines.push(`- bare nats.js request/reply, pipelined (calls in flight → calls/s): ${Object.entries(results.limits.nats_pipelined_per_s).map(([c, n]) => `${c} → ${n}`).join(', ')}`);

@@ -141,6 +141,8 @@ export interface BenchResults {
   machine: Record<string, unknown>;
   /** Wall time of the whole run, seconds. */
   wall_s: number;
+  /** Wall time by part of the run (cluster start, each task, each dimension), seconds. */
+  phases_s: Record<string, number>;
   quick: boolean;
   limits: {
     nats_rtt_us: Quantiles;

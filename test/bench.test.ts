@@ -24,7 +24,7 @@ test('bench writes every section with numeric figures when run on a tiny plan', 
   const dir = mkdtempSync(join(tmpdir(), 'hayate-bench-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const jsonFile = join(dir, 'results.json');
-  const plan = { warmupCalls: 5, warmupMs: 100, settleMs: 500, rounds: 2, roundCalls: 5, roundMs: 100, dockerRunCalls: 0, floorCalls: 10, floorMs: 100, firstCallSamples: 2, payloads: [16, 65536], payloadMs: 100, levels: [1, 4], levelMs: 200, fleet: [1, 5], fleetSteadyRounds: 1, invokers: [1, 2], invokerRounds: 2, invokerMs: 200, invokerConcurrency: 4 };
+  const plan = { warmupCalls: 5, warmupMs: 100, settleMs: 500, rounds: 2, roundCalls: 5, roundMs: 100, dockerRunCalls: 0, floorCalls: 10, floorMs: 100, firstCallSamples: 2, payloads: [16, 65536], payloadMs: 100, levels: [1, 4], levelMs: 200, fleet: [1, 5], fleetSteadyRounds: 1, fleetSteadyMaxCalls: 20, invokers: [1, 2], invokerRounds: 2, invokerMs: 200, invokerConcurrency: 4 };
   const results = await runBench({ quick: true, invokers: 1, jsonFile, reportDir: dir, progress: false, plan, tasks: ['upper 16 B'] }, { stderr: process.stderr });
   const report = readFileSync(join(dir, 'report.md'), 'utf8');
   for (const section of ['## Limits measured in the same run', '## Targets', '## Modes compared in interleaved rounds', '## First call of a never-seen module', '## Payload size', '## Concurrency', '## Deployed functions called round robin', '## Invokers on the node', '### upper 16 B', '## Charts']) {
