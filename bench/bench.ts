@@ -151,7 +151,10 @@ export async function runBench(options: BenchOptions, io: BenchIo = { stderr: pr
     env: { HAYATE_HOT_CALLS: '10', HAYATE_HOT_WINDOW_MS: '60000', HAYATE_CONTAINER_IDLE_MS: '600000', HAYATE_LOG_LEVEL: 'warn', HAYATE_MODULE_CACHE_MB: String(MODULE_CACHE_MB) },
   });
   const nc = await connect({ servers: cluster.nats });
-  const client = new InvocationClient(nc, { defaultTimeoutMs: 60_000 });
+  // the functions' own timeout (SPEC's default): an invoker keeps each answer for retries until the caller's
+  // deadline, counted against its held bytes, so a 60 s deadline made 64 KB calls fill its 256 MiB and be
+  // refused OVERLOADED within a minute of the full run
+  const client = new InvocationClient(nc, { defaultTimeoutMs: 10_000 });
   let measured: Awaited<ReturnType<typeof onCluster>>;
   try {
     const ctx: BenchContext = { quick: options.quick, plan: p, cluster, nc, client, docker, pids: clusterPids(clusterState(cluster)), notes, progress };

@@ -64,11 +64,20 @@ function record(into: Samples, r: InvokeResponse): void {
   into.tiers.push(r.tier);
 }
 
+/** A call outside the measured cells (warm-up, settling): a failure is noted, not fatal. */
+async function unmeasured(ctx: BenchContext, fn: string, size: WorkloadSize): Promise<void> {
+  try {
+    await ctx.client.call({ function: fn, input: size.input });
+  } catch (err: unknown) {
+    if (!ctx.notes.some((n) => n.startsWith(`${fn}:`))) ctx.notes.push(`${fn}: a warm-up call failed: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
 /** Calls a hybrid function until its tier choice has settled (container warmed and measured, or retired). */
 async function settle(ctx: BenchContext, fn: string, size: WorkloadSize): Promise<void> {
   const deadline = Date.now() + ctx.plan.settleMs;
   for (let i = 0; Date.now() < deadline; i += 1) {
-    await ctx.client.call({ function: fn, input: size.input });
+    await unmeasured(ctx, fn, size);
     if (i % 10 !== 9) continue;
     const state = await functionStatus(ctx.cluster.http, fn);
     if (state !== undefined && state.container.invocations >= 5 && (state.state === 'container' || state.state === 'wasm')) return;
@@ -100,7 +109,7 @@ export async function measureModes(ctx: BenchContext, w: Workload, si: number, s
     rows.push(toRow({ ...base, amount: 1, concurrency: 1, cold: true }, cold.samples, cold.wallMs, floorUs));
     if (mode === Mode.hybrid) await settle(ctx, fn, size);
     const warmUntil = performance.now() + p.warmupMs;
-    for (let i = 0; i < p.warmupCalls && performance.now() < warmUntil; i += 1) await ctx.client.call({ function: fn, input: size.input });
+    for (let i = 0; i < p.warmupCalls && performance.now() < warmUntil; i += 1) await unmeasured(ctx, fn, size);
     for (const amount of p.sequential) {
       const c = await cell(ctx, fn, size, amount, 1, p.cellBudgetMs);
       rows.push(toRow({ ...base, amount, concurrency: 1, cold: false }, c.samples, c.wallMs, floorUs));
