@@ -146,7 +146,7 @@ stops them after. Shows progress on stderr.
   starts, the invokers' module cache bytes (quick: at most 200 steady calls)
 - invokers on the node (1, 2, 4: clusters side by side, interleaved rounds)
 The report (report.md) opens with a targets table (met or missed, measured value, its floor); charts go
-to charts/*.svg. A quick run takes about 1.5 minutes on 2 cores; a full run about FULL_MINUTES minutes.
+to charts/*.svg. A quick run takes about 1.5 minutes on 2 busy cores; a full run about 20 minutes.
 
   --quick          a short run (within 2 minutes)
   --json FILE      write the results as JSON (every figure of the report)
