@@ -1,27 +1,41 @@
 /**
  * The limits every figure is compared with, measured in the same run: a bare NATS request round trip
- * (nats.js echo responder, same server) and an in-process @wasmer/wasi run of the same module.
+ * (nats.js echo responder, same server) at a payload size, the rate of bare nats.js request/reply with
+ * calls pipelined (the throughput floor), and an in-process @wasmer/wasi run of the same module.
  */
 import { init, WASI } from '@wasmer/wasi';
 import type { NatsConnection } from 'nats';
 import { asBufferSource } from '../services/common/wasm-module';
 import type { Quantiles } from './stats';
-import { quantiles, usSince } from './stats';
+import { closedLoop, perSecond, quantiles, usSince } from './stats';
 
-/** Round trip of `count` sequential requests to an echo responder on a subject of our own. */
-export async function natsRoundTrip(nc: NatsConnection, count: number): Promise<Quantiles> {
+/** Runs `body` with a nats.js echo responder on a subject of our own (the same server as hayate's). */
+async function withEcho<T>(nc: NatsConnection, body: (subject: string) => Promise<T>): Promise<T> {
   const subject = `bench.echo.${process.pid}`;
   const sub = nc.subscribe(subject, { callback: (_err, msg) => msg.respond(msg.data) });
-  const payload = Buffer.from('hello, edge!');
-  for (let i = 0; i < 50; i += 1) await nc.request(subject, payload);
-  const samples: number[] = [];
-  for (let i = 0; i < count; i += 1) {
-    const t0 = performance.now();
-    await nc.request(subject, payload, { timeout: 5000 });
-    samples.push(usSince(t0));
+  try {
+    for (let i = 0; i < 50; i += 1) await nc.request(subject, Buffer.from('warm'));
+    return await body(subject);
+  } finally {
+    sub.unsubscribe();
   }
-  sub.unsubscribe();
-  return quantiles(samples);
+}
+
+/** Round trip of `count` sequential requests (or fewer, past `budgetMs`) to an echo responder. @default payload 12 B */
+export async function natsRoundTrip(nc: NatsConnection, count: number, payload: Buffer = Buffer.from('hello, edge!'), budgetMs = 30_000): Promise<Quantiles> {
+  return withEcho(nc, async (subject) => {
+    const loop = await closedLoop(1, { calls: count, ms: budgetMs, minCalls: 5 }, async () => (await nc.request(subject, payload, { timeout: 5000 }), true));
+    return quantiles(loop.samples);
+  });
+}
+
+/** Bare request/reply rate, `concurrency` requests in flight for `ms`: the throughput floor of a call over NATS. */
+export async function natsThroughput(nc: NatsConnection, concurrency: number, ms: number): Promise<{ calls_per_s: number } & Quantiles> {
+  return withEcho(nc, async (subject) => {
+    const payload = Buffer.from('hello, edge!    ');
+    const loop = await closedLoop(concurrency, { ms }, async () => (await nc.request(subject, payload, { timeout: 5000 }), true));
+    return { calls_per_s: perSecond(loop), ...quantiles(loop.samples) };
+  });
 }
 
 let ready: Promise<void> | null = null;
@@ -34,10 +48,7 @@ export async function wasmInProcess(module: Uint8Array, argv: string[], input: B
   ready ??= init().then(() => undefined);
   await ready;
   const compiled = await WebAssembly.compile(asBufferSource(module));
-  const samples: number[] = [];
-  const deadline = performance.now() + budgetMs;
-  for (let i = 0; i < count && (i < 5 || performance.now() < deadline); i += 1) {
-    const t0 = performance.now();
+  const loop = await closedLoop(1, { calls: count, ms: budgetMs, minCalls: 5 }, async () => {
     const wasi = new WASI({ args: argv, env: {} });
     wasi.fs.createDir('/tmp');
     const instance = wasi.instantiate(compiled, {});
@@ -45,6 +56,20 @@ export async function wasmInProcess(module: Uint8Array, argv: string[], input: B
     wasi.start(instance);
     wasi.getStdoutBuffer();
     wasi.free();
+    return true;
+  });
+  return quantiles(loop.samples);
+}
+
+/**
+ * Compile and first run of modules this process has never seen (one sample per module: pass modules that
+ * differ, e.g. by a custom section): what a first call costs with no platform at all.
+ */
+export async function wasmFirstRun(modules: Uint8Array[], argv: string[], input: Buffer): Promise<Quantiles> {
+  const samples: number[] = [];
+  for (const module of modules) {
+    const t0 = performance.now();
+    await wasmInProcess(module, argv, input, 1, 0);
     samples.push(usSince(t0));
   }
   return quantiles(samples);

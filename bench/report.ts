@@ -1,13 +1,14 @@
 /**
- * The bench's Markdown report (seed-style tables) and SVG charts, drawn with ECharts' server-side SVG
- * renderer.
+ * The bench's Markdown report (targets table, seed-style tables, the dimension sections) and SVG charts,
+ * drawn with ECharts' server-side SVG renderer. docs/evaluation.md is written from it: its sections carry
+ * over as they are (targets, modes in rounds, dimensions) with the run's JSON and charts beside them.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as echarts from 'echarts';
-import type { BenchResults, Row } from './bench';
-
-const ms = (us: number): string => (us / 1000).toFixed(us < 10_000 ? 3 : 1);
+import { dimensionSections, ms } from './report-dims';
+import type { BenchResults, Row } from './results';
+import { targetsTable } from './targets';
 const MODES = ['hybrid', 'wasm', 'container', 'docker-run'];
 
 function svg(option: echarts.EChartsOption, width = 900, height = 420): string {
@@ -18,38 +19,12 @@ function svg(option: echarts.EChartsOption, width = 900, height = 420): string {
   return out;
 }
 
-/** Warm rows: sequential, the largest amount measured. */
+/** Warm rows compared across modes: the interleaved rounds' pooled rows (sequential, the largest amount otherwise). */
 function warmSequential(rows: Row[]): Row[] {
+  const pooled = rows.filter((r) => r.round_p50_us !== undefined);
+  if (pooled.length > 0) return pooled;
   const max = Math.max(...rows.filter((r) => !r.cold && r.concurrency === 1).map((r) => r.amount), 0);
   return rows.filter((r) => !r.cold && r.concurrency === 1 && r.amount === max);
-}
-
-/** The hybrid-vs-best-single-tier, cold-vs-docker-run, floor and throughput verdicts. */
-export function targets(results: BenchResults): string[] {
-  const out: string[] = [];
-  const warm = warmSequential(results.rows);
-  const keys = [...new Set(warm.map((r) => `${r.workload} ${r.size}`))];
-  for (const key of keys) {
-    const at = (mode: string) => warm.find((r) => `${r.workload} ${r.size}` === key && r.mode === mode);
-    const h = at('hybrid');
-    const singles = [at('wasm'), at('container')].filter((r): r is Row => r !== undefined);
-    if (h === undefined || singles.length === 0) continue;
-    const best = Math.min(...singles.map((r) => r.e2e_us.p50));
-    const ratio = h.e2e_us.p50 / best;
-    out.push(`${ratio <= 1.05 ? 'met' : 'MISSED'}: hybrid warm p50 ${ms(h.e2e_us.p50)} ms is ${ratio.toFixed(2)}× the better single tier (${ms(best)} ms) on ${key} (target ≤ 1.05×)`);
-  }
-  const cold = (mode: string) => results.rows.filter((r) => r.cold && r.amount === 1 && r.mode === mode && r.workload === 'upper')[0];
-  const hc = cold('hybrid') ?? cold('wasm');
-  const dr = cold('docker-run');
-  if (hc !== undefined && dr !== undefined) {
-    const x = dr.e2e_us.p50 / hc.e2e_us.p50;
-    out.push(`${x >= 100 ? 'met' : 'MISSED'}: hybrid cold call ${ms(hc.e2e_us.p50)} ms vs cold docker run ${ms(dr.e2e_us.p50)} ms: ${x.toFixed(0)}× faster (target ≥ 100×)`);
-  }
-  const trivial = warm.find((r) => r.workload === 'upper' && r.mode === 'hybrid') ?? warm.find((r) => r.workload === 'upper' && r.mode === 'wasm');
-  if (trivial !== undefined) out.push(`${trivial.ratio_to_floor <= 1.2 ? 'met' : 'MISSED'}: warm trivial call p50 ${ms(trivial.e2e_us.p50)} ms is ${trivial.ratio_to_floor}× the floor (NATS round trip + in-process WASM; target ≤ 1.2×)`);
-  const tput = Math.max(0, ...results.rows.filter((r) => r.workload === 'upper' && r.concurrency > 1 && (r.mode === 'hybrid' || r.mode === 'wasm')).map((r) => r.throughput_per_s));
-  out.push(`${tput >= 5000 ? 'met' : 'MISSED'}: ${tput} trivial calls/s at best concurrency (target ≥ 5,000/s on this machine)`);
-  return out;
 }
 
 /** Writes report.md and charts/*.svg into `dir`. */
@@ -59,10 +34,13 @@ export function writeReport(results: BenchResults, dir: string): void {
   const lines: string[] = [];
   lines.push('# hayate bench report', '');
   lines.push(`Machine: ${String(results.machine['cpu'])}, ${String(results.machine['cores'])} cores, ${String(results.machine['memory_gib'])} GiB, Node ${String(results.machine['node'])}, ${String(results.machine['nats_server'])}, Docker ${String(results.machine['docker'])}; ${String(results.machine['date'])}.`, '');
+  lines.push(`${results.quick ? 'Quick' : 'Full'} run, ${results.wall_s} s wall clock: ${Object.entries(results.phases_s).map(([k, v]) => `${k} ${v} s`).join(', ')}.`, '');
   lines.push('## Limits measured in the same run', '');
   lines.push(`- bare NATS request round trip (nats.js echo responder): p50 ${ms(results.limits.nats_rtt_us.p50)} ms, p99 ${ms(results.limits.nats_rtt_us.p99)} ms`);
+  lines.push(`- bare nats.js request/reply, pipelined (calls in flight → calls/s): ${Object.entries(results.limits.nats_pipelined_per_s).map(([c, n]) => `${c} → ${n}`).join(', ')}`);
   for (const [key, f] of Object.entries(results.limits.floors)) lines.push(`- in-process @wasmer/wasi run, ${key}: p50 ${ms(f.wasm_inprocess_us.p50)} ms, p99 ${ms(f.wasm_inprocess_us.p99)} ms → floor ${ms(f.floor_us)} ms`);
-  lines.push('', '## Targets', '', ...targets(results).map((t) => `- ${t}`), '');
+  lines.push('', '## Targets', '', ...targetsTable(results.targets), '');
+  lines.push(...dimensionSections(results));
   const keys = [...new Set(results.rows.map((r) => `${r.workload}|${r.size}`))];
   lines.push('## Startup, execution, teardown (p50 / p99, ms)', '');
   lines.push('Each row: calls made (`amount` at `concurrency`); `cold` = the first call of a never-seen module or image. Step times are measured inside the invoker (docker-run: create+start, run, remove at the client); e2e at the caller. Ratio = e2e p50 ÷ floor.', '');
@@ -78,7 +56,7 @@ export function writeReport(results: BenchResults, dir: string): void {
     lines.push('');
   }
   if (results.notes.length > 0) lines.push('## Notes', '', ...results.notes.map((n) => `- ${n}`), '');
-  lines.push('## Charts', '', '![steps](charts/steps.svg)', '', '![throughput](charts/throughput.svg)', '', '![cold vs warm](charts/cold-warm.svg)', '');
+  lines.push('## Charts', '', '![steps](charts/steps.svg)', '', '![throughput](charts/throughput.svg)', '', '![payload](charts/payload.svg)', '', '![cold vs warm](charts/cold-warm.svg)', '');
   writeFileSync(join(dir, 'report.md'), lines.join('\n'));
 
   // latency per step per mode (warm, sequential), one stacked bar per workload-size and mode
@@ -100,18 +78,39 @@ export function writeReport(results: BenchResults, dir: string): void {
       Math.max(900, cats.length * modes.length * 40),
     ),
   );
-  // throughput against concurrency, trivial workload
-  const conc = results.rows.filter((r) => !r.cold && r.workload === 'upper');
+  // throughput against concurrency, trivial workload: over NATS and HTTP, and the bare NATS floor
+  const conc = results.dimensions.concurrency;
   const levels = [...new Set(conc.map((r) => r.concurrency))].sort((a, b) => a - b);
+  const rateAt = (transport: string, c: number) => conc.find((r) => r.transport === transport && r.concurrency === c)?.calls_per_s ?? 0;
   writeFileSync(
     join(charts, 'throughput.svg'),
     svg({
-      title: { text: 'Throughput against concurrency, upper (calls/s)' },
+      title: { text: 'Trivial calls per second against concurrency (upper 16 B)' },
       legend: { top: 30 },
       grid: { top: 80 },
       xAxis: { type: 'category', name: 'concurrency', data: levels.map(String) },
       yAxis: { type: 'value', name: 'calls/s' },
-      series: modes.filter((m) => m !== 'docker-run').map((m) => ({ name: m, type: 'line', data: levels.map((c) => conc.filter((r) => r.mode === m && r.concurrency === c).reduce((best, r) => Math.max(best, r.throughput_per_s), 0)) })),
+      series: [
+        { name: 'hayate over NATS', type: 'line', data: levels.map((c) => rateAt('nats', c)) },
+        { name: 'hayate over HTTP', type: 'line', data: levels.map((c) => rateAt('http', c)) },
+        { name: 'floor: bare nats.js request/reply', type: 'line', lineStyle: { type: 'dashed' }, data: levels.map((c) => results.limits.nats_pipelined_per_s[String(c)] ?? 0) },
+      ],
+    }),
+  );
+  // cost against payload size, with its floor
+  const pay = results.dimensions.payload;
+  writeFileSync(
+    join(charts, 'payload.svg'),
+    svg({
+      title: { text: 'Trivial call e2e p50 against payload size (ms, log scale)' },
+      legend: { top: 30 },
+      grid: { top: 80 },
+      xAxis: { type: 'category', name: 'payload', data: pay.map((r) => r.label) },
+      yAxis: { type: 'log', name: 'ms' },
+      series: [
+        { name: 'hayate over NATS', type: 'line', data: pay.map((r) => Math.max(0.001, r.e2e_us.p50 / 1000)) },
+        { name: 'floor: NATS round trip + in-process run', type: 'line', lineStyle: { type: 'dashed' }, data: pay.map((r) => Math.max(0.001, r.floor_us / 1000)) },
+      ],
     }),
   );
   // cold against warm e2e p50

@@ -11,17 +11,17 @@
  * and after: on a small machine the sum reaches the core count, and the split shows who spent it.
  * Prints a table to stdout (progress on stderr).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { connect } from 'nats';
 import type { NatsConnection } from 'nats';
 import { InvocationClient } from '../services/common/invocation-client';
 import { startLocalCluster } from '../services/common/local-cluster';
 import type { LocalCluster } from '../services/common/local-cluster';
-import { deploy, exampleModule } from './hayate-api';
-import { cpuSeconds, quantiles, TICKS, usSince } from './stats';
+import { cpuMeter, LOAD_GENERATOR } from './cpu';
+import { clusterPids, clusterState, deploy, exampleModule } from './hayate-api';
+import { closedLoop, quantiles } from './stats';
 
 /** One topology to measure. */
 interface Topology {
@@ -36,16 +36,6 @@ interface Load {
   fn: string;
   input: Buffer;
   args: string[];
-}
-
-/** The state file of `hayate up`, with what this benchmark reads of it. */
-interface UpState {
-  nats: string;
-  nats_pid?: number;
-  controller?: { pid: number };
-  invokers: { id: string; pid: number }[];
-  hub?: { servers: { name: string; url: string; pid: number }[] };
-  sites?: { name: string; nats: string; pid?: number; invokers: { id: string; pid: number }[] }[];
 }
 
 /** A result row. */
@@ -88,41 +78,19 @@ const LOADS: Load[] = [
 ];
 
 
-/** CPU seconds the whole machine has been busy (every core; idle and iowait excluded). */
-function machineBusySeconds(): number {
-  const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
-  const total = fields.reduce((a, b) => a + b, 0);
-  return (total - (fields[3] ?? 0) - (fields[4] ?? 0)) / TICKS;
-}
-
 const log = (line: string): void => void process.stderr.write(`[scale] ${line}\n`);
 
 /** Keeps `concurrency` calls in flight through `clients` (round robin) for `seconds`. */
 async function drive(clients: InvocationClient[], load: Load, concurrency: number, seconds: number, siteOf: (invoker: string) => string) {
-  const samples: number[] = [];
   const perSite: Record<string, number> = {};
-  let errors = 0;
-  const end = Date.now() + seconds * 1000;
-  const lane = async (i: number): Promise<void> => {
-    const client = clients[i % clients.length]!;
-    while (Date.now() < end) {
-      const t0 = performance.now();
-      try {
-        const { response } = await client.call({ function: load.fn, input: load.input, args: load.args });
-        if (response.status !== 'OK') errors += 1;
-        else {
-          samples.push(usSince(t0));
-          const site = siteOf(response.invokerId);
-          perSite[site] = (perSite[site] ?? 0) + 1;
-        }
-      } catch {
-        errors += 1;
-      }
-    }
-  };
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, (_, i) => lane(i)));
-  return { samples, errors, perSite, elapsedS: (performance.now() - t0) / 1000 };
+  const run = await closedLoop(concurrency, { ms: seconds * 1000 }, async (lane) => {
+    const { response } = await clients[lane % clients.length]!.call({ function: load.fn, input: load.input, args: load.args });
+    if (response.status !== 'OK') return false;
+    const site = siteOf(response.invokerId);
+    perSite[site] = (perSite[site] ?? 0) + 1;
+    return true;
+  });
+  return { ...run, perSite, elapsedS: run.wallMs / 1000 };
 }
 
 async function measure(topology: Topology, concurrency: number, seconds: number): Promise<ScaleRow[]> {
@@ -132,7 +100,7 @@ async function measure(topology: Topology, concurrency: number, seconds: number)
   const connections: NatsConnection[] = [];
   const clients: InvocationClient[] = [];
   try {
-    const state = JSON.parse(readFileSync(join(cluster.dir, 'state.json'), 'utf8')) as UpState;
+    const state = clusterState(cluster);
     for (const load of LOADS) await deploy(cluster.http, load.fn, exampleModule(load.fn), { policy: 'wasm' });
     const siteByInvoker = new Map<string, string>();
     for (const site of state.sites ?? []) for (const inv of site.invokers) siteByInvoker.set(inv.id, site.name);
@@ -143,26 +111,16 @@ async function measure(topology: Topology, concurrency: number, seconds: number)
       connections.push(nc);
       clients.push(new InvocationClient(nc, {}));
     }
-    const invokerPids = state.invokers.map((i) => i.pid);
-    const natsPids = [state.nats_pid, ...(state.hub?.servers.map((s) => s.pid) ?? []), ...(state.sites?.map((s) => s.pid) ?? [])].filter((p): p is number => typeof p === 'number');
+    const pids = clusterPids(state);
     const rows: ScaleRow[] = [];
     for (const load of LOADS) {
       // warm every invoker (fetch and compile the module) before measuring
       await drive(clients, load, concurrency, 1, () => '');
-      const before = { inv: invokerPids.map(cpuSeconds), nats: natsPids.map(cpuSeconds), client: process.cpuUsage(), machine: machineBusySeconds() };
+      const meter = cpuMeter({ invokers: pids.invokers, nats: pids.nats });
       const run = await drive(clients, load, concurrency, seconds, (id) => siteByInvoker.get(id) ?? '-');
-      const sum = (a: number[]) => a.reduce((x, y) => x + y, 0);
-      const pct = (cpuS: number) => Math.round((cpuS / run.elapsedS) * 100);
-      const client = process.cpuUsage(before.client);
-      const cpu = {
-        invokers: pct(sum(invokerPids.map(cpuSeconds)) - sum(before.inv)),
-        nats: pct(sum(natsPids.map(cpuSeconds)) - sum(before.nats)),
-        client: pct((client.user + client.system) / 1e6),
-        total: 0,
-        other: 0,
-      };
-      cpu.total = cpu.invokers + cpu.nats + cpu.client;
-      cpu.other = Math.max(0, pct(machineBusySeconds() - before.machine) - cpu.total);
+      const use = meter.stop(run.samples.length);
+      const pct = (group: string) => use.groups[group]?.percent ?? 0;
+      const cpu = { invokers: pct('invokers'), nats: pct('nats'), client: pct(LOAD_GENERATOR), total: use.total.percent, other: use.other_percent };
       const q = quantiles(run.samples);
       const row: ScaleRow = {
         topology: topology.label,
@@ -177,8 +135,8 @@ async function measure(topology: Topology, concurrency: number, seconds: number)
         p99Us: q.p99,
         cpu,
         cpuMsPerCall: {
-          invokers: run.samples.length === 0 ? 0 : Number(((cpu.invokers * 10 * run.elapsedS) / run.samples.length).toFixed(2)),
-          total: run.samples.length === 0 ? 0 : Number(((cpu.total * 10 * run.elapsedS) / run.samples.length).toFixed(2)),
+          invokers: Number((use.groups['invokers']?.ms_per_call ?? 0).toFixed(2)),
+          total: Number(use.total.ms_per_call.toFixed(2)),
         },
         perSite: topology.sites > 0 ? run.perSite : {},
       };

@@ -1,20 +1,4 @@
-/** Percentiles of bench samples, and CPU time of processes from /proc. */
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-
-/** Clock ticks per second of /proc's CPU times. */
-export const TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
-
-/** CPU seconds (user + system, every thread) a process has used; 0 when it is gone. */
-export function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / TICKS;
-  } catch {
-    return 0;
-  }
-}
+/** Percentiles and spreads of bench samples, and the closed-loop load driver every bench cell uses. */
 
 export interface Quantiles {
   p50: number;
@@ -32,4 +16,86 @@ export function quantiles(samples: readonly number[]): Quantiles {
 /** Microseconds since `t0` (a performance.now() reading). */
 export function usSince(t0: number): number {
   return (performance.now() - t0) * 1000;
+}
+
+/** A figure measured in several interleaved rounds: each round's value, their median, min and max. */
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+  rounds: number[];
+}
+
+/** The median (lower middle for an even count), min and max of `rounds`; zeros when empty. */
+export function spread(rounds: readonly number[]): Spread {
+  if (rounds.length === 0) return { median: 0, min: 0, max: 0, rounds: [] };
+  const sorted = [...rounds].sort((a, b) => a - b);
+  return { median: sorted[Math.floor((sorted.length - 1) / 2)] ?? 0, min: sorted[0] ?? 0, max: sorted[sorted.length - 1] ?? 0, rounds: [...rounds] };
+}
+
+/**
+ * Measures every key once per round, `rounds` times, interleaved (A B C, B C A, C A B, …: the order rotates
+ * so that no key always runs right after another), so that drift between cells measured seconds apart
+ * spreads over every key instead of deciding their comparison.
+ * @returns each key's round values as a `Spread`
+ */
+export async function interleaved<K extends string>(keys: readonly K[], rounds: number, measure: (key: K, round: number) => Promise<number>): Promise<Record<K, Spread>> {
+  const values = new Map<K, number[]>(keys.map((k) => [k, []]));
+  for (let round = 0; round < rounds; round += 1) {
+    for (let i = 0; i < keys.length; i += 1) {
+      const key = keys[(i + round) % keys.length]!;
+      values.get(key)!.push(await measure(key, round));
+    }
+  }
+  return Object.fromEntries(keys.map((k) => [k, spread(values.get(k)!)])) as Record<K, Spread>;
+}
+
+/** Latencies of the calls that succeeded, the failed count and the wall time of a closed-loop run. */
+export interface LoopResult {
+  samples: number[];
+  errors: number;
+  wallMs: number;
+}
+
+/** When a closed loop stops issuing calls. */
+export interface LoopBudget {
+  /** At most this many calls in all. @default unbounded */
+  calls?: number;
+  /** Stop issuing after this long… */
+  ms: number;
+  /** …but only once at least this many were issued. @default 1 */
+  minCalls?: number;
+}
+
+/**
+ * Keeps `concurrency` calls in flight (each lane issues its next call when its last one answered) until the
+ * budget ends. `once(lane)` makes one call and tells whether it succeeded; a throw counts as a failure.
+ * Latency (µs, at the caller) is kept for successes only.
+ */
+export async function closedLoop(concurrency: number, budget: LoopBudget, once: (lane: number) => Promise<boolean>): Promise<LoopResult> {
+  const samples: number[] = [];
+  let errors = 0;
+  let issued = 0;
+  const t0 = performance.now();
+  const deadline = t0 + budget.ms;
+  const more = () => issued < (budget.calls ?? Number.POSITIVE_INFINITY) && (issued < (budget.minCalls ?? 1) || performance.now() < deadline);
+  const lane = async (i: number): Promise<void> => {
+    while (more()) {
+      issued += 1;
+      const start = performance.now();
+      try {
+        if (await once(i)) samples.push(usSince(start));
+        else errors += 1;
+      } catch {
+        errors += 1;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, (_, i) => lane(i)));
+  return { samples, errors, wallMs: performance.now() - t0 };
+}
+
+/** Calls per second of a loop: successes over its wall time. */
+export function perSecond(loop: LoopResult): number {
+  return loop.wallMs > 0 ? Math.round((loop.samples.length / loop.wallMs) * 1000) : 0;
 }

@@ -20,7 +20,7 @@ import type { Browser, Page } from 'playwright-core';
 import { startLocalCluster } from '../services/common/local-cluster';
 import { launchChromium } from '../test/helpers/browser';
 import { deploy, exampleModule } from './hayate-api';
-import { cpuSeconds } from './stats';
+import { cpuSeconds } from './cpu';
 
 const log = (line: string): void => void process.stderr.write(`[ui-load] ${line}\n`);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -129,16 +129,29 @@ The call may run as long as the function's deployed timeout_ms, and the controll
   status: 'Usage: hayate status [--url U] [--json]\n\nShows a table of invokers, then one of their functions: tier state, invocations and p50/p99 per tier.\n',
   bench: `Usage: hayate bench [--quick] [--json FILE] [--report DIR] [--invokers N]
 
-Reproduces the seed evaluation on this machine: startup, execution and teardown of tasks of several sizes
-(upper, sha256, primes, matmul) and amounts (a cold call; 10, 100, 1000 calls; concurrency 1, 8, 32) for
-the hybrid policy, WASM only, containers only and a cold \`docker run\` per call, with the limits measured
-in the same run (bare NATS round trip, in-process @wasmer/wasi run). Starts its own cluster (hayate up on
-free ports) and stops it after. Shows progress on stderr.
+Reproduces the seed evaluation on this machine and shows how cost grows with the work. Every figure is
+given beside its floor measured in the same run (bare NATS round trip, bare nats.js request/reply rate
+with calls pipelined, in-process @wasmer/wasi run). Starts its own clusters (hayate up on free ports) and
+stops them after. Shows progress on stderr.
+
+- tasks of several sizes (upper, sha256, primes, matmul): startup, execution and teardown of the first
+  call and of warm calls for the hybrid policy, WASM only, containers only, and a cold \`docker run\` per
+  call; the full run adds amounts (10, 100, 1000 calls; concurrency 8, 32). The modes are compared in
+  interleaved rounds (A B C, B C A, …): median of the round p50s with its min–max, hybrid ÷ best tier
+- first call of a never-seen module right after its deploy, over hayate.v1.call and over HTTP
+- payload size (16 B, 1 KiB, 64 KiB, 1 MiB of upper)
+- concurrency (1, 8, 32; full: also 128) over NATS and HTTP: calls/s, p50/p99, CPU per call per process
+  (invokers with their worker threads, nats-server, controller, this load generator)
+- deployed functions called round robin (1, 100, 1000 distinct modules): first and steady calls, cold
+  starts, the invokers' module cache bytes (quick: at most 200 steady calls)
+- invokers on the node (1, 2, 4: clusters side by side, interleaved rounds)
+The report (report.md) opens with a targets table (met or missed, measured value, its floor); charts go
+to charts/*.svg. A quick run takes about 1.5 minutes on 2 busy cores; a full run about 20 minutes.
 
   --quick          a short run (within 2 minutes)
-  --json FILE      write the results as JSON
+  --json FILE      write the results as JSON (every figure of the report)
   --report DIR     folder of report.md and charts/*.svg       [bench-results/<time>]
-  --invokers N     invoker processes                          [1]
+  --invokers N     invoker processes of the main cluster      [1]
 `,
   ...PROJECT_HELP,
   activation: 'Usage: hayate activation <id> [--url U]\n\nPrints an async invocation\'s record: state, attempts, output, stderr, timings, tier, invoker.\n',

@@ -1,0 +1,178 @@
+/**
+ * The seed evaluation per task: hybrid, WASM only and containers only (a fresh function per mode), each
+ * with its cold first call, the seed's amounts, and then the three compared in interleaved rounds; and a
+ * cold `docker run` per call.
+ */
+import type { InvokeResponse } from '../services/common/codec';
+import type { BenchContext } from './context';
+import { dockerRun } from './docker-run';
+import { deploy, exampleModule, functionStatus, uniqueModule } from './hayate-api';
+import type { ModeComparison, Row } from './results';
+import { Mode } from './results';
+import { closedLoop, interleaved, quantiles } from './stats';
+import type { Workload, WorkloadSize } from './workloads';
+
+interface Samples {
+  startup: number[];
+  exec: number[];
+  teardown: number[];
+  e2e: number[];
+  tiers: string[];
+  errors: number;
+}
+
+type RowBase = Pick<Row, 'mode' | 'workload' | 'size' | 'amount' | 'concurrency' | 'cold'>;
+
+const empty = (): Samples => ({ startup: [], exec: [], teardown: [], e2e: [], tiers: [], errors: 0 });
+
+/** Folds samples into a row; `wallMs` 0 leaves throughput out. */
+function toRow(base: RowBase, samples: Samples, wallMs: number, floorUs: number): Row {
+  const e2e = quantiles(samples.e2e);
+  const tiers: Record<string, number> = {};
+  for (const t of samples.tiers) tiers[t] = (tiers[t] ?? 0) + 1 / samples.tiers.length;
+  return {
+    ...base,
+    calls: samples.e2e.length,
+    errors: samples.errors,
+    startup_us: quantiles(samples.startup),
+    exec_us: quantiles(samples.exec),
+    teardown_us: quantiles(samples.teardown),
+    e2e_us: e2e,
+    throughput_per_s: wallMs > 0 ? Math.round((samples.e2e.length / wallMs) * 1000) : 0,
+    ratio_to_floor: floorUs > 0 ? Number((e2e.p50 / floorUs).toFixed(2)) : 0,
+    tiers: Object.fromEntries(Object.entries(tiers).map(([k, v]) => [k, Number(v.toFixed(3))])),
+  };
+}
+
+/** `amount` calls of `fn` by `concurrency` callers over `hayate.v1.invoke` (fewer when `ms` runs out), into `into`. */
+async function cell(ctx: BenchContext, fn: string, size: WorkloadSize, amount: number, concurrency: number, ms: number, into: Samples = empty(), minCalls = 5) {
+  const loop = await closedLoop(concurrency, { calls: amount, ms, minCalls: Math.min(amount, minCalls) }, async () => {
+    const t0 = performance.now();
+    const { response: r } = await ctx.client.call({ function: fn, input: size.input });
+    into.e2e.push((performance.now() - t0) * 1000);
+    record(into, r);
+    return r.status === 'OK';
+  });
+  into.errors += loop.errors;
+  return { samples: into, wallMs: loop.wallMs };
+}
+
+function record(into: Samples, r: InvokeResponse): void {
+  into.startup.push(r.timings.startupUs);
+  into.exec.push(r.timings.execUs);
+  into.teardown.push(r.timings.teardownUs);
+  into.tiers.push(r.tier);
+}
+
+/** A call outside the measured cells (warm-up, settling): a failure is noted, not fatal. */
+async function unmeasured(ctx: BenchContext, fn: string, size: WorkloadSize): Promise<void> {
+  try {
+    await ctx.client.call({ function: fn, input: size.input });
+  } catch (err: unknown) {
+    if (!ctx.notes.some((n) => n.startsWith(`${fn}:`))) ctx.notes.push(`${fn}: a warm-up call failed: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/** Calls a hybrid function until its tier choice has settled (container warmed and measured, or retired). */
+async function settle(ctx: BenchContext, fn: string, size: WorkloadSize): Promise<void> {
+  const deadline = Date.now() + ctx.plan.settleMs;
+  for (let i = 0; Date.now() < deadline; i += 1) {
+    await unmeasured(ctx, fn, size);
+    if (i % 10 !== 9) continue;
+    const state = await functionStatus(ctx.cluster.http, fn);
+    if (state !== undefined && state.container.invocations >= 5 && (state.state === 'container' || state.state === 'wasm')) return;
+  }
+  ctx.notes.push(`${fn}: hybrid tier choice had not settled when measuring began`);
+}
+
+/**
+ * Measures every mode on one task. Each mode gets its cold first call, the same warm-up (V8 tiers a
+ * module's hot code up from Liftoff to TurboFan in the background: without it the mode measured first looked
+ * up to 1.6× slower on the same code), the seed's amounts one mode after the other, and then the modes are
+ * compared in interleaved rounds of `roundCalls` sequential calls each (whole cells, not call by call: the
+ * container tier's process churn would land on the next WASM call). The warm row of each mode pools its
+ * rounds and carries each round's p50.
+ */
+export async function measureModes(ctx: BenchContext, w: Workload, si: number, size: WorkloadSize, modes: Mode[], floorUs: number): Promise<{ rows: Row[]; comparison: ModeComparison }> {
+  const p = ctx.plan;
+  const rows: Row[] = [];
+  const fns = new Map<Mode, string>();
+  for (const mode of modes) {
+    const fn = `b-${w.name}-${si}-${mode}`;
+    fns.set(mode, fn);
+    ctx.progress(`${w.name} ${size.label}`, mode);
+    const options: Record<string, string | string[]> = { policy: mode === Mode.hybrid ? 'auto' : mode, arg: size.args, memory_mb: '256' };
+    if (mode !== Mode.wasm) options['image'] = `hayate-example/${w.example}:latest`;
+    await deploy(ctx.cluster.http, fn, uniqueModule(exampleModule(w.example), `${fn}-${Date.now()}`), options);
+    const base = { mode, workload: w.name, size: size.label };
+    const cold = await cell(ctx, fn, size, 1, 1, 0);
+    rows.push(toRow({ ...base, amount: 1, concurrency: 1, cold: true }, cold.samples, cold.wallMs, floorUs));
+    if (mode === Mode.hybrid) await settle(ctx, fn, size);
+    const warmUntil = performance.now() + p.warmupMs;
+    for (let i = 0; i < p.warmupCalls && performance.now() < warmUntil; i += 1) await unmeasured(ctx, fn, size);
+    for (const amount of p.sequential) {
+      const c = await cell(ctx, fn, size, amount, 1, p.cellBudgetMs);
+      rows.push(toRow({ ...base, amount, concurrency: 1, cold: false }, c.samples, c.wallMs, floorUs));
+    }
+    for (const concurrency of p.concurrency) {
+      const c = await cell(ctx, fn, size, p.concurrentCalls, concurrency, p.cellBudgetMs);
+      rows.push(toRow({ ...base, amount: p.concurrentCalls, concurrency, cold: false }, c.samples, c.wallMs, floorUs));
+    }
+  }
+  ctx.progress(`${w.name} ${size.label}`, 'modes in interleaved rounds');
+  const pooled = new Map<Mode, { samples: Samples; wallMs: number }>(modes.map((m) => [m, { samples: empty(), wallMs: 0 }]));
+  const spreads = await interleaved(modes, p.rounds, async (mode) => {
+    const into = pooled.get(mode)!;
+    const before = into.samples.e2e.length;
+    // at least 3 calls a round: a round p50 of fewer is one call's latency
+    const c = await cell(ctx, fns.get(mode)!, size, p.roundCalls, 1, p.roundMs, into.samples, 3);
+    into.wallMs += c.wallMs;
+    return quantiles(into.samples.e2e.slice(before)).p50;
+  });
+  for (const mode of modes) {
+    const { samples, wallMs } = pooled.get(mode)!;
+    rows.push({ ...toRow({ mode, workload: w.name, size: size.label, amount: samples.e2e.length, concurrency: 1, cold: false }, samples, wallMs, floorUs), round_p50_us: spreads[mode] });
+  }
+  const singles = modes.filter((m) => m !== Mode.hybrid);
+  const best = singles.length === 0 ? null : singles.reduce((a, b) => (spreads[b].median < spreads[a].median ? b : a));
+  const hybrid = modes.includes(Mode.hybrid) ? spreads[Mode.hybrid].median : 0;
+  const bestUs = best === null ? 0 : spreads[best].median;
+  return {
+    rows,
+    comparison: {
+      workload: w.name,
+      size: size.label,
+      rounds: p.rounds,
+      calls_per_round: p.roundCalls,
+      p50_us: Object.fromEntries(modes.map((m) => [m, spreads[m]])),
+      best_single: best,
+      hybrid_vs_best: hybrid > 0 && bestUs > 0 ? Number((hybrid / bestUs).toFixed(3)) : 0,
+    },
+  };
+}
+
+/** A cold `docker run` per call: the first, then `dockerRunCalls` more (every one is cold). */
+export async function measureDockerRun(ctx: BenchContext, w: Workload, size: WorkloadSize, floorUs: number): Promise<Row[]> {
+  ctx.progress(`${w.name} ${size.label}`, 'docker-run');
+  const image = `hayate-example/${w.example}:latest`;
+  const base = { mode: Mode.dockerRun, workload: w.name, size: size.label, concurrency: 1, cold: true };
+  const first = empty();
+  const rest = empty();
+  const t0 = performance.now();
+  let restStart = t0;
+  for (let i = 0; i < 1 + ctx.plan.dockerRunCalls; i += 1) {
+    if (i === 1) restStart = performance.now();
+    const into = i === 0 ? first : rest;
+    const r = await dockerRun(ctx.docker!, image, size.args, size.input);
+    into.startup.push(r.startupUs);
+    into.exec.push(r.execUs);
+    into.teardown.push(r.teardownUs);
+    into.e2e.push(r.e2eUs);
+    into.tiers.push('docker-run');
+    if (r.exitCode !== 0) into.errors += 1;
+  }
+  // every docker run is cold: the second row is the same cold path repeated
+  const rows = [toRow({ ...base, amount: 1 }, first, 0, floorUs)];
+  if (ctx.plan.dockerRunCalls > 0) rows.push(toRow({ ...base, amount: ctx.plan.dockerRunCalls }, rest, performance.now() - restStart, floorUs));
+  return rows;
+}

@@ -1,0 +1,53 @@
+/**
+ * `hayate bench` on a tiny plan: every code path of the quick run (floors, modes in interleaved rounds,
+ * first calls, payload, concurrency over NATS and HTTP, deployed functions, invokers, targets, report and
+ * charts) against a real cluster, checking that the report has every section and that figures are numbers.
+ * No timing is asserted.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { runBench } from '../bench/index';
+import type { BenchResults } from '../bench/index';
+
+/** Every number in `value` (walking objects and arrays), with its path. */
+function numbers(value: unknown, path = '$'): [string, number][] {
+  if (typeof value === 'number') return [[path, value]];
+  if (Array.isArray(value)) return value.flatMap((v, i) => numbers(v, `${path}[${i}]`));
+  if (value !== null && typeof value === 'object') return Object.entries(value).flatMap(([k, v]) => numbers(v, `${path}.${k}`));
+  return [];
+}
+
+test('bench writes every section with numeric figures when run on a tiny plan', async (t) => {
+  t.timeout(90_000);
+  const dir = mkdtempSync(join(tmpdir(), 'hayate-bench-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const jsonFile = join(dir, 'results.json');
+  const plan = { warmupCalls: 5, warmupMs: 100, settleMs: 500, rounds: 2, roundCalls: 5, roundMs: 100, dockerRunCalls: 0, floorCalls: 10, floorMs: 100, firstCallSamples: 2, payloads: [16, 65536], payloadMs: 100, levels: [1, 4], levelMs: 200, fleet: [1, 5], fleetSteadyRounds: 1, fleetSteadyMaxCalls: 20, invokers: [1, 2], invokerRounds: 2, invokerMs: 200, invokerConcurrency: 4 };
+  const results = await runBench({ quick: true, invokers: 1, jsonFile, reportDir: dir, progress: false, plan, tasks: ['upper 16 B'] }, { stderr: process.stderr });
+  const report = readFileSync(join(dir, 'report.md'), 'utf8');
+  for (const section of ['## Limits measured in the same run', '## Targets', '## Modes compared in interleaved rounds', '## First call of a never-seen module', '## Payload size', '## Concurrency', '## Deployed functions called round robin', '## Invokers on the node', '### upper 16 B', '## Charts']) {
+    t.true(report.includes(section), `report has "${section}"`);
+  }
+  for (const chart of ['steps', 'throughput', 'payload', 'cold-warm']) t.true(existsSync(join(dir, 'charts', `${chart}.svg`)), `chart ${chart}`);
+  const json = JSON.parse(readFileSync(jsonFile, 'utf8')) as BenchResults;
+  t.deepEqual(Object.keys(json.dimensions).sort(), ['concurrency', 'first_call', 'functions', 'invokers', 'payload']);
+  const d = results.dimensions;
+  t.deepEqual(d.first_call.map((f) => f.transport), ['nats', 'http']);
+  t.deepEqual(d.payload.map((r) => r.bytes), [16, 65536]);
+  t.deepEqual(d.concurrency.map((r) => `${r.transport}@${r.concurrency}`), ['nats@1', 'http@1', 'nats@4', 'http@4']);
+  t.deepEqual(d.functions.map((r) => r.functions), [1, 5]);
+  t.is(d.functions[1]!.first.calls + d.functions[1]!.first.errors, 5, 'the first round calls each of the 5 functions once');
+  t.deepEqual(d.invokers.map((r) => [r.invokers, r.calls_per_s.rounds.length]), [[1, 2], [2, 2]]);
+  t.is(results.modes.length, 1);
+  t.is(results.modes[0]!.p50_us.wasm?.rounds.length, 2, 'wasm measured in 2 rounds');
+  for (const r of d.concurrency) t.true(r.cpu.total.ms_per_call >= 0 && 'load generator' in r.cpu.groups, `${r.transport}@${r.concurrency} has CPU per process`);
+  t.true(d.concurrency.filter((r) => r.transport === 'http').every((r) => 'controller' in r.cpu.groups), 'HTTP cells count the controller');
+  t.true(results.targets.length >= 5, `${results.targets.length} targets`);
+  t.true(results.targets.some((x) => x.name.includes('first call of a never-seen module over `hayate.v1.call`')));
+  t.true(report.includes('| target | goal | measured | against | |'));
+  const bad = numbers(json).filter(([, n]) => !Number.isFinite(n));
+  t.deepEqual(bad, [], 'every figure is a finite number');
+  t.true(d.concurrency.every((r) => r.calls > 0), 'every concurrency cell made calls');
+});
