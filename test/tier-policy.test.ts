@@ -89,7 +89,7 @@ function setup(over: Partial<FunctionSpec> = {}, settings: Partial<HybridSetting
   const call = (us: Record<Tier, number>): Executor => {
     const executor = router.choose(runtime, request);
     runtime.record(executor.tier, us[executor.tier], false);
-    router.observe(runtime, request, result(executor.tier));
+    router.observe(runtime, request, { ...result(executor.tier), execUs: us[executor.tier] });
     return executor;
   };
   return { wasm, containers, router, runtime, request, call };
@@ -113,11 +113,11 @@ test('hybrid router moves a function cold → wasm on its first WASM run and →
 
 test('hybrid router starts no container for a hot function whose WASM runs are shorter than a container call can be', (t) => {
   const { containers, runtime, call } = setup({}, { minWasmUs: 1000 });
-  // 128 samples of window: 10 short runs, then enough long ones to move the p50 past the bound
+  // the exec p50 of the last `hotCalls` (3) WASM runs decides
   for (let i = 0; i < 10; i += 1) call({ wasm: 300, container: 50 });
   t.is(runtime.state, TierState.wasm, 'hot, but a 0.3 ms WASM run cannot win back a container call');
   t.is(containers.ready.size, 0);
-  for (let i = 0; i < 12 && runtime.state === TierState.wasm; i += 1) call({ wasm: 5000, container: 50 });
+  for (let i = 0; i < 3 && runtime.state === TierState.wasm; i += 1) call({ wasm: 5000, container: 50 });
   t.is(runtime.state, TierState.warming, 'once its WASM p50 passes the bound, it is warmed');
 });
 

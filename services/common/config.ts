@@ -106,7 +106,7 @@ export interface Config {
   /** `hotCalls` within this window make a function hot. Env `HAYATE_HOT_WINDOW_MS`. @default 10000 */
   hotWindowMs: number;
   /**
-   * A hot function gets a container only when its WASM p50 is at least this: a warm container call has a
+   * A hot function gets a container only when its WASM runs (exec p50, the program alone) take at least this: a warm container call has a
    * fixed cost (a process spawn and a socket round trip, ≈1 ms here) that a shorter WASM run cannot win
    * back, and starting and retiring the container would only take CPU from the calls. Env `HAYATE_HOT_MIN_US`.
    * @default 1000

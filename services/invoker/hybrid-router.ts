@@ -2,8 +2,8 @@
  * The tier policy of an invoker with both tiers (SPEC §3). Per function:
  * - `wasm` policy, or no image: always WASM.
  * - `container` policy: always the container (the first call waits for it to start).
- * - `auto`: WASM at once. When the function is hot (`hotCalls` calls within `hotWindowMs`) and its WASM p50
- *   is at least `minWasmUs` (shorter runs cannot win back a container call's fixed cost), a container is
+ * - `auto`: WASM at once. When the function is hot (`hotCalls` calls within `hotWindowMs`) and its WASM runs
+ *   take at least `minWasmUs` (exec p50: shorter runs cannot win back a container call's fixed cost), a container is
  *   started in the background (`warming`, which never blocks a request); once ready (`container`) each
  *   call goes to the tier with the lower p50 over its recent window, and one call in `EXPLORE_EVERY` goes
  *   to the other tier so the choice follows the workload. A container that keeps losing is retired
@@ -30,7 +30,7 @@ const RETIRE_RATIO = 1.25;
 export interface HybridSettings {
   hotCalls: number;
   hotWindowMs: number;
-  /** A hot function is warmed only when its WASM p50 is at least this (config `hotMinWasmUs`). @default 0 */
+  /** A hot function is warmed only when its WASM runs (exec p50) take at least this (config `hotMinWasmUs`). @default 0 */
   minWasmUs?: number;
   containerIdleMs: number;
   /** After a failure or a retirement, wait this long before warming a container again. */
@@ -40,9 +40,16 @@ export interface HybridSettings {
 interface Track {
   /** Times of the last `hotCalls` WASM calls. */
   recent: number[];
+  /** The function's own run time (exec) of those calls, µs. */
+  execUs: number[];
   calls: number;
   /** No warming before this time (after failure or retirement). */
   quietUntil: number;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? 0;
 }
 
 export class HybridRouter implements TierRouter {
@@ -68,7 +75,7 @@ export class HybridRouter implements TierRouter {
   private track(fn: string): Track {
     let t = this.tracks.get(fn);
     if (t === undefined) {
-      t = { recent: [], calls: 0, quietUntil: 0 };
+      t = { recent: [], execUs: [], calls: 0, quietUntil: 0 };
       this.tracks.set(fn, t);
     }
     return t;
@@ -112,10 +119,13 @@ export class HybridRouter implements TierRouter {
     if (runtime.state !== TierState.wasm || result.tier !== Tier.wasm) return;
     const now = Date.now();
     t.recent.push(now);
+    t.execUs.push(result.execUs);
     if (t.recent.length > this.settings.hotCalls) t.recent.shift();
+    if (t.execUs.length > this.settings.hotCalls) t.execUs.shift();
     const hot = t.recent.length >= this.settings.hotCalls && now - (t.recent[0] ?? now) <= this.settings.hotWindowMs;
-    // a WASM run shorter than a container call's fixed cost cannot be beaten: no container to start and retire
-    const worth = runtime.stats.wasm.quantile(0.5) >= (this.settings.minWasmUs ?? 0);
+    // a WASM run shorter than a container call's fixed cost cannot be beaten: no container to start and retire.
+    // The run itself (exec), not the call: the hand-off around it is paid in both tiers, and grows with load
+    const worth = median(t.execUs) >= (this.settings.minWasmUs ?? 0);
     if (hot && worth && now >= t.quietUntil) this.warm(runtime, spec);
   }
 
