@@ -18,6 +18,7 @@ import type { InvokeRequest, InvokeResponse } from './codec';
 import { decodeInvokeResponse, encodeInvokeRequest } from './codec';
 import { HayateError, isRetryable } from './errors';
 import type { ErrorCode } from './errors';
+import { EndOfTurn } from './end-of-turn';
 import { Header, Progress } from './headers';
 import type { Logger } from './logger';
 import type { FunctionName, InvocationId } from './names';
@@ -115,6 +116,8 @@ export class InvocationClient {
   private readonly inbox: string;
   private readonly sub: Subscription;
   /** Reply token → the handler of the attempt it belongs to. */
+  /** Requests leave together at the end of each turn of the event loop. */
+  private readonly outbox = new EndOfTurn();
   private readonly pending = new Map<string, (msg: Msg) => void>();
   /** Calls in progress, to end them on close. */
   private readonly calls = new Set<(error: unknown) => void>();
@@ -296,13 +299,18 @@ export class InvocationClient {
         h.set(Header.progress, String(this.o.beatMs));
         h.set(Header.attempt, String(attempt.number));
         arm(attempt, patience);
-        try {
-          this.nc.publish(subject, encodeInvokeRequest(request), { reply: `${this.inbox}.${attempt.token}`, headers: h });
-        } catch (err: unknown) {
-          // refused before sending (over max_payload, connection closed): no other invoker would do better;
-          // the NATS error goes up as it is, for the caller to map (the controller answers 413 for size)
-          end(err);
-        }
+        const data = encodeInvokeRequest(request);
+        // with the other requests of this turn, in one socket write (end-of-turn.ts)
+        this.outbox.post(() => {
+          if (settled) return;
+          try {
+            this.nc.publish(subject, data, { reply: `${this.inbox}.${attempt.token}`, headers: h });
+          } catch (err: unknown) {
+            // refused before sending (over max_payload, connection closed): no other invoker would do better;
+            // the NATS error goes up as it is, for the caller to map (the controller answers 413 for size)
+            end(err);
+          }
+        });
       };
 
       send();

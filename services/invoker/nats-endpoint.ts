@@ -10,6 +10,7 @@ import type { Msg, MsgHdrs, NatsConnection, Service, ServiceMsg, Subscription } 
 import type { InvokeRequest, InvokeResponse, InvokerStatus } from '../common/codec';
 import { decodeInvokeRequest, encodeInvokeResponse, encodeInvokerStatus } from '../common/codec';
 import type { Config } from '../common/config';
+import { EndOfTurn } from '../common/end-of-turn';
 import { ERRORS, HayateError, toHayateError } from '../common/errors';
 import { Header, Progress } from '../common/headers';
 import type { Logger } from '../common/logger';
@@ -40,8 +41,8 @@ const EMPTY = new Uint8Array(0);
 export class NatsEndpoint {
   private service: Service | null = null;
   private statusSub: Subscription | null = null;
-  /** Answers waiting for the end of this turn of the event loop (see `reply`). */
-  private readonly outbox: (() => void)[] = [];
+  /** Answers leave together at the end of each turn of the event loop. */
+  private readonly outbox = new EndOfTurn();
 
   constructor(private readonly deps: EndpointDeps) {}
 
@@ -105,23 +106,9 @@ export class NatsEndpoint {
     }
     if (msg.reply === undefined || msg.reply === '') return; // fire-and-forget publish: nothing to answer
     const fn = request?.function ?? '';
-    this.post(() => {
+    this.outbox.post(() => {
       this.reply(msg, kind, response, fn);
       this.deps.executions.answered(response.invocationId, response.attempt);
-    });
-  }
-
-  /**
-   * Sends answers together at the end of this turn of the event loop: nats.js writes each microtask's
-   * publishes to the socket at once, so answers finished by different worker messages went out in a write
-   * each; waking nats-server costs about as much as the rest of a trivial call here. An answer waits at
-   * most for the other callbacks of the same turn.
-   */
-  private post(send: () => void): void {
-    this.outbox.push(send);
-    if (this.outbox.length > 1) return;
-    setImmediate(() => {
-      for (const answer of this.outbox.splice(0)) answer();
     });
   }
 
