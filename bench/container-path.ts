@@ -6,8 +6,10 @@
  *   (b) watchdog  a call through the watchdog client directly (what the container executor sends);
  *   (c) nats      a call over NATS through a real invoker (`hayate.v1.call.<fn>`, policy container).
  * Each figure: p50 and p99 over all calls, and the median of the rounds' medians with its spread. The
- * watchdog's own startup (accept → the program exec'd, or handed its input when it was pre-spawned) and
- * exec times come from (b)'s answers.
+ * watchdog's own startup (request read → the program exec'd, or released when it was spawned ahead) and
+ * exec times come from (b)'s answers. CPU per call, per path, of the container (its cgroup's cpuacct),
+ * the invoker process and this client (less sensitive than latency to the load of a shared machine),
+ * and the load average before and after.
  *
  *   npm run build:ts && node dist/bench/container-path.js [--rounds R] [--calls N] [--json FILE]
  *     [--nats URL --http URL]
@@ -20,7 +22,8 @@
  * container's socket directly, which `hayate bench` does not do. Needs Docker and the example images
  * (npm run build:images); prints the reason and exits 1 without them. Prints a table to stdout.
  */
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { connect } from 'nats';
@@ -42,6 +45,8 @@ interface PathFigures {
   /** Median of the rounds' medians, and the lowest and highest round median. */
   roundMedianUs: number;
   roundSpreadUs: [number, number];
+  /** CPU time per call of the container, the invoker process (0: unknown) and this client. */
+  cpuPerCallUs: { container: number; invoker: number; client: number };
 }
 
 function median(xs: readonly number[]): number {
@@ -72,7 +77,10 @@ async function main(): Promise<void> {
     };
     // starts the container (policy container: the first call waits for it); names the invoker that has it
     const first = await nc.request(`hayate.v1.call.${FN}`, input, { timeout: 60_000 });
-    const socket = await socketOf(probe.docker, first.headers?.get('Hayate-Invoker') ?? '');
+    const invokerId = first.headers?.get('Hayate-Invoker') ?? '';
+    const { socket, containerId } = await socketOf(probe.docker, invokerId);
+    const invokerPid = 'invokers' in cluster ? (cluster.invokers.find((i) => i.id === invokerId)?.pid ?? 0) : 0;
+    const cpuNow = (): number[] => [containerCpuNs(containerId), invokerPid > 0 ? processCpuNs(invokerPid) : 0, clientCpuNs()];
     const req: WatchdogRequest = { args: [], env: {}, input, timeoutMs: 10_000, maxOutputBytes: 0, maxStderrBytes: 0 };
     const client = new WatchdogClient(socket);
     const startupUs: number[] = [];
@@ -94,14 +102,18 @@ async function main(): Promise<void> {
     execUs.length = 0;
     const all: Record<string, number[]> = { connect: [], ping: [], watchdog: [], nats: [] };
     const roundMedians: Record<string, number[]> = { connect: [], ping: [], watchdog: [], nats: [] };
+    const cpu: Record<string, number[]> = { connect: [0, 0, 0], ping: [0, 0, 0], watchdog: [0, 0, 0], nats: [0, 0, 0] };
+    const loadBefore = loadavg()[0]!;
     for (let r = 0; r < rounds; r += 1) {
       for (const [name, run] of Object.entries(paths)) {
         const samples: number[] = [];
+        const cpu0 = cpuNow();
         for (let i = 0; i < perRound; i += 1) {
           const t0 = performance.now();
           await run();
           samples.push(usSince(t0));
         }
+        cpuNow().forEach((v, k) => (cpu[name]![k]! += v - cpu0[k]!));
         all[name]!.push(...samples);
         roundMedians[name]!.push(median(samples));
       }
@@ -110,14 +122,19 @@ async function main(): Promise<void> {
     const rows: PathFigures[] = Object.keys(paths).map((name) => {
       const q = quantiles(all[name]!);
       const meds = roundMedians[name]!;
-      return { path: name, calls: all[name]!.length, p50Us: q.p50, p99Us: q.p99, roundMedianUs: median(meds), roundSpreadUs: [Math.round(Math.min(...meds)), Math.round(Math.max(...meds))] };
+      const perCall = cpu[name]!.map((ns) => Math.round(ns / 1000 / all[name]!.length));
+      return { path: name, calls: all[name]!.length, p50Us: q.p50, p99Us: q.p99, roundMedianUs: median(meds), roundSpreadUs: [Math.round(Math.min(...meds)), Math.round(Math.max(...meds))], cpuPerCallUs: { container: perCall[0]!, invoker: perCall[1]!, client: perCall[2]! } };
     });
     const startup = quantiles(startupUs);
     const exec = quantiles(execUs);
     const ms = (us: number) => (us / 1000).toFixed(3);
     process.stdout.write(`warm container of ${FN} (${IMAGE}), ${rounds} rounds × ${perRound} calls per path, interleaved\n`);
-    process.stdout.write('path       calls   p50 ms   p99 ms   median of round medians ms (spread)\n');
-    for (const row of rows) process.stdout.write(`${row.path.padEnd(9)} ${String(row.calls).padStart(6)} ${ms(row.p50Us).padStart(8)} ${ms(row.p99Us).padStart(8)}   ${ms(row.roundMedianUs)} (${ms(row.roundSpreadUs[0])}–${ms(row.roundSpreadUs[1])})\n`);
+    process.stdout.write(`load average (1 min) ${loadBefore.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after, on ${availableParallelism()} cores\n`);
+    process.stdout.write('path       calls   p50 ms   p99 ms   median of round medians ms (spread)   CPU µs/call: container invoker client\n');
+    for (const row of rows) {
+      const c = row.cpuPerCallUs;
+      process.stdout.write(`${row.path.padEnd(9)} ${String(row.calls).padStart(6)} ${ms(row.p50Us).padStart(8)} ${ms(row.p99Us).padStart(8)}   ${`${ms(row.roundMedianUs)} (${ms(row.roundSpreadUs[0])}–${ms(row.roundSpreadUs[1])})`.padEnd(37)} ${String(c.container).padStart(9)} ${invokerPid > 0 ? String(c.invoker).padStart(7) : '      -'} ${String(c.client).padStart(6)}\n`);
+    }
     process.stdout.write(`watchdog startup (accept → program running with its input): p50 ${ms(startup.p50)} ms, p99 ${ms(startup.p99)} ms; exec p50 ${ms(exec.p50)} ms, p99 ${ms(exec.p99)} ms\n`);
     if (values.json !== undefined) writeFileSync(values.json, `${JSON.stringify({ rounds, perRound, rows, startupUs: startup, execUs: exec }, null, 2)}\n`);
     client.close();
@@ -127,14 +144,44 @@ async function main(): Promise<void> {
   }
 }
 
-/** The host path of the socket of `invoker`'s warm container of FN (its bind-mounted /hayate folder). */
-async function socketOf(docker: import('dockerode'), invoker: string): Promise<string> {
+/** CPU time of a container so far: its cgroup's (v1 cpuacct, as on these machines; else v2 cpu.stat). */
+function containerCpuNs(id: string): number {
+  try {
+    return Number(readFileSync(`/sys/fs/cgroup/cpuacct/docker/${id}/cpuacct.usage`, 'utf8'));
+  } catch {
+    try {
+      const usec = /usage_usec (\d+)/.exec(readFileSync(`/sys/fs/cgroup/system.slice/docker-${id}.scope/cpu.stat`, 'utf8'))?.[1];
+      return Number(usec ?? 0) * 1000;
+    } catch {
+      return 0;
+    }
+  }
+}
+
+/** CPU time of a process so far, every thread, from schedstat (nanoseconds, not clock ticks). */
+function processCpuNs(pid: number): number {
+  let ns = 0;
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+  } catch {
+    // gone
+  }
+  return ns;
+}
+
+function clientCpuNs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) * 1000;
+}
+
+/** The host path of the socket of `invoker`'s warm container of FN (its bind-mounted /hayate folder), and the container's id. */
+async function socketOf(docker: import('dockerode'), invoker: string): Promise<{ socket: string; containerId: string }> {
   const list = await docker.listContainers({ filters: { label: [`hayate.function=${FN}`, `hayate.invoker=${invoker}`] } });
   const mine = list[0];
   if (mine === undefined) throw new Error(`no warm container of ${FN} found for invoker ${JSON.stringify(invoker)}`);
   const mount = (await docker.getContainer(mine.Id).inspect()).Mounts.find((m) => m.Destination === '/hayate');
   if (mount === undefined) throw new Error(`container ${mine.Id.slice(0, 12)} has no /hayate mount`);
-  return join(mount.Source, 'sock');
+  return { socket: join(mount.Source, 'sock'), containerId: mine.Id };
 }
 
 main().catch((err: unknown) => {
