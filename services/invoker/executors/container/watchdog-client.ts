@@ -103,7 +103,10 @@ function exchange<T>(sock: Socket, parts: Buffer[], complete: Parse<T>, signal?:
     sock.on('data', onData);
     sock.on('error', onError);
     sock.on('close', onClose);
+    // one writev: separate writes are separate syscalls, and may wake the watchdog for a partial frame
+    sock.cork();
     for (const p of parts) if (p.length > 0) sock.write(p);
+    sock.uncork();
   });
 }
 

@@ -3,9 +3,11 @@
  *
  *   hayate-watchdog --socket PATH [--max-conns N] [--spares N] -- CMD [ARGS...]
  *
- * Listens on a unix stream socket (unlinked first, mode 0666). Each connection
- * carries one invocation: a request frame in, CMD run once with the request's
- * args appended and exactly the request's environment, a response frame out.
+ * Listens on a unix stream socket (unlinked first, mode 0666). A connection
+ * carries invocations one after the other, each a request frame in, CMD run
+ * once (a fresh process) with the request's args appended and exactly the
+ * request's environment, a response frame out; the client may keep it open
+ * for the next request, or close it. A bad frame ends the connection.
  *
  * Wire format (all integers little-endian):
  *
@@ -14,7 +16,7 @@
  *             argc x (u32 len, bytes)          extra args
  *             envc x (u32 len, bytes "K=V")    environment
  *             input_len bytes                  stdin
- *   ping      "HYP1"  -> answered with "HYP1", then the connection is closed
+ *   ping      "HYP1"  -> answered with "HYP1" (no spawn: the socket's round trip)
  *   response  "HYR1" u32 outcome i32 exit_code i32 signal u64 startup_ns
  *             u64 exec_ns u32 stdout_len u32 stderr_len, stdout, stderr
  *
@@ -27,25 +29,27 @@
  *            6 MiB / 64 KiB. More stdout than allowed kills the process group
  *            (outcome 2, stdout holds the first max_output_bytes); stderr beyond
  *            its limit is dropped and does not change the outcome.
- * timings    startup_ns: accept() -> exec succeeded (a pre-spawned process: ->
- *            handed the request); exec_ns: from there -> reaped. A timeout
- *            counts from the same point.
+ * timings    startup_ns: the request readable (accept(), or poll() on a kept
+ *            connection) -> exec succeeded, or a process spawned ahead released;
+ *            exec_ns: from there -> reaped. A timeout counts from the same point.
  * CMD env    exactly the request's entries, plus PATH=/usr/local/bin:/usr/bin:/bin
  *            when they hold no PATH. CMD itself is looked up in the watchdog's PATH.
  *
  * Processes: every invocation runs in its own process group (pgid = its pid);
  * when it exits, times out or floods stdout, the whole group is SIGKILLed, so
  * nothing it started survives it (unless it left the group). A handler
- * process serves one connection at a time: reads the frame, spawns CMD
- * (posix_spawn: clone+exec, which reports exec errors), writes the input and
- * reads stdout/stderr with poll() (no deadlock whatever the sizes), and
- * answers. After answering, it spawns the next process ahead with the same
- * args and env (see "Pre-spawn" below): the next request with exactly those
- * only hands it its input; any other gets it killed and a fresh spawn. Handlers are pre-forked and reused, since fork() is slow in VMs:
- * up to --spares (default 2) wait idle in poll()+accept() on the shared
- * listening socket; the main process forks more when none is idle, up to
- * --max-conns (default 256) at once (more connections wait in the backlog);
- * surplus handlers exit when they finish. If no handler can be forked (the
+ * process serves one connection at a time, request after request: reads the
+ * frame, spawns CMD (posix_spawn: clone+exec, which reports exec errors),
+ * writes the input and reads stdout/stderr with poll() (no deadlock whatever
+ * the sizes), and answers. After answering, it spawns the next process ahead
+ * with the same args and env, stopped before its first instruction (see
+ * "Pre-spawn" below): the next request with exactly those only releases it;
+ * any other gets it killed and a fresh spawn. Handlers are pre-forked and
+ * reused, since fork() is slow in VMs: up to --spares (default 2) wait idle
+ * in poll()+accept() on the shared listening socket; the main process forks
+ * more when none is idle, up to --max-conns (default 256) at once (more
+ * connections wait in the backlog: a client keeps at most that many open);
+ * surplus handlers exit when their connection closes. If no handler can be forked (the
  * container's pids limit), the main process answers the connection itself:
  * outcome 3 with the fork error. A client that closes its connection early
  * aborts its invocation (SIGKILL to the group).
@@ -482,6 +486,7 @@ typedef struct {
     uint64_t deadline;         /* 0: none */
     int reaped, status;        /* waitpid saw it exit, with this status */
     int client_gone;           /* nothing to answer: hung up, or the watchdog is stopping */
+    int stopped;               /* spawned ahead, still stopped before its first instruction */
     result res;
 } child_run;
 
@@ -705,16 +710,12 @@ static void prespawn(handler_state *hs) {
     free(envp);
 }
 
-/* Hand the pre-spawned process to the invocation in c, when it is alive: it
- * runs from its first instruction on. */
+/* Hand the pre-spawned process to the invocation in c, when it is alive; it
+ * stays stopped until release_child (its input is written first). */
 static int take_prespawned(handler_state *hs, child_run *c) {
     if (!prespawned_alive(hs)) return 0;
-    if (ptrace(PTRACE_DETACH, hs->pre.pid, NULL, NULL) < 0) {
-        hs->dead_streak++;
-        drop_prespawned(hs, 0);
-        return 0;
-    }
     hs->dead_streak = 0;
+    c->stopped = 1;
     c->pid = hs->pre.pid;
     c->fd_in = hs->pre.fd_in;
     c->fd_out = hs->pre.fd_out;
@@ -911,7 +912,10 @@ static int run_invocation(int conn, uint64_t t_accept, request *q, handler_state
     c.res = (result){OUT_EXITED, 0, 0, c.t_exec - t_accept, 0};
     hs->out.limit = q->max_out;
     hs->err.limit = q->max_err;
-    if (q->input_len == 0) close_fd(&c.fd_in);
+    feed_stdin(&c, q); /* what the pipe takes now, without a poll first; closes it when done */
+    /* Spawned ahead: it runs from its first instruction now. Should it have
+     * died since take_prespawned, supervise reaps it and reports how. */
+    if (c.stopped) ptrace(PTRACE_DETACH, c.pid, NULL, NULL);
     c.deadline = q->timeout_ms ? c.t_exec + (uint64_t)q->timeout_ms * 1000000ull : 0;
 
     supervise(conn, q, hs, &c);
