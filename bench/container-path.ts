@@ -4,7 +4,12 @@
  *   connect       a ping on a new connection (connect, accept, "HYP1" and back, close);
  *   (a) ping      the watchdog's socket round trip without a spawn, on a kept connection: the floor;
  *   (b) watchdog  a call through the watchdog client directly (what the container executor sends);
- *   (c) nats      a call over NATS through a real invoker (`hayate.v1.call.<fn>`, policy container).
+ *   (c) nats      a call over NATS through a real invoker (`hayate.v1.call.<fn>`, policy container);
+ *   nats-echo     a bare NATS request/reply (a responder in this process, on its own connection): the
+ *                 floor of (c) is this plus (a);
+ *   fresh         (b) with an arg that differs on every call, so the watchdog spawns the program then and
+ *                 there (the path of every call before processes were spawned ahead): its startup is the
+ *                 spawn time alone.
  * Each figure: p50 and p99 over all calls, and the median of the rounds' medians with its spread. The
  * watchdog's own startup (request read → the program exec'd, or released when it was spawned ahead) and
  * exec times come from (b)'s answers. CPU per call, per path, of the container (its cgroup's cpuacct),
@@ -66,9 +71,14 @@ async function main(): Promise<void> {
   const running = values.nats !== undefined && values.http !== undefined;
   const cluster = running ? { http: values.http!, nats: values.nats!, stop: async () => undefined } : await startLocalCluster({ invokers: 1, env: { HAYATE_LOG_LEVEL: 'warn' } });
   let nc: NatsConnection | undefined;
+  let echo: NatsConnection | undefined;
   try {
     await deploy(cluster.http, FN, exampleModule(FN), { image: IMAGE, policy: 'container' });
     nc = await connect({ servers: cluster.nats });
+    echo = await connect({ servers: cluster.nats });
+    const echoSubject = `bench.container-path.echo.${process.pid}`;
+    echo.subscribe(echoSubject, { callback: (_err, m) => m.respond(m.data) });
+    await echo.flush();
     const input = Buffer.from('hello, warm container');
     const expected = input.toString().toUpperCase();
     const viaNats = async (): Promise<void> => {
@@ -85,6 +95,8 @@ async function main(): Promise<void> {
     const client = new WatchdogClient(socket);
     const startupUs: number[] = [];
     const execUs: number[] = [];
+    const spawnUs: number[] = [];
+    let freshCalls = 0;
     const paths: Record<string, () => Promise<void>> = {
       connect: () => watchdogPing(socket),
       ping: () => client.ping(),
@@ -95,14 +107,24 @@ async function main(): Promise<void> {
         execUs.push(r.execNs / 1000);
       },
       nats: viaNats,
+      'nats-echo': async () => {
+        await nc!.request(echoSubject, input, { timeout: 60_000 });
+      },
+      fresh: async () => {
+        freshCalls += 1;
+        const r = await client.call({ ...req, args: [`fresh-${freshCalls}`] });
+        if (r.stdout.toString() !== expected) throw new Error(`fresh watchdog call answered ${r.outcome} ${JSON.stringify(r.stdout.toString())}`);
+        spawnUs.push(r.startupNs / 1000);
+      },
     };
     // warm every path (handlers forked, pre-spawned processes made, JIT) before measuring
     for (const run of Object.values(paths)) for (let i = 0; i < 50; i += 1) await run();
     startupUs.length = 0;
     execUs.length = 0;
-    const all: Record<string, number[]> = { connect: [], ping: [], watchdog: [], nats: [] };
-    const roundMedians: Record<string, number[]> = { connect: [], ping: [], watchdog: [], nats: [] };
-    const cpu: Record<string, number[]> = { connect: [0, 0, 0], ping: [0, 0, 0], watchdog: [0, 0, 0], nats: [0, 0, 0] };
+    spawnUs.length = 0;
+    const all: Record<string, number[]> = Object.fromEntries(Object.keys(paths).map((k) => [k, []]));
+    const roundMedians: Record<string, number[]> = Object.fromEntries(Object.keys(paths).map((k) => [k, []]));
+    const cpu: Record<string, number[]> = Object.fromEntries(Object.keys(paths).map((k) => [k, [0, 0, 0]]));
     const loadBefore = loadavg()[0]!;
     for (let r = 0; r < rounds; r += 1) {
       for (const [name, run] of Object.entries(paths)) {
@@ -135,11 +157,14 @@ async function main(): Promise<void> {
       const c = row.cpuPerCallUs;
       process.stdout.write(`${row.path.padEnd(9)} ${String(row.calls).padStart(6)} ${ms(row.p50Us).padStart(8)} ${ms(row.p99Us).padStart(8)}   ${`${ms(row.roundMedianUs)} (${ms(row.roundSpreadUs[0])}–${ms(row.roundSpreadUs[1])})`.padEnd(37)} ${String(c.container).padStart(9)} ${invokerPid > 0 ? String(c.invoker).padStart(7) : '      -'} ${String(c.client).padStart(6)}\n`);
     }
-    process.stdout.write(`watchdog startup (accept → program running with its input): p50 ${ms(startup.p50)} ms, p99 ${ms(startup.p99)} ms; exec p50 ${ms(exec.p50)} ms, p99 ${ms(exec.p99)} ms\n`);
-    if (values.json !== undefined) writeFileSync(values.json, `${JSON.stringify({ rounds, perRound, rows, startupUs: startup, execUs: exec }, null, 2)}\n`);
+    const spawn = quantiles(spawnUs);
+    process.stdout.write(`watchdog (b): startup (request read → program running) p50 ${ms(startup.p50)} ms, p99 ${ms(startup.p99)} ms; exec p50 ${ms(exec.p50)} ms, p99 ${ms(exec.p99)} ms\n`);
+    process.stdout.write(`spawn alone (fresh: request read → program exec'd): p50 ${ms(spawn.p50)} ms, p99 ${ms(spawn.p99)} ms\n`);
+    if (values.json !== undefined) writeFileSync(values.json, `${JSON.stringify({ rounds, perRound, rows, startupUs: startup, execUs: exec, spawnUs: spawn }, null, 2)}\n`);
     client.close();
   } finally {
     await nc?.close();
+    await echo?.close();
     await cluster.stop();
   }
 }
