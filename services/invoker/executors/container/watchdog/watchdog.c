@@ -711,7 +711,8 @@ static void prespawn(handler_state *hs) {
 }
 
 /* Hand the pre-spawned process to the invocation in c, when it is alive; it
- * stays stopped until release_child (its input is written first). */
+ * stays stopped (c->stopped) until run_invocation has written its input and
+ * detaches it. */
 static int take_prespawned(handler_state *hs, child_run *c) {
     if (!prespawned_alive(hs)) return 0;
     hs->dead_streak = 0;
