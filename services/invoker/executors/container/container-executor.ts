@@ -13,7 +13,6 @@ import type { Logger } from '../../../common/logger';
 import type { ExecutionOutcome, ExecutionRequest, ExecutionResult } from '../../executor';
 import type { ContainerTier } from '../../tier-router';
 import type { ContainerFiles } from './container-files';
-import { watchdogCall } from './watchdog-client';
 import type { ContainerSettings } from './warm-container';
 import { ContainerState, Label, WarmContainer } from './warm-container';
 
@@ -97,8 +96,7 @@ export class ContainerExecutor implements ContainerTier {
     container.inFlight += 1;
     container.lastUsedMs = Date.now();
     try {
-      const r = await watchdogCall(
-        container.socketPath,
+      const r = await container.watchdog.call(
         { args: req.args, env: req.env, input: req.input, timeoutMs: Math.max(1, req.deadlineUnixMs - Date.now()), maxOutputBytes: req.maxOutputBytes, maxStderrBytes: req.maxStderrBytes },
         signal,
       );

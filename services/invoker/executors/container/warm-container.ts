@@ -12,7 +12,7 @@ import { HayateError } from '../../../common/errors';
 import type { Logger } from '../../../common/logger';
 import { retry } from '../../../common/retry';
 import type { ContainerFiles } from './container-files';
-import { watchdogPing } from './watchdog-client';
+import { WatchdogClient, watchdogPing } from './watchdog-client';
 
 /** Labels on every container hayate starts; an invoker removes its own orphans by them. */
 export const Label = {
@@ -52,6 +52,8 @@ export class WarmContainer {
   state: ContainerState = ContainerState.starting;
   id = '';
   readonly socketPath: string;
+  /** Calls go through it: it keeps its connections to the watchdog between calls. */
+  readonly watchdog: WatchdogClient;
   readonly ready: Promise<void>;
   lastUsedMs = Date.now();
   inFlight = 0;
@@ -68,8 +70,14 @@ export class WarmContainer {
     // short paths: a unix socket path must fit in 108 bytes
     this.dir = join(settings.runtimeDir, randomBytes(6).toString('hex'));
     this.socketPath = join(this.dir, 'sock');
+    this.watchdog = new WatchdogClient(this.socketPath, { maxConnections: this.maxConns });
     this.ready = this.start();
     this.ready.catch(() => undefined); // observed by callers; never an unhandled rejection
+  }
+
+  /** Invocations the watchdog serves at once (its handlers); the client keeps no more connections. */
+  private get maxConns(): number {
+    return Math.max(1, this.spec.maxConcurrency || 64);
   }
 
   private async start(): Promise<void> {
@@ -81,7 +89,7 @@ export class WarmContainer {
       const memory = Math.max(MIN_MEMORY, this.spec.memoryMb * MiB);
       const container = await this.docker.createContainer({
         Image: this.spec.image,
-        Entrypoint: ['/hayate-watchdog', '--socket', '/hayate/sock', '--max-conns', String(Math.max(1, this.spec.maxConcurrency || 64)), '--'],
+        Entrypoint: ['/hayate-watchdog', '--socket', '/hayate/sock', '--max-conns', String(this.maxConns), '--'],
         Cmd: command,
         Labels: {
           [Label.function]: this.spec.name,
@@ -165,6 +173,7 @@ export class WarmContainer {
     if (this.state === ContainerState.removed) return;
     const wasReady = this.state === ContainerState.ready;
     this.state = ContainerState.removed;
+    this.watchdog.close();
     if (this.id !== '') {
       await this.docker
         .getContainer(this.id)
