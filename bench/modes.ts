@@ -73,7 +73,10 @@ async function unmeasured(ctx: BenchContext, fn: string, size: WorkloadSize): Pr
   }
 }
 
-/** Calls a hybrid function until its tier choice has settled (container warmed and measured, or retired). */
+/**
+ * Calls a hybrid function until its tier choice has settled: container warmed and measured, or retired, or
+ * never started (hot but its WASM runs too short for a container to win: HAYATE_HOT_MIN_US).
+ */
 async function settle(ctx: BenchContext, fn: string, size: WorkloadSize): Promise<void> {
   const deadline = Date.now() + ctx.plan.settleMs;
   for (let i = 0; Date.now() < deadline; i += 1) {
@@ -81,6 +84,8 @@ async function settle(ctx: BenchContext, fn: string, size: WorkloadSize): Promis
     if (i % 10 !== 9) continue;
     const state = await functionStatus(ctx.cluster.http, fn);
     if (state !== undefined && state.container.invocations >= 5 && (state.state === 'container' || state.state === 'wasm')) return;
+    // 20 calls and more at 10 calls to be hot: still in WASM with no container means none was worth starting
+    if (state !== undefined && i >= 19 && state.state === 'wasm' && state.container.invocations === 0) return;
   }
   ctx.notes.push(`${fn}: hybrid tier choice had not settled when measuring began`);
 }

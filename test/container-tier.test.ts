@@ -26,7 +26,8 @@ test.before(async (t) => {
   if (!('docker' in probe)) throw new Error(probe.reason);
   t.context.docker = probe.docker;
   // a small hot threshold and a short idle TTL keep the test short
-  t.context.cluster = await startCluster({ invokers: 1, env: { HAYATE_HOT_CALLS: '5', HAYATE_CONTAINER_IDLE_MS: '4000' } });
+  // HAYATE_HOT_MIN_US=0: the trivial functions here must get containers, to show the policy measuring and retiring them
+  t.context.cluster = await startCluster({ invokers: 1, env: { HAYATE_HOT_CALLS: '5', HAYATE_CONTAINER_IDLE_MS: '4000', HAYATE_HOT_MIN_US: '0' } });
   const { client } = t.context.cluster;
   const image = (n: string) => ({ image: `hayate-example/${n}:latest` });
   await client.deploy('matmul', readFileSync(exampleWasm('matmul')), { ...image('matmul'), arg: ['320'] });
