@@ -9,10 +9,9 @@
  * busy. So a function that holds every worker with long runs cannot make another wait: the other's call
  * starts on a spare at once and the OS shares the cores between the threads (issue 11, finding 3).
  *
- * Each worker has a JS heap limit (`resourceLimits`): a run whose host structures outgrow it ends with
- * LIMIT_EXCEEDED and only its worker is replaced. That catches heaps that grow step by step; one huge
- * allocation (a table of millions of entries) still aborts the whole process in V8, which is why module
- * bounds are checked before compiling (services/common/module-bounds.ts).
+ * Each worker has a JS heap limit (`resourceLimits`): a run whose host structures outgrow it step by step
+ * ends with LIMIT_EXCEEDED and only its worker is replaced (one huge allocation still aborts the process in
+ * V8: module bounds are checked before compiling, services/common/module-bounds.ts).
  *
  * After a run, a worker prepares the function's next instance, which runs the module's start section. That
  * time is the function's: the worker counts as busy, takes only that function's calls (their timers run
@@ -23,22 +22,20 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../../common/logger';
 import { HayateError } from '../../../common/errors';
-import type { ForgetMessage, ForgetModuleMessage, LoadModuleMessage, PrepareMessage, RunFiles, RunMessage, WorkerMessage } from './worker-protocol';
+import type { ForgetMessage, ForgetModuleMessage, PrepareMessage, RunMessage, WorkerMessage } from './worker-protocol';
 import { moduleKey, PREPARING, sharedState, WANT_IDLE } from './worker-protocol';
+import type { Job, PoolRunMessage, PoolRunResult, Slot } from './slot';
+import { fairShareAllows, WorkerHoldings } from './slot';
 import { WORKER_DIED } from '../../executor';
 
 type RunResult = Extract<WorkerMessage, { type: 'result' }>;
-export type PoolRunResult = RunResult | { type: 'timeout' };
+export type { PoolRunMessage, PoolRunResult } from './slot';
 
 /** A preparation that takes longer is abandoned: an ordinary instantiation takes well under 10 ms. */
 const PREPARE_MAX_MS = 50;
 /** Modules remembered as too slow to prepare ahead. */
 const SLOW_PREPARE_MAX = 1024;
-/** Compiled modules a worker keeps (least recently run out first); the module cache bounds their bytes. */
-const MODULES_PER_WORKER = 256;
 
-/** What a caller gives to run a module; the pool adds the id and whether to prepare ahead. */
-export type PoolRunMessage = Omit<RunMessage, 'id' | 'type' | 'prepare'>;
 
 /** Options of a pool. */
 export interface WasmPoolOptions {
@@ -46,33 +43,6 @@ export interface WasmPoolOptions {
   heapMb?: number;
   /** Workers beyond `size`, for functions below their fair share. @default 0 */
   spares?: number;
-}
-
-interface Job {
-  msg: PoolRunMessage;
-  /** Whose run it is (the function): the unit of the fair share. */
-  owner: string;
-  signal: AbortSignal;
-  /** Leaves the queue early when the signal aborts while the job waits for a worker. */
-  onQueuedAbort: () => void;
-  resolve: (r: PoolRunResult) => void;
-  reject: (e: unknown) => void;
-}
-
-interface Slot {
-  worker: Worker;
-  ready: boolean;
-  job: { id: number; job: Job; onAbort: () => void; prepare: boolean } | null;
-  /** The worker is preparing the next instance of `digest`; `timer` abandons it (null once a call of it waits). */
-  preparing: { digest: string; timer: NodeJS.Timeout | null } | null;
-  /** Digests of the bundles this worker holds: each is sent to a worker once, not with every run. */
-  bundles: Set<string>;
-  /** Keys (`moduleKey`) of the compiled modules this worker holds, least recently run first. */
-  modules: Set<string>;
-  /** Digest of the function whose next instance this worker has prepared (or prepares), as far as the pool knows. */
-  readyFor: string | null;
-  /** Shared with the worker: whether it is preparing (`PREPARING`), whether the pool waits to hear the end (`WANT_IDLE`). */
-  shared: Int32Array;
 }
 
 /** Pool lifecycle. */
@@ -166,7 +136,7 @@ export class WasmPool {
   private spawn(): Promise<void> {
     const shared = sharedState();
     const worker = new Worker(join(__dirname, 'worker.js'), { resourceLimits: { maxOldGenerationSizeMb: this.heapMb }, workerData: { shared } });
-    const slot: Slot = { worker, ready: false, job: null, preparing: null, bundles: new Set(), modules: new Set(), readyFor: null, shared };
+    const slot: Slot = { worker, ready: false, job: null, preparing: null, holds: new WorkerHoldings(), readyFor: null, shared };
     this.slots.add(slot);
     return new Promise((resolve) => {
       worker.on('message', (m: WorkerMessage) => {
@@ -260,23 +230,8 @@ export class WasmPool {
     return true;
   }
 
-  /**
-   * Whether a run of `owner` may take a free worker now: always while fewer than `size` run; beyond that
-   * (a spare) only while `owner` runs fewer than its fair share.
-   */
   private mayStart(owner: string): boolean {
-    let busy = 0;
-    let mine = 0;
-    const owners = new Set<string>([owner]);
-    for (const s of this.slots) {
-      if (s.job === null) continue;
-      busy += 1;
-      owners.add(s.job.job.owner);
-      if (s.job.job.owner === owner) mine += 1;
-    }
-    if (busy < this.size) return true;
-    for (const j of this.queue) owners.add(j.owner);
-    return mine < Math.max(1, Math.floor(this.size / owners.size));
+    return fairShareAllows(this.slots, this.queue, this.size, owner);
   }
 
   private anyIdle(): boolean {
@@ -314,8 +269,8 @@ export class WasmPool {
     slot.job = { id, job, onAbort, prepare };
     const m = job.msg;
     // field by field, the module only where the worker lacks it: no spread, no delete (both slow paths in V8)
-    const msg: RunMessage = { type: 'run', id, digest: m.digest, argv: m.argv, env: m.env, input: m.input, maxOutputBytes: m.maxOutputBytes, maxStderrBytes: m.maxStderrBytes, memoryLimitBytes: m.memoryLimitBytes, memoryPages: m.memoryPages, prepare, files: this.filesFor(slot, m.files) };
-    this.withModule(slot, msg, m.module);
+    const msg: RunMessage = { type: 'run', id, digest: m.digest, argv: m.argv, env: m.env, input: m.input, maxOutputBytes: m.maxOutputBytes, maxStderrBytes: m.maxStderrBytes, memoryLimitBytes: m.memoryLimitBytes, memoryPages: m.memoryPages, prepare, files: slot.holds.filesFor(m.files) };
+    slot.holds.withModule(msg, m.module);
     slot.worker.postMessage(msg);
   }
 
@@ -341,13 +296,13 @@ export class WasmPool {
   /** Tells every worker holding bundle `digest` to let it go (evicted from the bundle cache). */
   forget(digest: string): void {
     const msg: ForgetMessage = { type: 'forget', digest };
-    for (const slot of this.slots) if (slot.bundles.delete(digest)) slot.worker.postMessage(msg);
+    for (const slot of this.slots) if (slot.holds.bundles.delete(digest)) slot.worker.postMessage(msg);
   }
 
   /** Tells every worker holding the compiled module of `digest` for `memoryLimitBytes` to let it go (evicted from the module cache). */
   forgetModule(digest: string, memoryLimitBytes: number): void {
     const msg: ForgetModuleMessage = { type: 'forget-module', key: moduleKey(digest, memoryLimitBytes) };
-    for (const slot of this.slots) if (slot.modules.delete(msg.key)) slot.worker.postMessage(msg);
+    for (const slot of this.slots) if (slot.holds.modules.delete(msg.key)) slot.worker.postMessage(msg);
   }
 
   /**
@@ -357,11 +312,8 @@ export class WasmPool {
   preload(digest: string, memoryLimitBytes: number, module: WebAssembly.Module): void {
     const key = moduleKey(digest, memoryLimitBytes);
     for (const slot of this.slots) {
-      if (!slot.ready || slot.modules.has(key)) continue;
-      const msg: LoadModuleMessage = { type: 'load-module', key, module };
-      const dropped = this.hold(slot, key);
-      if (dropped !== undefined) msg.dropModules = [dropped];
-      slot.worker.postMessage(msg);
+      const msg = slot.ready ? slot.holds.load(key, module) : null;
+      if (msg !== null) slot.worker.postMessage(msg);
     }
   }
 
@@ -382,41 +334,12 @@ export class WasmPool {
     const slot = chosen;
     const msg: PrepareMessage = { type: 'prepare', ...shape };
     const key = moduleKey(shape.digest, shape.memoryLimitBytes);
-    if (!slot.modules.has(key)) return; // `preload` gave it to every ready worker first
+    if (!slot.holds.modules.has(key)) return; // `preload` gave it to every ready worker first
     // set before the message leaves: the pool must not take the worker for free until the worker clears it
     Atomics.store(slot.shared, PREPARING, 1);
     slot.preparing = { digest: shape.digest, timer: setTimeout(() => this.abandonPreparation(slot, shape.digest), PREPARE_MAX_MS) };
     slot.readyFor = shape.digest;
     slot.worker.postMessage(msg);
-  }
-
-  /** The module travels only to a worker that does not hold it yet. */
-  private withModule(slot: Slot, msg: RunMessage, module: WebAssembly.Module | undefined): void {
-    const key = moduleKey(msg.digest, msg.memoryLimitBytes);
-    if (slot.modules.delete(key)) {
-      slot.modules.add(key);
-      return;
-    }
-    msg.module = module;
-    const dropped = this.hold(slot, key);
-    if (dropped !== undefined) msg.dropModules = [dropped];
-  }
-
-  /** Records that `slot`'s worker holds module `key`; returns the least recently run one it must drop beyond `MODULES_PER_WORKER`. */
-  private hold(slot: Slot, key: string): string | undefined {
-    slot.modules.add(key);
-    if (slot.modules.size <= MODULES_PER_WORKER) return undefined;
-    const oldest = slot.modules.values().next().value as string;
-    slot.modules.delete(oldest);
-    return oldest;
-  }
-
-  /** A run's files as this worker needs them: the shared bundle only the first time it sees it. */
-  private filesFor(slot: Slot, files: RunFiles | null): RunFiles | null {
-    if (files === null) return null;
-    if (slot.bundles.has(files.digest)) return { digest: files.digest, path: files.path, writable: files.writable };
-    slot.bundles.add(files.digest);
-    return files;
   }
 
   private release(slot: Slot): Job | null {
