@@ -79,3 +79,14 @@ test.serial('a forged or malformed deploy notice is ignored: the function still 
   await cluster.nc.flush();
   t.is(Buffer.from((await invoke(cluster, 'victim', 'still upper')).output).toString(), 'STILL UPPER');
 });
+
+test('an invoker that does not compile ahead (HAYATE_PREFETCH=off) answers the notice as not ready, and the function still runs', async (t) => {
+  const cluster = await startCluster({ invokers: 1, env: { HAYATE_PREFETCH: 'off' } });
+  try {
+    const spec = await cluster.client.deploy('lazy', fresh('upper', 7), { policy: 'wasm' });
+    t.is(spec['ready_invokers'], 0);
+    t.is(Buffer.from((await invoke(cluster, 'lazy', 'compiled at the call')).output).toString(), 'COMPILED AT THE CALL');
+  } finally {
+    await cluster.stop();
+  }
+});

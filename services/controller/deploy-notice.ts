@@ -35,6 +35,7 @@ export async function announceDeploy(nc: NatsConnection, subjects: Subjects, spe
     }
     let acks = 0;
     const replies = await nc.requestMany(subjects.deployed(spec.name), data, { strategy: RequestStrategy.JitterTimer, maxWait: NOTICE_WAIT_MS, jitter: NOTICE_JITTER_MS });
+    // an empty reply: compiled and in the workers; anything else: an invoker that does not compile ahead
     for await (const reply of replies) if (reply.data.byteLength === 0) acks += 1;
     return acks;
   } catch {

@@ -34,6 +34,9 @@ import { TriggerConsumers } from './trigger-consumers';
 export const InvokerState = { idle: 'idle', running: 'running', draining: 'draining', stopped: 'stopped' } as const;
 export type InvokerState = (typeof InvokerState)[keyof typeof InvokerState];
 
+/** Reply to a deploy notice by an invoker that does not compile ahead (prefetch off). */
+const NOT_PRELOADED = new TextEncoder().encode('not preloaded');
+
 export interface InvokerDeps {
   nc: NatsConnection;
   config: Readonly<Config>;
@@ -197,7 +200,11 @@ export class Invoker {
       return;
     }
     const { spec, module } = notice;
-    if (!this.deps.config.prefetchModules || module.byteLength === 0) return;
+    if (!this.deps.config.prefetchModules || module.byteLength === 0) {
+      // not ready, and not waiting to be: say so at once (a non-empty reply), so the deploy does not wait for us
+      if (msg.reply) msg.respond(NOT_PRELOADED);
+      return;
+    }
     this.deps.modules
       .preload(spec, module)
       // acknowledged (empty reply) once compiled and handed to the workers: the controller answers the deploy then
