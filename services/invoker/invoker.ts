@@ -14,6 +14,7 @@ import type { Config } from '../common/config';
 import { HayateError } from '../common/errors';
 import type { Logger } from '../common/logger';
 import type { FunctionStore } from '../common/store';
+import { parseFunctionName } from '../common/names';
 import { Subjects } from '../common/subjects';
 import { AsyncConsumer } from './async-consumer';
 import type { BundleCache } from './bundle-cache';
@@ -205,8 +206,9 @@ export class Invoker {
       if (msg.reply) msg.respond(NOT_PRELOADED);
       return;
     }
-    this.deps.modules
-      .preload(spec, module)
+    // with the spec read from the KV meanwhile (unless the watch brought it already), so the first call
+    // does not wait for that read either
+    Promise.all([this.deps.modules.preload(spec, module), this.specs.get(parseFunctionName(spec.name))])
       // acknowledged (empty reply) once compiled and handed to the workers: the controller answers the deploy then
       .then(() => msg.reply && msg.respond(new Uint8Array(0)))
       .catch((err: unknown) => this.log.debug({ err, fn: spec.name }, 'module preload failed'));
