@@ -95,8 +95,11 @@ test('WASI fixture posix-fs prints on the invoker what the same C program prints
       t.fail('gcc could not build test/fixtures/wasi/posix-fs.c (apt-get install gcc)');
       return;
     }
-    // as the invoker gives it: stdin a pipe whose writer has closed, stdout a pipe, stderr not a socket
-    const native = execFileSync('sh', ['-c', `printf 'line one\\nline two\\n' | "${exe}" 2>/dev/null | cat`], { encoding: 'utf8' });
+    // as the invoker gives it: stdin a pipe whose writer has closed, stdout a pipe, stderr not a socket. A
+    // here-document, not `printf | prog`: Debian's sh (dash) writes a small one into the pipe and closes it
+    // before the program starts, where printf could still be writing when the program first polls stdin
+    // (it then saw no data and no hang-up: a flake under load)
+    const native = execFileSync('sh', ['-c', `"${exe}" 2>/dev/null <<'EOF' | cat\nline one\nline two\nEOF\n`], { encoding: 'utf8' });
     t.is(native, readFileSync(join(fixtureDir('wasi'), 'posix-fs.stdout'), 'utf8'));
   } finally {
     rmSync(dir, { recursive: true, force: true });
