@@ -17,8 +17,8 @@ import http from 'node:http';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { connect } from 'nats';
-import { cpuSeconds } from './cpu';
-import { quantiles } from './stats';
+import { cpuMeter } from './cpu';
+import { closedLoop, perSecond, quantiles } from './stats';
 
 interface TreeApi {
   startLocalCluster: (o: { invokers: number; env: Record<string, string> }) => Promise<{ dir: string; http: string; nats: string; stop: () => Promise<void> }>;
@@ -44,26 +44,13 @@ function unseen(module: Buffer, tag: string): Buffer {
   return Buffer.concat([module, Buffer.from([0, body.length]), body]);
 }
 
-async function closedLoop(concurrency: number, seconds: number, pids: Record<string, number>, one: () => Promise<boolean>): Promise<Rate> {
-  let n = 0;
-  const drive = async (s: number) => {
-    const end = Date.now() + s * 1000;
-    await Promise.all(Array.from({ length: concurrency }, async () => {
-      while (Date.now() < end) if (await one()) n += 1;
-    }));
-  };
-  await drive(1);
-  n = 0;
-  const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
-  const self = process.cpuUsage();
-  const t0 = Date.now();
-  await drive(seconds);
-  const elapsed = (Date.now() - t0) / 1000;
-  const own = process.cpuUsage(self);
-  const cpuMsPerCall: Record<string, number> = {};
-  for (const [k, pid] of Object.entries(pids)) cpuMsPerCall[k] = Number((((cpuSeconds(pid) - (before[k] ?? 0)) * 1000) / n).toFixed(3));
-  cpuMsPerCall['load generator'] = Number(((own.user + own.system) / 1000 / n).toFixed(3));
-  return { callsPerSecond: Math.round(n / elapsed), cpuMsPerCall };
+/** Calls/s and CPU ms per call by process of `one` kept `concurrency` in flight for `seconds`, after a second of warm-up. */
+async function rate(concurrency: number, seconds: number, pids: Record<string, number>, one: () => Promise<boolean>): Promise<Rate> {
+  await closedLoop(concurrency, { ms: 1000 }, one);
+  const meter = cpuMeter(Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, [pid]])));
+  const loop = await closedLoop(concurrency, { ms: seconds * 1000 }, one);
+  const cpu = meter.stop(loop.samples.length);
+  return { callsPerSecond: perSecond(loop), cpuMsPerCall: Object.fromEntries(Object.entries(cpu.groups).map(([name, share]) => [name, share.ms_per_call])) };
 }
 
 async function measure(tree: string, seconds: number, concurrency: number) {
@@ -84,8 +71,8 @@ async function measure(tree: string, seconds: number, concurrency: number) {
     await t.deploy(cluster.http, 'upper', upper, { policy: 'wasm' });
     const input = Buffer.from('hello, edge!    ');
     const pids = { invoker: state.invokers[0]!.pid, 'nats-server': state.nats_pid, controller: state.controller.pid };
-    const nats = await closedLoop(concurrency, seconds, pids, async () => (await client.call({ function: 'upper', input, args: [] })).response.status === 'OK');
-    const overHttp = await closedLoop(concurrency, seconds, pids, () => post('/v1/functions/upper/invoke', input));
+    const nats = await rate(concurrency, seconds, pids, async () => (await client.call({ function: 'upper', input, args: [] })).response.status === 'OK');
+    const overHttp = await rate(concurrency, seconds, pids, () => post('/v1/functions/upper/invoke', input));
     const first = { nats: [] as number[], http: [] as number[] };
     for (let i = 0; i < 10; i += 1) {
       await t.deploy(cluster.http, `first-n${i}`, unseen(upper, `n${i}`), { policy: 'wasm' });
