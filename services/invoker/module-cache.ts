@@ -20,9 +20,16 @@ export interface MemoryPages {
 }
 
 interface Entry {
+  digest: string;
+  memoryMb: number;
   module: WebAssembly.Module;
   bytes: number;
   memory: MemoryPages;
+}
+
+/** A module's key in the cache: one compiled form per digest and memory cap. */
+function keyOf(digest: string, memoryMb: number): string {
+  return `${digest}/${memoryMb}`;
 }
 
 /** A module just compiled into the cache, or ready after a deploy notice: then with the function deployed. */
@@ -62,13 +69,12 @@ export class ModuleCache {
         // checked against its bounds, capped at memory_mb, taking its memory from the worker (see compileForRun)
         const { module, memory } = await compile(source, context.memoryMb);
         for (const listener of this.loadListeners) listener({ digest: context.digest, memoryMb: context.memoryMb, module, memory });
-        return { module, bytes: source.byteLength, memory };
+        return { digest: context.digest, memoryMb: context.memoryMb, module, bytes: source.byteLength, memory };
       },
       // a fetch in flight holds no bytes yet: `bytes` counts compiled modules only
       backgroundFetchSize: 0,
-      dispose: (_entry, key) => {
-        const at = key.lastIndexOf('/');
-        for (const listener of this.evictListeners) listener(key.slice(0, at), Number(key.slice(at + 1)));
+      dispose: (entry) => {
+        for (const listener of this.evictListeners) listener(entry.digest, entry.memoryMb);
       },
     });
   }
@@ -91,7 +97,7 @@ export class ModuleCache {
   async preload(spec: FunctionSpec, source: Uint8Array): Promise<void> {
     const { digest, memoryMb } = spec;
     if (digestOf(source) !== digest) throw new HayateError('HAYATE_ERR_INVALID_MODULE', `Cannot preload module ${digest}: the bytes announced do not have that digest`);
-    const { module, memory } = await this.entries.forceFetch(`${digest}/${memoryMb}`, { context: { digest, memoryMb, source } });
+    const { module, memory } = await this.entries.forceFetch(keyOf(digest, memoryMb), { context: { digest, memoryMb, source } });
     for (const listener of this.loadListeners) listener({ digest, memoryMb, module, memory, spec });
   }
 
@@ -112,7 +118,7 @@ export class ModuleCache {
    */
   async get(digest: string, memoryMb: number): Promise<CachedModule> {
     const status: LRUCache.Status<string, Entry> = {};
-    const entry = await this.entries.forceFetch(`${digest}/${memoryMb}`, { context: { digest, memoryMb }, status });
+    const entry = await this.entries.forceFetch(keyOf(digest, memoryMb), { context: { digest, memoryMb }, status });
     return { module: entry.module, memory: entry.memory, cold: status.fetch !== 'hit' };
   }
 
@@ -121,11 +127,11 @@ export class ModuleCache {
    * `PrefetchQueue`). `onError` hears of a load that failed.
    */
   prefetch(digest: string, memoryMb: number, onError: (err: unknown) => void): void {
-    this.prefetches.add(`${digest}/${memoryMb}`, () => this.get(digest, memoryMb).catch(onError));
+    this.prefetches.add(keyOf(digest, memoryMb), () => this.get(digest, memoryMb).catch(onError));
   }
 
   /** Forgets every compiled form of `digest` (after a redeploy or delete). */
   evict(digest: string): void {
-    for (const key of [...this.entries.keys()]) if (key.startsWith(`${digest}/`)) this.entries.delete(key);
+    for (const [key, entry] of [...this.entries.entries()]) if (entry.digest === digest) this.entries.delete(key);
   }
 }
