@@ -337,9 +337,14 @@ export class WasmPool {
     if (!slot.holds.modules.has(key)) return; // `preload` gave it to every ready worker first
     // set before the message leaves: the pool must not take the worker for free until the worker clears it
     Atomics.store(slot.shared, PREPARING, 1);
-    slot.preparing = { digest: shape.digest, timer: setTimeout(() => this.abandonPreparation(slot, shape.digest), PREPARE_MAX_MS) };
-    slot.readyFor = shape.digest;
+    this.preparing(slot, shape.digest);
     slot.worker.postMessage(msg);
+  }
+
+  /** `slot`'s worker prepares an instance of `digest`: busy for others, abandoned past `PREPARE_MAX_MS`. */
+  private preparing(slot: Slot, digest: string): void {
+    slot.preparing = { digest, timer: setTimeout(() => this.abandonPreparation(slot, digest), PREPARE_MAX_MS) };
+    slot.readyFor = digest;
   }
 
   private release(slot: Slot): Job | null {
@@ -356,9 +361,7 @@ export class WasmPool {
     const job = this.release(slot);
     if (job !== null && prepare) {
       // the worker now prepares this function's next instance (the run message said `prepare`)
-      const digest = job.msg.digest;
-      slot.preparing = { digest, timer: setTimeout(() => this.abandonPreparation(slot, digest), PREPARE_MAX_MS) };
-      slot.readyFor = digest;
+      this.preparing(slot, job.msg.digest);
     }
     job?.resolve(m);
     this.dispatch();

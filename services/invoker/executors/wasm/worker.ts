@@ -26,11 +26,16 @@ type RunShape = Pick<RunMessage, 'digest' | 'argv' | 'env' | 'memoryLimitBytes' 
 /** Compiled modules given to this worker, by `moduleKey`: each arrives once, until the pool drops it. */
 const modules = new Map<string, WebAssembly.Module>();
 
+/** Keeps `module` under `key` (when it came with the message), after dropping the modules the pool said to drop. */
+function keepModule(key: string, module: WebAssembly.Module | undefined, drop: readonly string[] | undefined): void {
+  for (const old of drop ?? []) modules.delete(old);
+  if (module !== undefined) modules.set(key, module);
+}
+
 /** The compiled module of a run. @throws Error when the pool never sent it (a bug) */
 function moduleOf(msg: Pick<RunMessage, 'digest' | 'memoryLimitBytes' | 'module' | 'dropModules'>): WebAssembly.Module {
-  for (const key of msg.dropModules ?? []) modules.delete(key);
   const key = moduleKey(msg.digest, msg.memoryLimitBytes);
-  if (msg.module !== undefined) modules.set(key, msg.module);
+  keepModule(key, msg.module, msg.dropModules);
   const module = modules.get(key);
   if (module === undefined) throw new Error(`module ${key} was never sent to this worker`);
   return module;
@@ -196,6 +201,16 @@ function prepareNext(): void {
   }
 }
 
+/**
+ * A module or bundle was let go of: when it is the last run's, the prepared instance (always of the last
+ * run) and what would prepare the next let go of it too.
+ */
+function forgetLastRunIf(itsOwn: boolean): void {
+  if (!itsOwn) return;
+  lastRun = null;
+  prepared = null;
+}
+
 /** Says that the preparation is over: in `shared`, and in an `idle` message when the pool waits for it. */
 function preparationOver(port: NonNullable<typeof parentPort>): void {
   Atomics.store(shared, PREPARING, 0);
@@ -225,26 +240,17 @@ async function main(): Promise<void> {
       return;
     }
     if (msg.type === 'load-module') {
-      for (const key of msg.dropModules ?? []) modules.delete(key);
-      modules.set(msg.key, msg.module);
+      keepModule(msg.key, msg.module, msg.dropModules);
       return;
     }
     if (msg.type === 'forget-module') {
       modules.delete(msg.key);
-      // a prepared instance is always of the last run: both let go of the module
-      if (lastRun !== null && moduleKey(lastRun.msg.digest, lastRun.msg.memoryLimitBytes) === msg.key) {
-        lastRun = null;
-        prepared = null;
-      }
+      forgetLastRunIf(lastRun !== null && moduleKey(lastRun.msg.digest, lastRun.msg.memoryLimitBytes) === msg.key);
       return;
     }
     if (msg.type === 'forget') {
       bundles.delete(msg.digest);
-      // a prepared instance is always of the last run: both let go of the bundle's bytes
-      if (lastRun?.msg.files?.digest === msg.digest) {
-        lastRun = null;
-        prepared = null;
-      }
+      forgetLastRunIf(lastRun?.msg.files?.digest === msg.digest);
       return;
     }
     let reply: WorkerMessage;
