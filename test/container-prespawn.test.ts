@@ -218,6 +218,50 @@ test('watchdog stopped with SIGTERM leaves no process behind when processes wait
   t.deepEqual(before.filter((p) => running(p.pid)).map((p) => p.cmd.join(' ')), []);
 });
 
+/** Whether a process sleeps in a read of its stdin, from /proc/PID/syscall ("0 0x0 …" on x86-64: read, fd 0). */
+function readsStdin(pid: number): boolean {
+  try {
+    const [nr, fd] = readFileSync(`/proc/${pid}/syscall`, 'utf8').split(' ');
+    return nr === '0' && fd === '0x0';
+  } catch {
+    return false;
+  }
+}
+
+/** A process spawned ahead for `args` that waits stopped at its first instruction (ptrace: state "t"). */
+const stoppedAhead = (w: HostWatchdog, args: string[]) => waiting(w).find((p) => p.cmd.slice(1).join(',') === args.join(',') && p.state === 't');
+
+test('watchdog lets a process spawned ahead run its start-up until it blocks reading its stdin, and feeds it its call', async (t) => {
+  const w = await startWatchdog(t);
+  for (let i = 0; i < 3; i += 1) await probeCall(t, w, `seq ${i}`);
+  const ahead = await until('a process spawned ahead blocked on its stdin', () => waiting(w).find((p) => readsStdin(p.pid)));
+  const pids = [];
+  for (let i = 0; i < 5; i += 1) pids.push(await probeCall(t, w, `after ${i}`));
+  t.true(pids.includes(ahead.pid), 'the process that waited on its stdin served a call');
+  const inputs = Array.from({ length: 24 }, (_, i) => `ahead ${i} ${randomBytes(4).toString('hex')}`);
+  const concurrent = await Promise.all(inputs.map((input) => probeCall(t, w, input)));
+  t.is(new Set([...pids, ...concurrent]).size, pids.length + concurrent.length, 'every call ran in a process of its own');
+});
+
+for (const [args, what] of [[['spin'], 'computes 200 ms of CPU before it reads its stdin'], [['noinput'], 'never reads its stdin']] as const) {
+  test(`watchdog answers every call of a program that ${what}, and stops letting its processes run ahead`, async (t) => {
+    const w = await startWatchdog(t);
+    for (let i = 0; i < 3; i += 1) {
+      const r = await w.client.call(request(`${args[0]} ${i}`, [...args]));
+      t.is(r.outcome, 'exited', r.stderr.toString());
+      const m = ANSWER.exec(r.stdout.toString());
+      t.deepEqual(m?.slice(2), [args.join(','), '-', args[0] === 'noinput' ? '' : `${args[0]} ${i}`.toUpperCase()], r.stdout.toString());
+    }
+    // its run-ahead failed (busy past 20 ms of CPU, or ended before its call): the next one waits at its first instruction
+    const stopped = await until('a process spawned ahead stopped at its first instruction', () => stoppedAhead(w, [...args]));
+    await sleep(100);
+    t.is(stoppedAhead(w, [...args])?.pid, stopped.pid, 'it stays stopped until its call');
+    const r = await w.client.call(request('last', [...args]));
+    t.is(r.outcome, 'exited');
+    t.regex(r.stdout.toString(), ANSWER);
+  });
+}
+
 // ---- warm containers behind a real invoker ----
 
 /** The host pids and command lines of the processes in the invoker's warm container of `probe`. */
