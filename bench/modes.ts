@@ -9,7 +9,7 @@ import { dockerRun } from './docker-run';
 import { deploy, exampleModule, functionStatus, uniqueModule } from './hayate-api';
 import type { ModeComparison, Row } from './results';
 import { Mode } from './results';
-import { closedLoop, interleaved, quantiles } from './stats';
+import { closedLoop, interleaved, quantiles, spread } from './stats';
 import type { Workload, WorkloadSize } from './workloads';
 
 interface Samples {
@@ -140,8 +140,6 @@ export async function measureModes(ctx: BenchContext, w: Workload, si: number, s
   }
   const singles = modes.filter((m) => m !== Mode.hybrid);
   const best = singles.length === 0 ? null : singles.reduce((a, b) => (spreads[b].median < spreads[a].median ? b : a));
-  const hybrid = modes.includes(Mode.hybrid) ? spreads[Mode.hybrid].median : 0;
-  const bestUs = best === null ? 0 : spreads[best].median;
   return {
     rows,
     comparison: {
@@ -151,9 +149,19 @@ export async function measureModes(ctx: BenchContext, w: Workload, si: number, s
       calls_per_round: p.roundCalls,
       p50_us: Object.fromEntries(modes.map((m) => [m, spreads[m]])),
       best_single: best,
-      hybrid_vs_best: hybrid > 0 && bestUs > 0 ? Number((hybrid / bestUs).toFixed(3)) : 0,
+      hybrid_vs_best: best === null || !modes.includes(Mode.hybrid) ? 0 : pairedRatio(spreads[Mode.hybrid].rounds, spreads[best].rounds),
     },
   };
+}
+
+/**
+ * The median over rounds of a round's `a` ÷ the same round's `b` (0 when not measured): cells of one round
+ * run next to each other, so a drift of the machine over the run (round p50s here fell 2× over a few seconds
+ * of calls) cancels out of each ratio instead of landing on whichever mode it favours.
+ */
+export function pairedRatio(a: readonly number[], b: readonly number[]): number {
+  const ratios = a.flatMap((v, i) => (v > 0 && (b[i] ?? 0) > 0 ? [v / b[i]!] : []));
+  return ratios.length === 0 ? 0 : Number(spread(ratios).median.toFixed(3));
 }
 
 /** A cold `docker run` per call: the first, then `dockerRunCalls` more (every one is cold). */

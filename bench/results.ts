@@ -42,7 +42,7 @@ export interface ModeComparison {
   /** Per mode: the e2e p50 of each round, with their median, min and max. */
   p50_us: Partial<Record<Mode, Spread>>;
   best_single: Mode | null;
-  /** hybrid median ÷ best single tier's median; 0 when not measured. */
+  /** Median over rounds of hybrid's round p50 ÷ the best single tier's in the same round; 0 when not measured. */
   hybrid_vs_best: number;
 }
 

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { runBench } from '../bench/index';
+import { pairedRatio } from '../bench/modes';
 import type { BenchResults } from '../bench/index';
 
 /** Every number in `value` (walking objects and arrays), with its path. */
@@ -50,4 +51,14 @@ test('bench writes every section with numeric figures when run on a tiny plan', 
   const bad = numbers(json).filter(([, n]) => !Number.isFinite(n));
   t.deepEqual(bad, [], 'every figure is a finite number');
   t.true(d.concurrency.every((r) => r.calls > 0), 'every concurrency cell made calls');
+});
+
+test('hybrid ÷ best is the median of per-round ratios, so a machine drifting over the rounds cancels out', (t) => {
+  // both modes twice as fast by the end of the run, hybrid 2 % slower than wasm in every round
+  const wasm = [1.4, 1.2, 1.0, 0.8, 0.7];
+  const hybrid = wasm.map((v) => v * 1.02);
+  t.is(pairedRatio(hybrid, wasm), 1.02);
+  // a round with a missing figure is left out, not counted as 0
+  t.is(pairedRatio([1, 0, 3], [1, 2, 2]), 1);
+  t.is(pairedRatio([], []), 0);
 });
