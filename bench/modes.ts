@@ -64,6 +64,9 @@ function record(into: Samples, r: InvokeResponse): void {
   into.tiers.push(r.tier);
 }
 
+/** Pause before each cell of the interleaved rounds (see `interleaved`). */
+const ROUND_GAP_MS = 50;
+
 /** A call outside the measured cells (warm-up, settling): a failure is noted, not fatal. */
 async function unmeasured(ctx: BenchContext, fn: string, size: WorkloadSize): Promise<void> {
   try {
@@ -133,7 +136,7 @@ export async function measureModes(ctx: BenchContext, w: Workload, si: number, s
     const c = await cell(ctx, fns.get(mode)!, size, p.roundCalls, 1, p.roundMs, into.samples, 3);
     into.wallMs += c.wallMs;
     return quantiles(into.samples.e2e.slice(before)).p50;
-  });
+  }, ROUND_GAP_MS);
   for (const mode of modes) {
     const { samples, wallMs } = pooled.get(mode)!;
     rows.push({ ...toRow({ mode, workload: w.name, size: size.label, amount: samples.e2e.length, concurrency: 1, cold: false }, samples, wallMs, floorUs), round_p50_us: spreads[mode] });

@@ -27,7 +27,7 @@ export function dimensionSections(results: BenchResults): string[] {
   if (results.modes.length > 0) {
     const r0 = results.modes[0]!;
     lines.push('## Modes compared in interleaved rounds', '');
-    lines.push(`Warm e2e p50 in ms, median of ${r0.rounds} round p50s (min–max), each round up to ${r0.calls_per_round} sequential calls per mode, modes interleaved (A B C, B C A, …); "hybrid ÷ best" is the median over rounds of hybrid's round p50 ÷ the best tier's in the same round, so that drift between cells cannot decide the comparison.`, '');
+    lines.push(`Warm e2e p50 in ms, median of ${r0.rounds} round p50s (min–max), each round up to ${r0.calls_per_round} sequential calls per mode, modes interleaved (A B C, B C A, C A B, then reversed: C B A, A C B, B A C, so that every mode follows every other equally often; 50 ms of pause before each cell); "hybrid ÷ best" is the median over rounds of hybrid's round p50 ÷ the best tier's in the same round, so that drift between cells cannot decide the comparison.`, '');
     lines.push('| task | hybrid | wasm | container | best single tier | hybrid ÷ best |', '| --- | ---: | ---: | ---: | --- | ---: |');
     for (const m of results.modes) {
       const cell = (mode: 'hybrid' | 'wasm' | 'container') => (m.p50_us[mode] === undefined ? '' : range(m.p50_us[mode]!, ms));

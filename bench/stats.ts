@@ -34,16 +34,30 @@ export function spread(rounds: readonly number[]): Spread {
 }
 
 /**
- * Measures every key once per round, `rounds` times, interleaved (A B C, B C A, C A B, …: the order rotates
- * so that no key always runs right after another), so that drift between cells measured seconds apart
- * spreads over every key instead of deciding their comparison.
+ * The order of the keys in round `round`: rotated by one each round (A B C, B C A, C A B), and reversed every
+ * other cycle of rotations (C B A, A C B, B A C), so that over two cycles every key runs right after every
+ * other key equally often. With rotations alone one key follows a given other one twice as often as the
+ * rest: in the bench the WASM-only mode followed the container mode's cell (whose process churn slows the
+ * next calls) a third of the time and the hybrid two thirds, which made the hybrid look 6–12 % slower.
+ */
+export function roundOrder<K>(keys: readonly K[], round: number): K[] {
+  const n = keys.length;
+  const rotated = keys.map((_, i) => keys[(i + round) % n]!);
+  return Math.floor(round / n) % 2 === 0 ? rotated : rotated.reverse();
+}
+
+/**
+ * Measures every key once per round, `rounds` times, interleaved in `roundOrder` (no key runs more often
+ * right after another), with a pause of `gapMs` before each measurement so that what one cell leaves running
+ * (a container spawning its next process, garbage collection) is over before the next starts. Drift between
+ * cells measured seconds apart then spreads over every key instead of deciding their comparison.
  * @returns each key's round values as a `Spread`
  */
-export async function interleaved<K extends string>(keys: readonly K[], rounds: number, measure: (key: K, round: number) => Promise<number>): Promise<Record<K, Spread>> {
+export async function interleaved<K extends string>(keys: readonly K[], rounds: number, measure: (key: K, round: number) => Promise<number>, gapMs = 0): Promise<Record<K, Spread>> {
   const values = new Map<K, number[]>(keys.map((k) => [k, []]));
   for (let round = 0; round < rounds; round += 1) {
-    for (let i = 0; i < keys.length; i += 1) {
-      const key = keys[(i + round) % keys.length]!;
+    for (const key of roundOrder(keys, round)) {
+      if (gapMs > 0) await new Promise((resolve) => setTimeout(resolve, gapMs));
       values.get(key)!.push(await measure(key, round));
     }
   }

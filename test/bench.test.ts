@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { runBench } from '../bench/index';
 import { pairedRatio } from '../bench/modes';
+import { roundOrder } from '../bench/stats';
 import type { BenchResults } from '../bench/index';
 
 /** Every number in `value` (walking objects and arrays), with its path. */
@@ -61,4 +62,16 @@ test('hybrid ÷ best is the median of per-round ratios, so a machine drifting ov
   // a round with a missing figure is left out, not counted as 0
   t.is(pairedRatio([1, 0, 3], [1, 2, 2]), 1);
   t.is(pairedRatio([], []), 0);
+});
+
+test('interleaved rounds put every mode right after every other equally often over two cycles', (t) => {
+  const modes = ['hybrid', 'wasm', 'container'];
+  const follows = new Map<string, number>();
+  for (let round = 0; round < 2 * modes.length; round += 1) {
+    const order = roundOrder(modes, round);
+    t.deepEqual([...order].sort(), [...modes].sort(), `round ${round} has each mode once`);
+    for (let i = 1; i < order.length; i += 1) follows.set(`${order[i - 1]}→${order[i]}`, (follows.get(`${order[i - 1]}→${order[i]}`) ?? 0) + 1);
+  }
+  t.is(follows.size, 6, 'every ordered pair occurs');
+  t.deepEqual(new Set(follows.values()), new Set([2]), 'each exactly twice');
 });

@@ -243,7 +243,12 @@ test('watchdog lets a process spawned ahead run its start-up until it blocks rea
   t.is(new Set([...pids, ...concurrent]).size, pids.length + concurrent.length, 'every call ran in a process of its own');
 });
 
-for (const [args, what] of [[['spin'], 'computes 200 ms of CPU before it reads its stdin'], [['noinput'], 'never reads its stdin']] as const) {
+const notQuiescent = [
+  [['spin'], 'computes 200 ms of CPU before it reads its stdin'],
+  [['child'], 'starts a child process before it reads its stdin'],
+  [['noinput'], 'never reads its stdin'],
+] as const;
+for (const [args, what] of notQuiescent) {
   test(`watchdog answers every call of a program that ${what}, and stops letting its processes run ahead`, async (t) => {
     const w = await startWatchdog(t);
     for (let i = 0; i < 3; i += 1) {
@@ -252,7 +257,7 @@ for (const [args, what] of [[['spin'], 'computes 200 ms of CPU before it reads i
       const m = ANSWER.exec(r.stdout.toString());
       t.deepEqual(m?.slice(2), [args.join(','), '-', args[0] === 'noinput' ? '' : `${args[0]} ${i}`.toUpperCase()], r.stdout.toString());
     }
-    // its run-ahead failed (busy past 20 ms of CPU, or ended before its call): the next one waits at its first instruction
+    // its run-ahead failed (busy past 20 ms of CPU, not alone, or ended before its call): the next one waits at its first instruction
     const stopped = await until('a process spawned ahead stopped at its first instruction', () => stoppedAhead(w, [...args]));
     await sleep(100);
     t.is(stoppedAhead(w, [...args])?.pid, stopped.pid, 'it stays stopped until its call');

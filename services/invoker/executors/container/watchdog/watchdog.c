@@ -689,7 +689,8 @@ static int spawn_stopped(handler_state *hs, char **argv, char **envp, pid_t *pid
  * sees the time of the spawn. Every RUN_AHEAD_MS after the spawn, until it
  * waits in a read of fd 0, the handler looks where it is (/proc/PID/syscall,
  * /proc/PID/schedstat): sleeping in any other system call, busy past
- * RUN_AHEAD_MS of CPU, or an exit before its call gets it killed and
+ * RUN_AHEAD_MS of CPU, another thread or a child process (either could run on
+ * while it waits), or an exit before its call gets it killed and
  * run-ahead turned off for this handler: its next processes wait stopped at
  * their first instruction, as above. So a busy loop or a program that does
  * not read its stdin costs at most about RUN_AHEAD_MS of CPU ahead, once. A
@@ -710,12 +711,26 @@ static ssize_t read_proc(pid_t pid, const char *what, char *buf, size_t size) {
 
 enum { AHEAD_READS_STDIN, AHEAD_ON_ITS_WAY, AHEAD_ELSEWHERE };
 
-/* Where a process running ahead is: waiting in a read of its stdin (fd 0);
- * on its way there (running, or waiting to run, with less than RUN_AHEAD_MS
- * of CPU used: a loaded machine is not held against it); or elsewhere
- * (sleeping in another system call, or busy past RUN_AHEAD_MS of CPU). */
+/* Whether pid is alone: one thread and no child process, so that nothing of
+ * it runs while that thread sleeps. */
+static int alone(pid_t pid) {
+    char buf[2048], what[48];
+    snprintf(what, sizeof what, "task/%d/children", (int)pid);
+    if (read_proc(pid, what, buf, 2) != 0) return 0; /* a child, or not known */
+    if (read_proc(pid, "status", buf, sizeof buf) <= 0) return 0;
+    const char *threads = strstr(buf, "\nThreads:");
+    return threads != NULL && atoi(threads + 9) == 1;
+}
+
+/* Where a process running ahead is: waiting in a read of its stdin (fd 0),
+ * alone (then it is quiescent until its input comes); on its way there
+ * (running, or waiting to run, with less than RUN_AHEAD_MS of CPU used: a
+ * loaded machine is not held against it); or elsewhere (sleeping in another
+ * system call, busy past RUN_AHEAD_MS of CPU, or with other threads or child
+ * processes, which could run on while it waits). */
 static int where_ahead(pid_t pid) {
     char buf[256];
+    if (!alone(pid)) return AHEAD_ELSEWHERE;
     long nr = -1;
     unsigned long arg0 = 1;
     if (read_proc(pid, "syscall", buf, sizeof buf) <= 0) return AHEAD_ELSEWHERE;
