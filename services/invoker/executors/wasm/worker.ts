@@ -68,11 +68,19 @@ function memoryKey(msg: MemoryOf): string {
   return `${msg.digest}/${msg.memoryPages.min}/${msg.memoryPages.max ?? ''}`;
 }
 
-function takeMemory(msg: MemoryOf): WebAssembly.Memory {
+/**
+ * A spare memory of the module, else a fresh one. `ahead` (an instance prepared before its call): a fresh
+ * memory small enough to be kept after its run is touched here, page by page, so that its run does not take
+ * those page faults (a first run of `upper` in process: 170 → 125 µs). A memory for a run waiting now is not:
+ * all its pages would cost more than the few the run touches.
+ */
+function takeMemory(msg: MemoryOf, ahead: boolean): WebAssembly.Memory {
   const spare = spareMemories.get(memoryKey(msg))?.pop();
   if (spare !== undefined) return spare;
   const { min, max } = msg.memoryPages;
-  return new WebAssembly.Memory(max === null ? { initial: min } : { initial: min, maximum: max });
+  const memory = new WebAssembly.Memory(max === null ? { initial: min } : { initial: min, maximum: max });
+  if (ahead && memory.buffer.byteLength <= REUSE_MAX_BYTES) new Uint8Array(memory.buffer).fill(0);
+  return memory;
 }
 
 function recycle(memory: WebAssembly.Memory, msg: MemoryOf): void {
@@ -97,10 +105,10 @@ function keyOf(msg: Pick<RunMessage, 'digest' | 'argv' | 'memoryLimitBytes' | 'f
   return `${msg.digest}\0${msg.memoryLimitBytes}\0${JSON.stringify(msg.argv)}\0${files}`;
 }
 
-function instantiate(module: WebAssembly.Module, msg: RunShape): Prepared {
+function instantiate(module: WebAssembly.Module, msg: RunShape, ahead: boolean): Prepared {
   // files in /tmp may hold as much as the function's memory cap, as tmpfs counts against a container's
   const wasi = new Wasi({ args: msg.argv, env: msg.env, fsLimitBytes: msg.memoryLimitBytes, files: mountOf(msg.files) });
-  const memory = takeMemory(msg);
+  const memory = takeMemory(msg, ahead);
   const imports = wasi.imports();
   imports[MEMORY_IMPORT.module] = { [MEMORY_IMPORT.name]: memory };
   const instance = new WebAssembly.Instance(module, imports);
@@ -148,7 +156,7 @@ function run(msg: RunMessage): WorkerMessage {
   if (wasPrepared && prepared !== null) {
     p = prepared;
     p.wasi.setEnv(msg.env);
-  } else p = instantiate(module, msg);
+  } else p = instantiate(module, msg, false);
   prepared = null;
   const { stdio } = p.wasi;
   stdio.input = msg.input;
@@ -195,7 +203,7 @@ function run(msg: RunMessage): WorkerMessage {
 function prepareNext(): void {
   if (lastRun === null || prepared !== null) return;
   try {
-    prepared = instantiate(lastRun.module, lastRun.msg);
+    prepared = instantiate(lastRun.module, lastRun.msg, true);
   } catch {
     prepared = null; // the next run instantiates on demand and reports the error itself
   }
