@@ -1,4 +1,5 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Histogram, Registry } from 'prom-client';
+import { collectProcessMetrics } from '../common/process-metrics';
 import type { InvokeResponse } from '../common/codec';
 
 const STEP_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -24,7 +25,7 @@ export class ControllerMetrics {
   private readonly e2e = new Histogram({ name: 'hayate_http_invoke_seconds', help: 'HTTP invoke latency at the controller', labelNames: ['function'] as const, buckets: STEP_BUCKETS, registers: [this.registry] });
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'hayate_controller_' });
+    collectProcessMetrics(this.registry, 'hayate_controller_');
   }
 
   /** Records one answered invocation. */

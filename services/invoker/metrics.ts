@@ -3,7 +3,8 @@
  * `hayate_invoker_` prefix so that sums over a fleet never add the controller's own counts of the same
  * invocations (`hayate_invocations_total`, see services/controller/metrics.ts).
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectProcessMetrics } from '../common/process-metrics';
 import type { InvokeResponse } from '../common/codec';
 
 /** Seconds: 100 µs (a warm WASM call) up to 10 s (the default function timeout). */
@@ -55,7 +56,7 @@ export class InvokerMetrics implements InvokerObserver {
    */
   constructor(labels: { invoker: string; site: string }) {
     this.registry.setDefaultLabels(labels);
-    collectDefaultMetrics({ register: this.registry, prefix: 'hayate_invoker_' });
+    collectProcessMetrics(this.registry, 'hayate_invoker_');
     const self = this;
     new Gauge({ name: 'hayate_invoker_pending', help: 'Invocations queued or running on this invoker (queue depth)', registers: [this.registry], collect() { this.set(self.gauges().pending); } });
     new Gauge({ name: 'hayate_invoker_workers', help: 'WASM worker threads', registers: [this.registry], collect() { this.set(self.gauges().workers); } });
