@@ -44,7 +44,8 @@
  * the sizes), and answers. After answering, it spawns the next process ahead
  * with the same args and env, and lets it run until it blocks reading its
  * stdin (see "Pre-spawn" and "Run-ahead" below): the next request with
- * exactly those only feeds it; any other gets it killed and a fresh spawn. Handlers are pre-forked and
+ * exactly those only feeds it; any other gets it killed and a fresh spawn.
+ * Handlers are pre-forked and
  * reused, since fork() is slow in VMs: up to --spares (default 2) wait idle
  * in poll()+accept() on the shared listening socket; the main process forks
  * more when none is idle, up to --max-conns (default 256) at once (more
@@ -688,7 +689,7 @@ static int spawn_stopped(handler_state *hs, char **argv, char **envp, pid_t *pid
  * call, inside its container (no network, its own files): a clock read there
  * sees the time of the spawn. Every RUN_AHEAD_MS after the spawn, until it
  * waits in a read of fd 0, the handler looks where it is (/proc/PID/syscall,
- * /proc/PID/schedstat): sleeping in any other system call, busy past
+ * schedstat, status, task/PID/children): sleeping in any other system call, busy past
  * RUN_AHEAD_MS of CPU, another thread or a child process (either could run on
  * while it waits), or an exit before its call gets it killed and
  * run-ahead turned off for this handler: its next processes wait stopped at
