@@ -3,7 +3,7 @@
  * binary, free loopback ports, and stopping a child.
  */
 import type { ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { HayateError } from './errors';
@@ -11,17 +11,53 @@ import { HayateError } from './errors';
 /** The `hayate` entry script, to start services as `node bin/hayate.js <verb>`. */
 export const HAYATE_BIN = join(__dirname, '..', '..', '..', 'bin', 'hayate.js');
 
-/** A free TCP port on loopback (bound and released at once). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Ports handed out by this process: one cluster's ports are taken together, and none may repeat. */
+const handedOut = new Set<number>();
+
+/** The first port of the kernel's ephemeral range (outgoing connections take their local port from it). */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 2048 ? low : 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+/** Listens on `port` (0: any) on loopback and closes at once: the port it got, or null when taken. */
+function tryPort(port: number): Promise<number | null> {
+  return new Promise((resolve) => {
     const srv = createServer();
     srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
+    srv.on('error', () => resolve(null));
+    srv.listen(port, '127.0.0.1', () => {
       const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr !== null ? resolve(addr.port) : reject(new Error('no port'))));
+      srv.close(() => resolve(typeof addr === 'object' && addr !== null ? addr.port : null));
     });
   });
+}
+
+/**
+ * A free TCP port on loopback (bound and released at once), for a server started next. It is picked at
+ * random below the ephemeral range: a port from the range (listen on port 0) could be taken meanwhile as the
+ * local port of any outgoing connection on the machine, and a nats-server then failed to start with
+ * "address already in use" (CI, under load). Port 0 when 50 tries find none free.
+ */
+export async function freePort(): Promise<number> {
+  const high = ephemeralLow() - 1;
+  const low = Math.max(1024, high - 12_000);
+  for (let i = 0; i < 50; i += 1) {
+    const port = low + Math.floor(Math.random() * (high - low + 1));
+    if (handedOut.has(port)) continue;
+    if ((await tryPort(port)) !== null) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  const port = await tryPort(0);
+  if (port === null) throw new Error('no free port on 127.0.0.1');
+  handedOut.add(port);
+  return port;
 }
 
 /** Path of the nats-server binary: PATH, then Debian's /usr/sbin. @throws HayateError when missing */
