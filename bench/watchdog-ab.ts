@@ -16,7 +16,7 @@ import { connect } from 'nats';
 import { InvocationClient } from '../services/common/invocation-client';
 import { startLocalCluster } from '../services/common/local-cluster';
 import { deploy, dockerForBench, exampleModule } from './hayate-api';
-import { interleaved, quantiles } from './stats';
+import { closedLoop, interleaved, quantiles } from './stats';
 
 const FN = 'upper';
 const INPUT = Buffer.from('hello, edge!');
@@ -40,21 +40,22 @@ async function side(binary: string): Promise<Side> {
   return { binary, stop: () => cluster.stop(), client, close: () => (client.close(), nc.close()), e2eUs: [], startupUs: [], execUs: [], totalUs: [] };
 }
 
-/** `calls` sequential calls; their e2e p50 (µs). */
+/** `calls` sequential calls (the bench's closed loop, one lane); their e2e p50 (µs). A failed call ends the run. */
 async function round(s: Side, calls: number, record: boolean): Promise<number> {
-  const e2e: number[] = [];
-  for (let i = 0; i < calls; i += 1) {
-    const t0 = performance.now();
+  let failure: string | null = null;
+  const loop = await closedLoop(1, { calls, ms: Number.POSITIVE_INFINITY }, async () => {
     const { response: r } = await s.client.call({ function: FN, input: INPUT, args: [] });
-    if (r.status !== 'OK') throw new Error(`${s.binary}: ${r.status} ${r.errorMessage}`);
-    e2e.push((performance.now() - t0) * 1000);
-    if (!record) continue;
-    s.startupUs.push(r.timings.startupUs);
-    s.execUs.push(r.timings.execUs);
-    s.totalUs.push(r.timings.totalUs);
-  }
-  if (record) s.e2eUs.push(...e2e);
-  return quantiles(e2e).p50;
+    if (r.status !== 'OK') failure ??= `${r.status} ${r.errorMessage}`;
+    else if (record) {
+      s.startupUs.push(r.timings.startupUs);
+      s.execUs.push(r.timings.execUs);
+      s.totalUs.push(r.timings.totalUs);
+    }
+    return r.status === 'OK';
+  });
+  if (failure !== null || loop.errors > 0) throw new Error(`${s.binary}: ${failure ?? `${loop.errors} calls failed`}`);
+  if (record) s.e2eUs.push(...loop.samples);
+  return quantiles(loop.samples).p50;
 }
 
 async function main(): Promise<void> {

@@ -115,9 +115,9 @@ export class InvocationClient {
   private readonly subjects: Subjects;
   private readonly inbox: string;
   private readonly sub: Subscription;
-  /** Reply token → the handler of the attempt it belongs to. */
   /** Requests leave together at the end of each turn of the event loop. */
   private readonly outbox = new EndOfTurn();
+  /** Reply token → the handler of the attempt it belongs to. */
   private readonly pending = new Map<string, (msg: Msg) => void>();
   /** Calls in progress, to end them on close. */
   private readonly calls = new Set<(error: unknown) => void>();

@@ -36,7 +36,6 @@ const PREPARE_MAX_MS = 50;
 /** Modules remembered as too slow to prepare ahead. */
 const SLOW_PREPARE_MAX = 1024;
 
-
 /** Options of a pool. */
 export interface WasmPoolOptions {
   /** JS heap (old generation) of each worker, MiB. @default 512 */

@@ -824,6 +824,16 @@ static void prespawn(handler_state *hs) {
     free(envp);
 }
 
+/* Between calls: take in what the pre-spawned process did (see
+ * prespawned_alive), and spawn the next one ahead, stopped at its first
+ * instruction, when its run-ahead failed. */
+static void tend_prespawned(handler_state *hs) {
+    prespawned_alive(hs);
+    if (!hs->respawn) return;
+    hs->respawn = 0;
+    prespawn(hs);
+}
+
 /* Hand the pre-spawned process to the invocation in c, when it is alive: one
  * stopped at its first instruction stays stopped (c->stopped) until
  * run_invocation has written its input and detaches it; one let go to run
@@ -1121,11 +1131,7 @@ static int await_request(int conn, int lfd, handler_state *hs) {
                 term_requested = 1;
                 return 0;
             }
-            prespawned_alive(hs); /* SIGCHLD: its death; or time to look at it running ahead */
-            if (hs->respawn) {
-                hs->respawn = 0;
-                prespawn(hs); /* stopped at its first instruction, this time */
-            }
+            tend_prespawned(hs); /* SIGCHLD: its death; or time to look at it running ahead */
         }
         if (p[1].revents & (POLLHUP | POLLERR | POLLNVAL)) return 0; /* draining */
         if (p[0].revents & POLLIN) return 1;              /* a request, or EOF */
@@ -1235,11 +1241,7 @@ static void handler_main(int slot, int lfd, int notify_wr) {
         while (conn < 0) {
             struct pollfd p[2] = {{lfd, POLLIN, 0}, {hs.sfd, POLLIN, 0}};
             int n = poll(p, hs.sfd >= 0 ? 2 : 1, run_ahead_wait_ms(&hs));
-            if (n == 0) prespawned_alive(&hs); /* time to look at a process running ahead */
-            if (hs.respawn) {
-                hs.respawn = 0;
-                prespawn(&hs); /* stopped at its first instruction, this time */
-            }
+            if (n == 0) tend_prespawned(&hs); /* time to look at a process running ahead */
             if (n < 0) {
                 if (errno == EINTR) continue;
                 handler_exit(&hs, 1);
@@ -1249,7 +1251,7 @@ static void handler_main(int slot, int lfd, int notify_wr) {
                 struct signalfd_siginfo si;
                 while (read(hs.sfd, &si, sizeof si) == (ssize_t)sizeof si)
                     if (si.ssi_signo == SIGTERM) handler_exit(&hs, 0);
-                prespawned_alive(&hs); /* SIGCHLD: reap a pre-spawned process that died */
+                tend_prespawned(&hs); /* SIGCHLD: reap a pre-spawned process that died */
             }
             if (p[0].revents & POLLIN) {
                 conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC); /* blocking socket */
