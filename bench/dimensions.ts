@@ -34,7 +34,13 @@ export async function firstCalls(ctx: BenchContext, natsRttUs: number): Promise<
   const http = httpInvoker(ctx.cluster.http, 1);
   const out: FirstCall[] = [];
   try {
+    // the transport's own path (the controller's invoke route, this process's HTTP client) runs warm, as on a
+    // platform that serves other functions: a call of another, deployed function first, for as long as the
+    // task cells' warm-up; what is never seen is the module
+    await deploy(ctx.cluster.http, 'b-first-warm', upper, { policy: 'wasm' });
     for (const transport of ['nats', 'http'] as const) {
+      ctx.progress('first call', `warming the ${transport} path`);
+      await closedLoop(1, { calls: ctx.plan.warmupCalls, ms: ctx.plan.warmupMs }, async () => (transport === 'nats' ? await rawCall(ctx.nc, 'b-first-warm', text(16)) : await httpCall(http, 'b-first-warm', text(16))).ok);
       ctx.progress('first call', `a new module over ${transport}`);
       const samples: number[] = [];
       let cold = 0;
@@ -98,6 +104,8 @@ export async function concurrencyLevels(ctx: BenchContext): Promise<{ rows: Conc
       ];
       for (const [transport, call, groups] of transports) {
         ctx.progress('concurrency', `${concurrency} over ${transport}`);
+        // steady state, not the JIT's warm-up or the previous cell's backlog: a third of the cell first, unmeasured
+        await closedLoop(concurrency, { ms: ctx.plan.levelMs / 3 }, async () => (await call('b-conc')).ok);
         const meter = cpuMeter(groups);
         const loop = await closedLoop(concurrency, { ms: ctx.plan.levelMs }, async () => (await call('b-conc')).ok);
         const cpu = meter.stop(loop.samples.length);

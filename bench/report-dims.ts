@@ -37,7 +37,7 @@ export function dimensionSections(results: BenchResults): string[] {
   }
   if (d.first_call.length > 0) {
     lines.push('## First call of a never-seen module', '');
-    lines.push('Each sample deploys a fresh name with a module of its own (new digest) and calls it as soon as the deploy returned. Floor: bare NATS round trip + in-process compile and run of the same module.', '');
+    lines.push('Each sample deploys a fresh name with a module of its own (new digest) and calls it as soon as the deploy returned; before the samples of a transport, calls of another, deployed function warm its path (as on a platform serving other functions). Floor: bare NATS round trip + in-process compile and run of the same module.', '');
     lines.push('| transport | samples | p50 / p99 ms | invoker said cold | floor ms | ×floor |', '| --- | ---: | ---: | ---: | ---: | ---: |');
     for (const f of d.first_call) lines.push(`| ${f.transport === 'nats' ? 'NATS `hayate.v1.call`' : 'HTTP invoke'} | ${f.samples} | ${q(f.e2e_us)} | ${f.cold_calls} | ${ms(f.floor_us)} | ${f.ratio_to_floor} |`);
     lines.push('');
@@ -51,7 +51,7 @@ export function dimensionSections(results: BenchResults): string[] {
   }
   if (d.concurrency.length > 0) {
     lines.push('## Concurrency', '');
-    lines.push('Trivial calls (`upper` 16 B) kept in flight by this process. Floor: bare nats.js request/reply at the same concurrency (echo responder). CPU: ms per call by process over the cell (invokers include their worker threads; the controller only serves HTTP); other % = the rest of the machine meanwhile, in % of one core.', '');
+    lines.push('Trivial calls (`upper` 16 B) kept in flight by this process, measured after an unmeasured third of the cell at the same concurrency (steady state, not the warm-up of the JIT). Floor: bare nats.js request/reply at the same concurrency (echo responder). CPU: ms per call by process over the cell (invokers include their worker threads; the controller only serves HTTP); other % = the rest of the machine meanwhile, in % of one core.', '');
     lines.push(`| transport | concurrency | calls/s | e2e p50 / p99 ms | floor calls/s | ÷floor | ${CPU_HEAD}`, `| --- | ---: | ---: | ---: | ---: | ---: | ${CPU_ALIGN}`);
     for (const r of d.concurrency) lines.push(`| ${r.transport} | ${r.concurrency} | ${r.calls_per_s}${r.errors > 0 ? ` (${r.errors} errors)` : ''} | ${q(r.e2e_us)} | ${r.floor_calls_per_s} | ${r.ratio_to_floor} | ${cpuCells(r.cpu, CPU_GROUPS).join(' | ')} |`);
     lines.push('');

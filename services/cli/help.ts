@@ -138,9 +138,11 @@ stops them after. Shows progress on stderr.
   call and of warm calls for the hybrid policy, WASM only, containers only, and a cold \`docker run\` per
   call; the full run adds amounts (10, 100, 1000 calls; concurrency 8, 32). The modes are compared in
   interleaved rounds (A B C, B C A, …): median of the round p50s with its min–max, hybrid ÷ best tier
-- first call of a never-seen module right after its deploy, over hayate.v1.call and over HTTP
+- first call of a never-seen module right after its deploy, over hayate.v1.call and over HTTP (each
+  transport's path warmed first with calls of another function)
 - payload size (16 B, 1 KiB, 64 KiB, 1 MiB of upper)
-- concurrency (1, 8, 32; full: also 128) over NATS and HTTP: calls/s, p50/p99, CPU per call per process
+- concurrency (1, 8, 32; full: also 128) over NATS and HTTP, each cell after an unmeasured warm-up of a
+  third of its length: calls/s, p50/p99, CPU per call per process
   (invokers with their worker threads, nats-server, controller, this load generator)
 - deployed functions called round robin (1, 100, 1000 distinct modules): first and steady calls, cold
   starts, the invokers' module cache bytes (quick: at most 200 steady calls)
