@@ -18,7 +18,7 @@ import type { BenchContext, Plan } from './context';
 import { plan } from './context';
 import { concurrencyLevels, firstCalls, payloadSizes } from './dimensions';
 import { fleet } from './fleet';
-import { natsRoundTrip, wasmInProcess } from './floors';
+import { natsRoundTrip, natsRoundTripAfterIdle, wasmInProcess } from './floors';
 import { clusterPids, clusterState, dockerForBench, exampleModule } from './hayate-api';
 import { invokerScaling } from './invokers';
 import { measureDockerRun, measureModes } from './modes';
@@ -84,6 +84,7 @@ async function onCluster(ctx: BenchContext, tasks: string[] | undefined) {
   if (ctx.docker === null) ctx.notes.push('No Docker engine: container, hybrid and docker-run modes were not measured.');
   ctx.progress('floors');
   const natsRtt = await natsRoundTrip(ctx.nc, ctx.quick ? 1000 : 5000);
+  const natsRttIdle = await natsRoundTripAfterIdle(ctx.nc, ctx.quick ? 30 : 300);
   const floors: BenchResults['limits']['floors'] = {};
   const rows: Row[] = [];
   const comparisons: ModeComparison[] = [];
@@ -110,7 +111,7 @@ async function onCluster(ctx: BenchContext, tasks: string[] | undefined) {
   const functions = await fleet(ctx, trivialFloorUs, MODULE_CACHE_MB * 2 ** 20);
   const dimensions: Dimensions = { first_call: firstCall, payload, concurrency: concurrency.rows, functions, invokers: [] };
   return {
-    limits: { nats_rtt_us: natsRtt, wasm_inprocess_us: trivialWasm, floors, nats_pipelined_per_s: concurrency.floors },
+    limits: { nats_rtt_us: natsRtt, nats_rtt_idle_us: natsRttIdle, wasm_inprocess_us: trivialWasm, floors, nats_pipelined_per_s: concurrency.floors },
     rows,
     modes: comparisons,
     dimensions,

@@ -29,6 +29,25 @@ export async function natsRoundTrip(nc: NatsConnection, count: number, payload: 
   });
 }
 
+/**
+ * Round trip of `count` requests to an echo responder, each sent `idleMs` after the previous answer: every
+ * process on the way has gone to sleep, as before a first call or on a node called now and then. On a
+ * paravirtualised guest a wake-up after idle costs far more than one in a busy loop: this is that floor.
+ */
+export async function natsRoundTripAfterIdle(nc: NatsConnection, count: number, idleMs = 10): Promise<Quantiles> {
+  return withEcho(nc, async (subject) => {
+    const payload = Buffer.from('hello, edge!');
+    const samples: number[] = [];
+    for (let i = 0; i < count; i += 1) {
+      await new Promise((resolve) => setTimeout(resolve, idleMs));
+      const start = performance.now();
+      await nc.request(subject, payload, { timeout: 5000 });
+      samples.push(usSince(start));
+    }
+    return quantiles(samples);
+  });
+}
+
 /** Bare request/reply rate, `concurrency` requests in flight for `ms`: the throughput floor of a call over NATS. */
 export async function natsThroughput(nc: NatsConnection, concurrency: number, ms: number): Promise<{ calls_per_s: number } & Quantiles> {
   return withEcho(nc, async (subject) => {

@@ -37,6 +37,7 @@ export function writeReport(results: BenchResults, dir: string): void {
   lines.push(`${results.quick ? 'Quick' : 'Full'} run, ${results.wall_s} s wall clock: ${Object.entries(results.phases_s).map(([k, v]) => `${k} ${v} s`).join(', ')}.`, '');
   lines.push('## Limits measured in the same run', '');
   lines.push(`- bare NATS request round trip (nats.js echo responder): p50 ${ms(results.limits.nats_rtt_us.p50)} ms, p99 ${ms(results.limits.nats_rtt_us.p99)} ms`);
+  lines.push(`- the same, each request 10 ms after the previous answer (every process on the way asleep, as before a first call): p50 ${ms(results.limits.nats_rtt_idle_us.p50)} ms, p99 ${ms(results.limits.nats_rtt_idle_us.p99)} ms`);
   lines.push(`- bare nats.js request/reply, pipelined (calls in flight → calls/s): ${Object.entries(results.limits.nats_pipelined_per_s).map(([c, n]) => `${c} → ${n}`).join(', ')}`);
   for (const [key, f] of Object.entries(results.limits.floors)) lines.push(`- in-process @wasmer/wasi run, ${key}: p50 ${ms(f.wasm_inprocess_us.p50)} ms, p99 ${ms(f.wasm_inprocess_us.p99)} ms → floor ${ms(f.floor_us)} ms`);
   lines.push('', '## Targets', '', ...targetsTable(results.targets), '');

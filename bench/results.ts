@@ -146,6 +146,8 @@ export interface BenchResults {
   quick: boolean;
   limits: {
     nats_rtt_us: Quantiles;
+    /** The same round trip with each request sent 10 ms after the previous answer (every process asleep). */
+    nats_rtt_idle_us: Quantiles;
     wasm_inprocess_us: Quantiles;
     floors: Record<string, { wasm_inprocess_us: Quantiles; floor_us: number }>;
     /** Bare nats.js request/reply calls/s by concurrency. */
