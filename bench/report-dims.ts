@@ -51,7 +51,7 @@ export function dimensionSections(results: BenchResults): string[] {
   }
   if (d.concurrency.length > 0) {
     lines.push('## Concurrency', '');
-    lines.push('Trivial calls (`upper` 16 B) kept in flight by this process, measured after an unmeasured third of the cell at the same concurrency (steady state, not the warm-up of the JIT). Floor: bare nats.js request/reply at the same concurrency (echo responder). CPU: ms per call by process over the cell (invokers include their worker threads; the controller only serves HTTP); other % = the rest of the machine meanwhile, in % of one core.', '');
+    lines.push('Trivial calls (`upper` 16 B) kept in flight by this process, from a warm platform (first 4 × the warm-up of a task, 10 s in a full run, of calls at concurrency 8 over each transport) and after an unmeasured third of the cell at the same concurrency: steady state, not the warm-up of the JIT (bench/warm-up.ts). Floor: bare nats.js request/reply at the same concurrency (echo responder). CPU: ms per call by process over the cell (invokers include their worker threads; the controller only serves HTTP); other % = the rest of the machine meanwhile, in % of one core.', '');
     lines.push(`| transport | concurrency | calls/s | e2e p50 / p99 ms | floor calls/s | ÷floor | ${CPU_HEAD}`, `| --- | ---: | ---: | ---: | ---: | ---: | ${CPU_ALIGN}`);
     for (const r of d.concurrency) lines.push(`| ${r.transport} | ${r.concurrency} | ${r.calls_per_s}${r.errors > 0 ? ` (${r.errors} errors)` : ''} | ${q(r.e2e_us)} | ${r.floor_calls_per_s} | ${r.ratio_to_floor} | ${cpuCells(r.cpu, CPU_GROUPS).join(' | ')} |`);
     lines.push('');

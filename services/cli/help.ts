@@ -141,8 +141,9 @@ stops them after. Shows progress on stderr.
 - first call of a never-seen module right after its deploy, over hayate.v1.call and over HTTP (each
   transport's path warmed first with calls of another function)
 - payload size (16 B, 1 KiB, 64 KiB, 1 MiB of upper)
-- concurrency (1, 8, 32; full: also 128) over NATS and HTTP, each cell after an unmeasured warm-up of a
-  third of its length: calls/s, p50/p99, CPU per call per process
+- concurrency (1, 8, 32; full: also 128) over NATS and HTTP, from a warm platform (10 s of calls over
+  each transport first) and each cell after an unmeasured third of its length: calls/s, p50/p99, CPU per
+  call per process
   (invokers with their worker threads, nats-server, controller, this load generator)
 - deployed functions called round robin (1, 100, 1000 distinct modules): first and steady calls, cold
   starts, the invokers' module cache bytes (quick: at most 200 steady calls)

@@ -1,0 +1,143 @@
+/**
+ * Two costs that decide the latency of calls that come now and then, on any machine, and that a busy-loop
+ * benchmark hides:
+ *
+ * - **Warm-up of a fresh cluster.** V8 runs new code in its interpreter and baseline tiers until enough
+ *   executions have passed; a fresh controller and invoker serve their first thousands of calls slower.
+ *   A cluster started for the purpose (`hayate up`, one invoker, container tier off) gets trivial calls in
+ *   windows of a second: over HTTP one at a time (the controller's invoke route), then over NATS with
+ *   `--concurrency` in flight. Per window: calls, p50 and CPU ms per call by process.
+ * - **A wake-up after idle.** A bare node:http pair (this process and a child server, keep-alive, 16 B echo)
+ *   and a bare NATS round trip, each back to back and with `--idle-ms` between one answer and the next
+ *   request: p50, and CPU ms per request of the server and of this process. Nothing of hayate runs there.
+ *
+ *   npm run build:ts && node dist/bench/warm-up.js [--windows N] [--concurrency C] [--idle-ms MS]
+ */
+import { fork } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseArgs } from 'node:util';
+import { connect } from 'nats';
+import type { NatsConnection } from 'nats';
+import { startLocalCluster } from '../services/common/local-cluster';
+import { InvocationClient } from '../services/common/invocation-client';
+import { cpuMeter, LOAD_GENERATOR } from './cpu';
+import { natsRoundTrip, natsRoundTripAfterIdle } from './floors';
+import { clusterPids, clusterState, deploy, exampleModule, httpCall, httpInvoker } from './hayate-api';
+import { closedLoop, quantiles } from './stats';
+
+const ms = (us: number): string => (us / 1000).toFixed(3);
+const input = Buffer.from('hello, edge!    ');
+
+/** One window of calls: how many, their p50 and CPU ms per call by process group. */
+async function windows(count: number, concurrency: number, groups: Record<string, number[]>, one: () => Promise<boolean>): Promise<string[]> {
+  const lines: string[] = [];
+  for (let w = 0; w < count; w += 1) {
+    const meter = cpuMeter(groups);
+    const loop = await closedLoop(concurrency, { ms: 1000 }, one);
+    const cpu = meter.stop(loop.samples.length);
+    const perCall = Object.entries(cpu.groups).map(([name, share]) => `${name} ${share.ms_per_call}`).join(', ');
+    lines.push(`  second ${w + 1}: ${loop.samples.length} calls, p50 ${ms(quantiles(loop.samples).p50)} ms; CPU ms/call: ${perCall}`);
+  }
+  return lines;
+}
+
+async function freshCluster(windowCount: number, concurrency: number): Promise<void> {
+  const cluster = await startLocalCluster({ invokers: 1, env: { HAYATE_CONTAINERS: 'off', HAYATE_LOG_LEVEL: 'warn' } });
+  const pids = clusterPids(clusterState(cluster));
+  let nc: NatsConnection | null = null;
+  const client = httpInvoker(cluster.http, 1);
+  try {
+    await deploy(cluster.http, 'upper', exampleModule('upper'), { policy: 'wasm' });
+    process.stdout.write('fresh cluster, trivial calls over HTTP, 1 in flight, from its first call:\n');
+    process.stdout.write(`${(await windows(windowCount, 1, { controller: pids.controller, invoker: pids.invokers }, async () => (await httpCall(client, 'upper', input)).ok)).join('\n')}\n`);
+  } finally {
+    client.close();
+    await cluster.stop();
+  }
+  const second = await startLocalCluster({ invokers: 1, env: { HAYATE_CONTAINERS: 'off', HAYATE_LOG_LEVEL: 'warn' } });
+  let invoker: InvocationClient | null = null;
+  try {
+    await deploy(second.http, 'upper', exampleModule('upper'), { policy: 'wasm' });
+    nc = await connect({ servers: second.nats });
+    const calls = (invoker = new InvocationClient(nc, {}));
+    const { invokers, nats } = clusterPids(clusterState(second));
+    process.stdout.write(`fresh cluster, trivial calls over NATS, ${concurrency} in flight, from its first call:\n`);
+    process.stdout.write(`${(await windows(windowCount, concurrency, { invoker: invokers, nats }, async () => (await calls.call({ function: 'upper', input, args: [] })).response.status === 'OK')).join('\n')}\n`);
+  } finally {
+    invoker?.close();
+    await nc?.close();
+    await second.stop();
+  }
+}
+
+/** The child: a bare node:http echo server on a free loopback port, which it prints. */
+function serveEcho(): void {
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => res.end(Buffer.concat(chunks)));
+  });
+  server.listen(0, '127.0.0.1', () => process.send?.((server.address() as AddressInfo).port));
+}
+
+async function bareHttp(idleMs: number): Promise<void> {
+  const child = fork(__filename, ['--serve-echo'], { stdio: 'inherit' });
+  const port = await new Promise<number>((resolve) => child.once('message', (p) => resolve(Number(p))));
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const post = () =>
+    new Promise<void>((resolve, reject) => {
+      const req = http.request({ agent, host: '127.0.0.1', port, method: 'POST', path: '/', headers: { 'content-length': input.byteLength } }, (res) => res.resume().on('end', resolve));
+      req.on('error', reject);
+      req.end(input);
+    });
+  try {
+    for (let i = 0; i < 300; i += 1) await post();
+    for (const gap of [0, idleMs]) {
+      const count = gap === 0 ? 2000 : 300;
+      const meter = cpuMeter({ server: [child.pid ?? 0] });
+      const samples: number[] = [];
+      for (let i = 0; i < count; i += 1) {
+        if (gap > 0) await new Promise((resolve) => setTimeout(resolve, gap));
+        const t0 = performance.now();
+        await post();
+        samples.push((performance.now() - t0) * 1000);
+      }
+      const cpu = meter.stop(count);
+      process.stdout.write(`  ${gap === 0 ? 'back to back' : `${gap} ms idle before each`}: p50 ${ms(quantiles(samples).p50)} ms; CPU ms/request: server ${cpu.groups['server']?.ms_per_call}, client ${cpu.groups[LOAD_GENERATOR]?.ms_per_call}\n`);
+    }
+  } finally {
+    agent.destroy();
+    child.kill();
+  }
+}
+
+async function bareNats(idleMs: number): Promise<void> {
+  const cluster = await startLocalCluster({ invokers: 0, env: { HAYATE_LOG_LEVEL: 'warn' } });
+  const nc = await connect({ servers: cluster.nats });
+  try {
+    const busy = await natsRoundTrip(nc, 2000);
+    const idle = await natsRoundTripAfterIdle(nc, 300, idleMs);
+    process.stdout.write(`  back to back: p50 ${ms(busy.p50)} ms; ${idleMs} ms idle before each: p50 ${ms(idle.p50)} ms\n`);
+  } finally {
+    await nc.close();
+    await cluster.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { windows: { type: 'string', default: '12' }, concurrency: { type: 'string', default: '32' }, 'idle-ms': { type: 'string', default: '10' }, 'serve-echo': { type: 'boolean', default: false } } });
+  if (values['serve-echo']) return serveEcho();
+  const idleMs = Number(values['idle-ms']);
+  await freshCluster(Number(values.windows), Number(values.concurrency));
+  process.stdout.write('bare node:http pair, 16 B echo, 1 in flight:\n');
+  await bareHttp(idleMs);
+  process.stdout.write('bare NATS round trip (nats.js echo responder):\n');
+  await bareNats(idleMs);
+  process.exit(0);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`warm-up: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
