@@ -39,8 +39,9 @@ export async function firstCalls(ctx: BenchContext, natsRttUs: number): Promise<
     // task cells' warm-up; what is never seen is the module
     await deploy(ctx.cluster.http, 'b-first-warm', upper, { policy: 'wasm' });
     for (const transport of ['nats', 'http'] as const) {
+      const call = (fn: string): Promise<CallOutcome> => (transport === 'nats' ? rawCall(ctx.nc, fn, text(16)) : httpCall(http, fn, text(16)));
       ctx.progress('first call', `warming the ${transport} path`);
-      await closedLoop(1, { calls: ctx.plan.warmupCalls, ms: ctx.plan.warmupMs }, async () => (transport === 'nats' ? await rawCall(ctx.nc, 'b-first-warm', text(16)) : await httpCall(http, 'b-first-warm', text(16))).ok);
+      await closedLoop(1, { calls: ctx.plan.warmupCalls, ms: ctx.plan.warmupMs }, async () => (await call('b-first-warm')).ok);
       ctx.progress('first call', `a new module over ${transport}`);
       const samples: number[] = [];
       let cold = 0;
@@ -48,7 +49,7 @@ export async function firstCalls(ctx: BenchContext, natsRttUs: number): Promise<
         const fn = `b-first-${transport}-${i}`;
         await deploy(ctx.cluster.http, fn, uniqueModule(upper, `${fn}-${Date.now()}`), { policy: 'wasm' });
         const start = performance.now();
-        const r = transport === 'nats' ? await rawCall(ctx.nc, fn, text(16)) : await httpCall(http, fn, text(16));
+        const r = await call(fn);
         if (r.ok) samples.push((performance.now() - start) * 1000);
         if (r.cold) cold += 1;
       }
@@ -95,17 +96,15 @@ export async function concurrencyLevels(ctx: BenchContext): Promise<{ rows: Conc
   try {
     // a platform that has served calls for a while: a fresh controller's invoke route needs ≈8 s of calls
     // one at a time before V8 has optimised it (4 → 0.9 ms p50, bench/warm-up.ts), the invoker ≈4 s
-    for (const call of [() => rawCall(ctx.nc, 'b-conc', input), () => httpCall(http, 'b-conc', input)]) {
-      await closedLoop(8, { ms: ctx.plan.warmupMs * 4 }, async () => (await call()).ok);
-    }
+    const transports: [ConcurrencyRow['transport'], (fn: string) => Promise<CallOutcome>, Record<string, number[]>][] = [
+      ['nats', (fn) => rawCall(ctx.nc, fn, input), { invokers: ctx.pids.invokers, nats: ctx.pids.nats }],
+      ['http', (fn) => httpCall(http, fn, input), { invokers: ctx.pids.invokers, nats: ctx.pids.nats, controller: ctx.pids.controller }],
+    ];
+    for (const [, call] of transports) await closedLoop(8, { ms: ctx.plan.warmupMs * 4 }, async () => (await call('b-conc')).ok);
     for (const concurrency of ctx.plan.levels) {
       ctx.progress('concurrency', `${concurrency}: floor`);
       const floor = await natsThroughput(ctx.nc, concurrency, ctx.plan.levelMs);
       floors[String(concurrency)] = floor.calls_per_s;
-      const transports: [ConcurrencyRow['transport'], (fn: string) => Promise<CallOutcome>, Record<string, number[]>][] = [
-        ['nats', (fn) => rawCall(ctx.nc, fn, input), { invokers: ctx.pids.invokers, nats: ctx.pids.nats }],
-        ['http', (fn) => httpCall(http, fn, input), { invokers: ctx.pids.invokers, nats: ctx.pids.nats, controller: ctx.pids.controller }],
-      ];
       for (const [transport, call, groups] of transports) {
         ctx.progress('concurrency', `${concurrency} over ${transport}`);
         // steady state, not the JIT's warm-up or the previous cell's backlog: a third of the cell first, unmeasured

@@ -3,6 +3,7 @@
  * (nats.js echo responder, same server) at a payload size, the rate of bare nats.js request/reply with
  * calls pipelined (the throughput floor), and an in-process @wasmer/wasi run of the same module.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { init, WASI } from '@wasmer/wasi';
 import type { NatsConnection } from 'nats';
 import { asBufferSource } from '../services/common/wasm-module';
@@ -39,7 +40,7 @@ export async function natsRoundTripAfterIdle(nc: NatsConnection, count: number, 
     const payload = Buffer.from('hello, edge!');
     const samples: number[] = [];
     for (let i = 0; i < count; i += 1) {
-      await new Promise((resolve) => setTimeout(resolve, idleMs));
+      await sleep(idleMs);
       const start = performance.now();
       await nc.request(subject, payload, { timeout: 5000 });
       samples.push(usSince(start));

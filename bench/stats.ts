@@ -1,4 +1,5 @@
 /** Percentiles and spreads of bench samples, and the closed-loop load driver every bench cell uses. */
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface Quantiles {
   p50: number;
@@ -57,7 +58,7 @@ export async function interleaved<K extends string>(keys: readonly K[], rounds: 
   const values = new Map<K, number[]>(keys.map((k) => [k, []]));
   for (let round = 0; round < rounds; round += 1) {
     for (const key of roundOrder(keys, round)) {
-      if (gapMs > 0) await new Promise((resolve) => setTimeout(resolve, gapMs));
+      if (gapMs > 0) await sleep(gapMs);
       values.get(key)!.push(await measure(key, round));
     }
   }

@@ -16,9 +16,10 @@
 import { fork } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { connect } from 'nats';
-import type { NatsConnection } from 'nats';
+import type { LocalCluster } from '../services/common/local-cluster';
 import { startLocalCluster } from '../services/common/local-cluster';
 import { InvocationClient } from '../services/common/invocation-client';
 import { cpuMeter, LOAD_GENERATOR } from './cpu';
@@ -42,33 +43,38 @@ async function windows(count: number, concurrency: number, groups: Record<string
   return lines;
 }
 
-async function freshCluster(windowCount: number, concurrency: number): Promise<void> {
+/** Runs `body` on a cluster started for it (one invoker, container tier off) with `upper` deployed, then stops it. */
+async function withFreshCluster(body: (cluster: LocalCluster, pids: ReturnType<typeof clusterPids>) => Promise<void>): Promise<void> {
   const cluster = await startLocalCluster({ invokers: 1, env: { HAYATE_CONTAINERS: 'off', HAYATE_LOG_LEVEL: 'warn' } });
-  const pids = clusterPids(clusterState(cluster));
-  let nc: NatsConnection | null = null;
-  const client = httpInvoker(cluster.http, 1);
   try {
     await deploy(cluster.http, 'upper', exampleModule('upper'), { policy: 'wasm' });
-    process.stdout.write('fresh cluster, trivial calls over HTTP, 1 in flight, from its first call:\n');
-    process.stdout.write(`${(await windows(windowCount, 1, { controller: pids.controller, invoker: pids.invokers }, async () => (await httpCall(client, 'upper', input)).ok)).join('\n')}\n`);
+    await body(cluster, clusterPids(clusterState(cluster)));
   } finally {
-    client.close();
     await cluster.stop();
   }
-  const second = await startLocalCluster({ invokers: 1, env: { HAYATE_CONTAINERS: 'off', HAYATE_LOG_LEVEL: 'warn' } });
-  let invoker: InvocationClient | null = null;
-  try {
-    await deploy(second.http, 'upper', exampleModule('upper'), { policy: 'wasm' });
-    nc = await connect({ servers: second.nats });
-    const calls = (invoker = new InvocationClient(nc, {}));
-    const { invokers, nats } = clusterPids(clusterState(second));
-    process.stdout.write(`fresh cluster, trivial calls over NATS, ${concurrency} in flight, from its first call:\n`);
-    process.stdout.write(`${(await windows(windowCount, concurrency, { invoker: invokers, nats }, async () => (await calls.call({ function: 'upper', input, args: [] })).response.status === 'OK')).join('\n')}\n`);
-  } finally {
-    invoker?.close();
-    await nc?.close();
-    await second.stop();
-  }
+}
+
+async function freshCluster(windowCount: number, concurrency: number): Promise<void> {
+  await withFreshCluster(async (cluster, pids) => {
+    const client = httpInvoker(cluster.http, 1);
+    try {
+      process.stdout.write('fresh cluster, trivial calls over HTTP, 1 in flight, from its first call:\n');
+      process.stdout.write(`${(await windows(windowCount, 1, { controller: pids.controller, invoker: pids.invokers }, async () => (await httpCall(client, 'upper', input)).ok)).join('\n')}\n`);
+    } finally {
+      client.close();
+    }
+  });
+  await withFreshCluster(async (cluster, pids) => {
+    const nc = await connect({ servers: cluster.nats });
+    const client = new InvocationClient(nc, {});
+    try {
+      process.stdout.write(`fresh cluster, trivial calls over NATS, ${concurrency} in flight, from its first call:\n`);
+      process.stdout.write(`${(await windows(windowCount, concurrency, { invoker: pids.invokers, nats: pids.nats }, async () => (await client.call({ function: 'upper', input, args: [] })).response.status === 'OK')).join('\n')}\n`);
+    } finally {
+      client.close();
+      await nc.close();
+    }
+  });
 }
 
 /** The child: a bare node:http echo server on a free loopback port, which it prints. */
@@ -84,13 +90,9 @@ function serveEcho(): void {
 async function bareHttp(idleMs: number): Promise<void> {
   const child = fork(__filename, ['--serve-echo'], { stdio: 'inherit' });
   const port = await new Promise<number>((resolve) => child.once('message', (p) => resolve(Number(p))));
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const post = () =>
-    new Promise<void>((resolve, reject) => {
-      const req = http.request({ agent, host: '127.0.0.1', port, method: 'POST', path: '/', headers: { 'content-length': input.byteLength } }, (res) => res.resume().on('end', resolve));
-      req.on('error', reject);
-      req.end(input);
-    });
+  // the echo server answers any path: the bench's keep-alive client of the invoke route serves as is
+  const client = httpInvoker(`http://127.0.0.1:${port}`, 1);
+  const post = () => client.invoke('echo', input);
   try {
     for (let i = 0; i < 300; i += 1) await post();
     for (const gap of [0, idleMs]) {
@@ -98,7 +100,7 @@ async function bareHttp(idleMs: number): Promise<void> {
       const meter = cpuMeter({ server: [child.pid ?? 0] });
       const samples: number[] = [];
       for (let i = 0; i < count; i += 1) {
-        if (gap > 0) await new Promise((resolve) => setTimeout(resolve, gap));
+        if (gap > 0) await sleep(gap);
         const t0 = performance.now();
         await post();
         samples.push((performance.now() - t0) * 1000);
@@ -107,7 +109,7 @@ async function bareHttp(idleMs: number): Promise<void> {
       process.stdout.write(`  ${gap === 0 ? 'back to back' : `${gap} ms idle before each`}: p50 ${ms(quantiles(samples).p50)} ms; CPU ms/request: server ${cpu.groups['server']?.ms_per_call}, client ${cpu.groups[LOAD_GENERATOR]?.ms_per_call}\n`);
     }
   } finally {
-    agent.destroy();
+    client.close();
     child.kill();
   }
 }
