@@ -267,6 +267,46 @@ for (const [args, what] of notQuiescent) {
   });
 }
 
+/**
+ * How a process run ahead ends after its answer, as the watchdog reports it: from its exit stop when it is alone
+ * there (docs/isolation.md, "Exit stop"), else once reaped (a child or a thread of it still there). The child of
+ * `late` writes 2 s after its parent ended: its group is killed first, so it never does.
+ */
+const endings = [
+  [['exit3'], 'exits 3', { outcome: 'exited', exitCode: 3, signal: 0 }],
+  [['abort'], 'is killed by SIGABRT', { outcome: 'signaled', exitCode: 134, signal: 6 }],
+  [['usr1'], 'raises a signal it handles', { outcome: 'exited', exitCode: 0, signal: 0 }],
+  [['late'], 'leaves a child that would write later', { outcome: 'exited', exitCode: 0, signal: 0 }],
+  [['thread'], 'leaves a thread running', { outcome: 'exited', exitCode: 0, signal: 0 }],
+] as const;
+for (const [args, what, want] of endings) {
+  test(`watchdog reports how each process run ahead ends when it ${what}, and runs the next ones ahead`, async (t) => {
+    const w = await startWatchdog(t);
+    for (let i = 0; i < 6; i += 1) {
+      const r = await w.client.call(request(`${args[0]} ${i}`, [...args]));
+      t.deepEqual({ outcome: r.outcome, exitCode: r.exitCode, signal: r.signal }, want, r.stderr.toString());
+      t.deepEqual(ANSWER.exec(r.stdout.toString())?.slice(2), [args.join(','), '-', `${args[0]} ${i}`.toUpperCase()], r.stdout.toString());
+    }
+    t.truthy(await until('a process spawned ahead blocked on its stdin', () => waiting(w).find((p) => readsStdin(p.pid))));
+  });
+}
+
+test('watchdog answers a program that execs itself before it reads its stdin or after, and runs the next ones ahead', async (t) => {
+  const w = await startWatchdog(t);
+  for (let i = 0; i < 4; i += 1) {
+    const early = await w.client.call(request(`early ${i}`, ['reexec-early']));
+    t.is(early.outcome, 'exited', early.stderr.toString());
+    t.deepEqual(ANSWER.exec(early.stdout.toString())?.slice(2), ['', '-', `EARLY ${i}`], early.stdout.toString());
+  }
+  // its exec while it ran ahead did not end its run-ahead
+  t.truthy(await until('a process spawned ahead blocked on its stdin', () => waiting(w).find((p) => readsStdin(p.pid))));
+  for (let i = 0; i < 4; i += 1) {
+    const late = await w.client.call(request(`late ${i}`, ['reexec']));
+    t.is(late.outcome, 'exited', late.stderr.toString());
+    t.deepEqual(ANSWER.exec(late.stdout.toString())?.slice(2), ['noinput', '-', `LATE ${i}`], late.stdout.toString());
+  }
+});
+
 // ---- warm containers behind a real invoker ----
 
 /** The host pids and command lines of the processes in the invoker's warm container of `probe`. */

@@ -31,7 +31,8 @@
  *            its limit is dropped and does not change the outcome.
  * timings    startup_ns: the request readable (accept(), or poll() on a kept
  *            connection) -> exec succeeded, or a process spawned ahead released;
- *            exec_ns: from there -> reaped. A timeout counts from the same point.
+ *            exec_ns: from there -> reaped, or to its exit stop when answered
+ *            from there (see "Exit stop"). A timeout counts from the same point.
  * CMD env    exactly the request's entries, plus PATH=/usr/local/bin:/usr/bin:/bin
  *            when they hold no PATH. CMD itself is looked up in the watchdog's PATH.
  *
@@ -494,6 +495,7 @@ typedef struct {
     int reaped, status;        /* waitpid saw it exit, with this status */
     int client_gone;           /* nothing to answer: hung up, or the watchdog is stopping */
     int stopped;               /* spawned ahead, still stopped before its first instruction */
+    int at_exit;               /* in its exit stop, alone: status is its exit status, not reaped */
     result res;
 } child_run;
 
@@ -593,15 +595,77 @@ static void close_child_fds(child_run *c) {
  * the main process). */
 #define DEAD_STREAK_MAX 3
 
+/* ------------------------------------------------------------------------ */
+/* Exit stop: a process spawned ahead stays traced (not detached) when it is
+ * let go, with PTRACE_O_TRACEEXIT, so the kernel stops it at the start of its
+ * exit, before its address space is torn down (≈0.4 ms for a static glibc
+ * program on this VM, against ≈0.1 ms from its input to its output). If it is
+ * alone there (one thread, no child), all it wrote is in its pipes and its
+ * exit status is known (PTRACE_GETEVENTMSG): the answer is sent from the stop,
+ * and the process is let go to finish its exit and reaped after. Otherwise it
+ * is let go and followed to its end as any other.
+ *
+ * Traced, it sees no difference but two: exec stops (PTRACE_O_TRACEEXEC, so a
+ * program that execs another is not sent SIGTRAP) and signal-delivery stops
+ * let it go at once with the same signal; and a stop signal (SIGSTOP, SIGTSTP)
+ * does not keep it stopped, as a group-stop of a traced process is let go
+ * too. A process spawned for its call (other args or env) is not traced. */
+#define TRACE_OPTIONS (PTRACE_O_TRACEEXIT | PTRACE_O_TRACEEXEC)
+
+/* Whether wait status st is a traced process's exit stop. */
+static int is_exit_stop(int st) {
+    return WIFSTOPPED(st) && (st >> 8) == (SIGTRAP | (PTRACE_EVENT_EXIT << 8));
+}
+
+/* Let a traced process go on from any stop but its exit stop: an event stop
+ * (exec) and a group-stop without a signal, a signal-delivery stop with its
+ * signal. */
+static void resume_tracee(pid_t pid, int st) {
+    long sig = 0;
+    siginfo_t si;
+    if ((st >> 16) == 0 && ptrace(PTRACE_GETSIGINFO, pid, NULL, &si) == 0) sig = WSTOPSIG(st);
+    ptrace(PTRACE_CONT, pid, NULL, (void *)sig);
+}
+
+/* Wait for pid's end and reap it: its wait status. A traced process stops on
+ * its way (its exit stop, even when SIGKILLed): let go each time. */
+static int reap_tracee(pid_t pid) {
+    int st = 0;
+    for (;;) {
+        if (waitpid(pid, &st, 0) < 0) {
+            if (errno == EINTR) continue;
+            return st;
+        }
+        if (!WIFSTOPPED(st)) return st;
+        ptrace(PTRACE_CONT, pid, NULL, NULL);
+    }
+}
+
+/* End a traced process whose exit stop was seen (SIGKILL does not end that
+ * stop): its group killed, the process let go and reaped. Its wait status. */
+static int end_exit_stop(pid_t pid) {
+    kill(-pid, SIGKILL);
+    ptrace(PTRACE_CONT, pid, NULL, NULL);
+    return reap_tracee(pid);
+}
+
+/* Let a traced process in a stop run, traced to its exit stop; detached
+ * when its options cannot be set (then it is followed to its end). A failure
+ * to let it go means it died: its wait status tells. */
+static void let_go_traced(pid_t pid) {
+    if (ptrace(PTRACE_SETOPTIONS, pid, NULL, (void *)(long)TRACE_OPTIONS) == 0)
+        ptrace(PTRACE_CONT, pid, NULL, NULL);
+    else
+        ptrace(PTRACE_DETACH, pid, NULL, NULL);
+}
+
 /* Kill the pre-spawned process's group, reap it (unless already reaped) and
  * close our ends of its pipes. */
 static void drop_prespawned(handler_state *hs, int reaped) {
     prespawned *p = &hs->pre;
     if (p->pid <= 0) return;
     kill(-p->pid, SIGKILL);
-    if (!reaped)
-        while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR) {
-        }
+    if (!reaped) reap_tracee(p->pid);
     close_fd(&p->fd_in);
     close_fd(&p->fd_out);
     close_fd(&p->fd_err);
@@ -767,6 +831,13 @@ static int prespawned_alive(handler_state *hs) {
         run_ahead_failed(hs, 0);
         return 0;
     }
+    if (p->running && w == p->pid && WIFSTOPPED(st)) {
+        if (!is_exit_stop(st)) {
+            resume_tracee(p->pid, st); /* an exec, a signal: it runs on ahead */
+            return 1;
+        }
+        st = end_exit_stop(p->pid);
+    }
     if (p->running && w == p->pid && WIFEXITED(st)) { /* ended without waiting for its input */
         run_ahead_failed(hs, 1);
         return 0;
@@ -779,7 +850,8 @@ static int prespawned_alive(handler_state *hs) {
 /* Let the process just spawned ahead (at its exec stop) run ahead. */
 static void start_run_ahead(handler_state *hs) {
     prespawned *p = &hs->pre;
-    if (hs->no_run_ahead || ptrace(PTRACE_DETACH, p->pid, NULL, NULL) < 0) return;
+    if (hs->no_run_ahead) return;
+    let_go_traced(p->pid);
     p->running = 1;
     p->deadline = now_ns() + RUN_AHEAD_MS * 1000000ull;
 }
@@ -889,6 +961,18 @@ static int poll_wait_ms(const child_run *c, int sfd) {
     return wait_ms;
 }
 
+/* At the child's exit stop: whether it is alone there (then all it wrote is
+ * in its pipes), with its exit status taken as the wait status it will have.
+ * If so it stays stopped until end_exit_stop. */
+static int exit_stop_settles(child_run *c) {
+    unsigned long code = 0;
+    if (ptrace(PTRACE_GETEVENTMSG, c->pid, NULL, &code) < 0 || !alone(c->pid)) return 0;
+    c->status = (int)code;
+    c->at_exit = 1;
+    c->t_end = now_ns();
+    return 1;
+}
+
 /* Follow the child until it exits, feeding its stdin and collecting its
  * stdout and stderr; kill its process group instead when it passes its
  * deadline or the output limit, when the client hangs up, when the watchdog
@@ -948,10 +1032,16 @@ static void supervise(int conn, const request *q, handler_state *hs, child_run *
             term_requested = 1;
             return;
         }
-        if (waitpid(c->pid, &c->status, WNOHANG) == c->pid) {
-            c->reaped = 1;
-            c->t_end = now_ns();
-            return;
+        int st;
+        if (waitpid(c->pid, &st, WNOHANG) == c->pid) {
+            if (!WIFSTOPPED(st)) {
+                c->status = st;
+                c->reaped = 1;
+                c->t_end = now_ns();
+                return;
+            }
+            if (is_exit_stop(st) && exit_stop_settles(c)) return;
+            resume_tracee(c->pid, st);
         }
         if (c->deadline && now_ns() >= c->deadline) {
             kill(-c->pid, SIGKILL);
@@ -966,8 +1056,7 @@ static void supervise(int conn, const request *q, handler_state *hs, child_run *
  * pipes open and would outlive the invocation). */
 static void reap(child_run *c) {
     if (!c->reaped) {
-        while (waitpid(c->pid, &c->status, 0) < 0 && errno == EINTR) {
-        }
+        c->status = reap_tracee(c->pid);
         c->t_end = now_ns();
     } else {
         kill(-c->pid, SIGKILL);
@@ -1042,10 +1131,18 @@ static int run_invocation(int conn, uint64_t t_accept, request *q, handler_state
     /* Spawned ahead and stopped: it runs from its first instruction now.
      * Should it have died since take_prespawned, supervise reaps it and
      * reports how. */
-    if (c.stopped) ptrace(PTRACE_DETACH, c.pid, NULL, NULL);
+    if (c.stopped) let_go_traced(c.pid);
     c.deadline = q->timeout_ms ? c.t_exec + (uint64_t)q->timeout_ms * 1000000ull : 0;
 
     supervise(conn, q, hs, &c);
+    if (c.at_exit) { /* answered from its exit stop, then let go (see "Exit stop") */
+        drain_rest(&c, hs);
+        close_child_fds(&c);
+        settle_result(&c);
+        send_response(conn, &c.res, hs->out.data, hs->out.len, hs->err.data, hs->err.len);
+        end_exit_stop(c.pid);
+        return 0;
+    }
     reap(&c);
     if (!c.client_gone) drain_rest(&c, hs);
     close_child_fds(&c);
