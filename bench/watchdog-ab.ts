@@ -5,18 +5,22 @@
  * (A B, B A, …). For each: e2e p50 at the caller, and the invoker's step figures from the answers (startup:
  * request read → the program running; exec: from there → reaped; total in the invoker).
  *
- *   npm run build:ts && node dist/bench/watchdog-ab.js [--rounds R] [--calls N] BINARY_A BINARY_B
+ *   npm run build:ts && node dist/bench/watchdog-ab.js [--rounds R] [--calls N] [--pause-ms P] BINARY_A BINARY_B
+ *
+ * `--pause-ms` waits P ms before each call (not measured): calls back to back meet the previous call's process
+ * being spawned ahead (and torn down) on the same cores; calls P ms apart meet a quiet node.
  *
  * A binary of an earlier commit: `git show <commit>:services/invoker/executors/container/watchdog/watchdog.c
  * > /tmp/wd.c && gcc -O2 -static /tmp/wd.c -o /tmp/wd-before`. Needs Docker and the example images.
  */
 import { resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { connect } from 'nats';
 import { InvocationClient } from '../services/common/invocation-client';
 import { startLocalCluster } from '../services/common/local-cluster';
 import { deploy, dockerForBench, exampleModule } from './hayate-api';
-import { closedLoop, interleaved, quantiles } from './stats';
+import { interleaved, quantiles } from './stats';
 
 const FN = 'upper';
 const INPUT = Buffer.from('hello, edge!');
@@ -40,27 +44,31 @@ async function side(binary: string): Promise<Side> {
   return { binary, stop: () => cluster.stop(), client, close: () => (client.close(), nc.close()), e2eUs: [], startupUs: [], execUs: [], totalUs: [] };
 }
 
-/** `calls` sequential calls (the bench's closed loop, one lane); their e2e p50 (µs). A failed call ends the run. */
-async function round(s: Side, calls: number, record: boolean): Promise<number> {
-  let failure: string | null = null;
-  const loop = await closedLoop(1, { calls, ms: Number.POSITIVE_INFINITY }, async () => {
+/**
+ * `calls` sequential calls, each `pauseMs` after the previous answer (the pause is not measured); their e2e p50
+ * (µs). A failed call ends the run.
+ */
+async function round(s: Side, calls: number, record: boolean, pauseMs = 0): Promise<number> {
+  const samples: number[] = [];
+  for (let i = 0; i < calls; i += 1) {
+    if (pauseMs > 0) await sleep(pauseMs);
+    const start = performance.now();
     const { response: r } = await s.client.call({ function: FN, input: INPUT, args: [] });
-    if (r.status !== 'OK') failure ??= `${r.status} ${r.errorMessage}`;
-    else if (record) {
-      s.startupUs.push(r.timings.startupUs);
-      s.execUs.push(r.timings.execUs);
-      s.totalUs.push(r.timings.totalUs);
-    }
-    return r.status === 'OK';
-  });
-  if (failure !== null || loop.errors > 0) throw new Error(`${s.binary}: ${failure ?? `${loop.errors} calls failed`}`);
-  if (record) s.e2eUs.push(...loop.samples);
-  return quantiles(loop.samples).p50;
+    const us = (performance.now() - start) * 1000;
+    if (r.status !== 'OK') throw new Error(`${s.binary}: ${r.status} ${r.errorMessage}`);
+    samples.push(us);
+    if (!record) continue;
+    s.startupUs.push(r.timings.startupUs);
+    s.execUs.push(r.timings.execUs);
+    s.totalUs.push(r.timings.totalUs);
+  }
+  if (record) s.e2eUs.push(...samples);
+  return quantiles(samples).p50;
 }
 
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: { rounds: { type: 'string', default: '6' }, calls: { type: 'string', default: '60' } } });
-  if (positionals.length !== 2) throw new Error('usage: watchdog-ab [--rounds R] [--calls N] BINARY_A BINARY_B');
+  const { values, positionals } = parseArgs({ allowPositionals: true, options: { rounds: { type: 'string', default: '6' }, calls: { type: 'string', default: '60' }, 'pause-ms': { type: 'string', default: '0' } } });
+  if (positionals.length !== 2) throw new Error('usage: watchdog-ab [--rounds R] [--calls N] [--pause-ms P] BINARY_A BINARY_B');
   const probe = await dockerForBench();
   if (!('docker' in probe)) {
     process.stderr.write(`watchdog-ab: cannot run: ${probe.reason}\n`);
@@ -72,7 +80,7 @@ async function main(): Promise<void> {
     for (const binary of positionals) sides.push(await side(resolve(binary))); // Docker mounts absolute paths only
     for (const s of sides) await round(s, 30, false); // container started, processes spawned ahead
     const keys = ['a', 'b'] as const;
-    const spreads = await interleaved(keys, Number(values.rounds), (k) => round(sides[keys.indexOf(k)]!, Number(values.calls), true));
+    const spreads = await interleaved(keys, Number(values.rounds), (k) => round(sides[keys.indexOf(k)]!, Number(values.calls), true, Number(values['pause-ms'])));
     const ms = (us: number) => (us / 1000).toFixed(3);
     for (const [i, s] of sides.entries()) {
       const sp = spreads[keys[i]!];
