@@ -10,8 +10,13 @@
  * - **A wake-up after idle.** A bare node:http pair (this process and a child server, keep-alive, 16 B echo)
  *   and a bare NATS round trip, each back to back and with `--idle-ms` between one answer and the next
  *   request: p50, and CPU ms per request of the server and of this process. Nothing of hayate runs there.
+ * - **A warm hayate after idle.** A cluster warmed with 3,000 calls over each transport, then a call of the
+ *   same warm function over HTTP and over NATS (`hayate.v1.call`): 300 back to back on each, then after each
+ *   of `--gaps` ms of idle, the gaps and transports interleaved (so even a 0 ms gap follows a call of the other
+ *   transport), `--samples` of each: p50. A call that comes now and then pays what a wake-up after idle
+ *   costs in every process on its way.
  *
- *   npm run build:ts && node dist/bench/warm-up.js [--windows N] [--concurrency C] [--idle-ms MS]
+ *   npm run build:ts && node dist/bench/warm-up.js [--windows N] [--concurrency C] [--idle-ms MS] [--gaps 0,2,10,30,200] [--samples S]
  */
 import { fork } from 'node:child_process';
 import http from 'node:http';
@@ -24,7 +29,7 @@ import { startLocalCluster } from '../services/common/local-cluster';
 import { InvocationClient } from '../services/common/invocation-client';
 import { cpuMeter, LOAD_GENERATOR } from './cpu';
 import { natsRoundTrip, natsRoundTripAfterIdle } from './floors';
-import { clusterPids, clusterState, deploy, exampleModule, httpCall, httpInvoker } from './hayate-api';
+import { clusterPids, clusterState, deploy, exampleModule, httpCall, httpInvoker, rawCall } from './hayate-api';
 import { closedLoop, quantiles } from './stats';
 
 const ms = (us: number): string => (us / 1000).toFixed(3);
@@ -127,8 +132,52 @@ async function bareNats(idleMs: number): Promise<void> {
   }
 }
 
+/** A warm cluster's calls of a warm function after `gaps` ms of idle each, over HTTP and NATS, interleaved. */
+async function warmAfterIdle(gaps: number[], samples: number): Promise<void> {
+  await withFreshCluster(async (cluster) => {
+    const nc = await connect({ servers: cluster.nats });
+    const client = httpInvoker(cluster.http, 1);
+    const calls = { HTTP: () => httpCall(client, 'upper', input), NATS: () => rawCall(nc, 'upper', input) };
+    try {
+      const took = new Map<string, number[]>();
+      for (const [name, call] of Object.entries(calls)) {
+        for (let i = 0; i < 3000; i += 1) await call();
+        const loop = await closedLoop(1, { calls: 300, ms: Number.POSITIVE_INFINITY }, async () => (await call()).ok);
+        took.set(`${name} back to back`, loop.samples);
+      }
+      for (let i = 0; i < samples; i += 1) {
+        for (const gap of gaps) {
+          for (const [name, call] of Object.entries(calls)) {
+            await sleep(gap);
+            const t0 = performance.now();
+            if (!(await call()).ok) throw new Error(`a ${name} call failed`);
+            took.set(`${name} ${gap}`, [...(took.get(`${name} ${gap}`) ?? []), (performance.now() - t0) * 1000]);
+          }
+        }
+      }
+      for (const gap of ['back to back', ...gaps]) {
+        const p50 = (name: string) => ms(quantiles(took.get(`${name} ${gap}`) ?? []).p50);
+        const what = typeof gap === 'string' ? `${gap} (300 calls of one transport)` : `${gap} ms idle before each`;
+        process.stdout.write(`  ${what}: HTTP p50 ${p50('HTTP')} ms, NATS p50 ${p50('NATS')} ms\n`);
+      }
+    } finally {
+      client.close();
+      await nc.close();
+    }
+  });
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { windows: { type: 'string', default: '12' }, concurrency: { type: 'string', default: '32' }, 'idle-ms': { type: 'string', default: '10' }, 'serve-echo': { type: 'boolean', default: false } } });
+  const { values } = parseArgs({
+    options: {
+      windows: { type: 'string', default: '12' },
+      concurrency: { type: 'string', default: '32' },
+      'idle-ms': { type: 'string', default: '10' },
+      gaps: { type: 'string', default: '0,2,10,30,200' },
+      samples: { type: 'string', default: '20' },
+      'serve-echo': { type: 'boolean', default: false },
+    },
+  });
   if (values['serve-echo']) return serveEcho();
   const idleMs = Number(values['idle-ms']);
   await freshCluster(Number(values.windows), Number(values.concurrency));
@@ -136,6 +185,8 @@ async function main(): Promise<void> {
   await bareHttp(idleMs);
   process.stdout.write('bare NATS round trip (nats.js echo responder):\n');
   await bareNats(idleMs);
+  process.stdout.write(`warm cluster, a warm function called after idle (${values.samples} calls each, interleaved):\n`);
+  await warmAfterIdle(values.gaps.split(',').map(Number), Number(values.samples));
   process.exit(0);
 }
 
