@@ -1135,20 +1135,13 @@ static int run_invocation(int conn, uint64_t t_accept, request *q, handler_state
     c.deadline = q->timeout_ms ? c.t_exec + (uint64_t)q->timeout_ms * 1000000ull : 0;
 
     supervise(conn, q, hs, &c);
-    if (c.at_exit) { /* answered from its exit stop, then let go (see "Exit stop") */
-        drain_rest(&c, hs);
-        close_child_fds(&c);
-        settle_result(&c);
-        send_response(conn, &c.res, hs->out.data, hs->out.len, hs->err.data, hs->err.len);
-        end_exit_stop(c.pid);
-        return 0;
-    }
-    reap(&c);
+    if (!c.at_exit) reap(&c); /* one at its exit stop is answered from there (see "Exit stop") */
     if (!c.client_gone) drain_rest(&c, hs);
     close_child_fds(&c);
     if (c.client_gone) return -1;
     settle_result(&c);
     send_response(conn, &c.res, hs->out.data, hs->out.len, hs->err.data, hs->err.len);
+    if (c.at_exit) end_exit_stop(c.pid); /* then let go and reaped */
     return 0;
 }
 
