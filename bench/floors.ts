@@ -3,12 +3,11 @@
  * (nats.js echo responder, same server) at a payload size, the rate of bare nats.js request/reply with
  * calls pipelined (the throughput floor), and an in-process @wasmer/wasi run of the same module.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { init, WASI } from '@wasmer/wasi';
 import type { NatsConnection } from 'nats';
 import { asBufferSource } from '../services/common/wasm-module';
 import type { Quantiles } from './stats';
-import { closedLoop, perSecond, quantiles, usSince } from './stats';
+import { closedLoop, pacedCalls, perSecond, quantiles, usSince } from './stats';
 
 /** Runs `body` with a nats.js echo responder on a subject of our own (the same server as hayate's). */
 async function withEcho<T>(nc: NatsConnection, body: (subject: string) => Promise<T>): Promise<T> {
@@ -38,14 +37,7 @@ export async function natsRoundTrip(nc: NatsConnection, count: number, payload: 
 export async function natsRoundTripAfterIdle(nc: NatsConnection, count: number, idleMs = 10): Promise<Quantiles> {
   return withEcho(nc, async (subject) => {
     const payload = Buffer.from('hello, edge!');
-    const samples: number[] = [];
-    for (let i = 0; i < count; i += 1) {
-      await sleep(idleMs);
-      const start = performance.now();
-      await nc.request(subject, payload, { timeout: 5000 });
-      samples.push(usSince(start));
-    }
-    return quantiles(samples);
+    return quantiles(await pacedCalls(count, idleMs, () => nc.request(subject, payload, { timeout: 5000 })));
   });
 }
 

@@ -65,6 +65,21 @@ export async function interleaved<K extends string>(keys: readonly K[], rounds: 
   return Object.fromEntries(keys.map((k) => [k, spread(values.get(k)!)])) as Record<K, Spread>;
 }
 
+/**
+ * `count` calls one at a time, each `gapMs` after the previous answer (the gap is not measured; 0: back to
+ * back): the latency of each (µs). A call that throws ends the run.
+ */
+export async function pacedCalls(count: number, gapMs: number, once: () => Promise<unknown>): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < count; i += 1) {
+    if (gapMs > 0) await sleep(gapMs);
+    const start = performance.now();
+    await once();
+    samples.push(usSince(start));
+  }
+  return samples;
+}
+
 /** Latencies of the calls that succeeded, the failed count and the wall time of a closed-loop run. */
 export interface LoopResult {
   samples: number[];

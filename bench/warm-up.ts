@@ -29,8 +29,9 @@ import { startLocalCluster } from '../services/common/local-cluster';
 import { InvocationClient } from '../services/common/invocation-client';
 import { cpuMeter, LOAD_GENERATOR } from './cpu';
 import { natsRoundTrip, natsRoundTripAfterIdle } from './floors';
+import type { CallOutcome } from './hayate-api';
 import { clusterPids, clusterState, deploy, exampleModule, httpCall, httpInvoker, rawCall } from './hayate-api';
-import { closedLoop, quantiles } from './stats';
+import { closedLoop, pacedCalls, quantiles } from './stats';
 
 const ms = (us: number): string => (us / 1000).toFixed(3);
 const input = Buffer.from('hello, edge!    ');
@@ -103,13 +104,7 @@ async function bareHttp(idleMs: number): Promise<void> {
     for (const gap of [0, idleMs]) {
       const count = gap === 0 ? 2000 : 300;
       const meter = cpuMeter({ server: [child.pid ?? 0] });
-      const samples: number[] = [];
-      for (let i = 0; i < count; i += 1) {
-        if (gap > 0) await sleep(gap);
-        const t0 = performance.now();
-        await post();
-        samples.push((performance.now() - t0) * 1000);
-      }
+      const samples = await pacedCalls(count, gap, post);
       const cpu = meter.stop(count);
       process.stdout.write(`  ${gap === 0 ? 'back to back' : `${gap} ms idle before each`}: p50 ${ms(quantiles(samples).p50)} ms; CPU ms/request: server ${cpu.groups['server']?.ms_per_call}, client ${cpu.groups[LOAD_GENERATOR]?.ms_per_call}\n`);
     }
@@ -132,6 +127,13 @@ async function bareNats(idleMs: number): Promise<void> {
   }
 }
 
+/** `call` as a paced call: a call that did not answer OK ends the run. */
+function ok(name: string, call: () => Promise<CallOutcome>): () => Promise<void> {
+  return async () => {
+    if (!(await call()).ok) throw new Error(`a ${name} call failed`);
+  };
+}
+
 /** A warm cluster's calls of a warm function after `gaps` ms of idle each, over HTTP and NATS, interleaved. */
 async function warmAfterIdle(gaps: number[], samples: number): Promise<void> {
   await withFreshCluster(async (cluster) => {
@@ -142,16 +144,15 @@ async function warmAfterIdle(gaps: number[], samples: number): Promise<void> {
       const took = new Map<string, number[]>();
       for (const [name, call] of Object.entries(calls)) {
         for (let i = 0; i < 3000; i += 1) await call();
-        const loop = await closedLoop(1, { calls: 300, ms: Number.POSITIVE_INFINITY }, async () => (await call()).ok);
-        took.set(`${name} back to back`, loop.samples);
+        took.set(`${name} back to back`, await pacedCalls(300, 0, ok(name, call)));
       }
       for (let i = 0; i < samples; i += 1) {
         for (const gap of gaps) {
           for (const [name, call] of Object.entries(calls)) {
-            await sleep(gap);
-            const t0 = performance.now();
-            if (!(await call()).ok) throw new Error(`a ${name} call failed`);
-            took.set(`${name} ${gap}`, [...(took.get(`${name} ${gap}`) ?? []), (performance.now() - t0) * 1000]);
+            await sleep(gap); // even 0: a timer turn after a call of the other transport
+            const key = `${name} ${gap}`;
+            if (!took.has(key)) took.set(key, []);
+            took.get(key)!.push(...(await pacedCalls(1, 0, ok(name, call))));
           }
         }
       }

@@ -14,13 +14,12 @@
  * > /tmp/wd.c && gcc -O2 -static /tmp/wd.c -o /tmp/wd-before`. Needs Docker and the example images.
  */
 import { resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { connect } from 'nats';
 import { InvocationClient } from '../services/common/invocation-client';
 import { startLocalCluster } from '../services/common/local-cluster';
 import { deploy, dockerForBench, exampleModule } from './hayate-api';
-import { interleaved, quantiles } from './stats';
+import { interleaved, pacedCalls, quantiles } from './stats';
 
 const FN = 'upper';
 const INPUT = Buffer.from('hello, edge!');
@@ -49,19 +48,14 @@ async function side(binary: string): Promise<Side> {
  * (µs). A failed call ends the run.
  */
 async function round(s: Side, calls: number, record: boolean, pauseMs = 0): Promise<number> {
-  const samples: number[] = [];
-  for (let i = 0; i < calls; i += 1) {
-    if (pauseMs > 0) await sleep(pauseMs);
-    const start = performance.now();
+  const samples = await pacedCalls(calls, pauseMs, async () => {
     const { response: r } = await s.client.call({ function: FN, input: INPUT, args: [] });
-    const us = (performance.now() - start) * 1000;
     if (r.status !== 'OK') throw new Error(`${s.binary}: ${r.status} ${r.errorMessage}`);
-    samples.push(us);
-    if (!record) continue;
+    if (!record) return;
     s.startupUs.push(r.timings.startupUs);
     s.execUs.push(r.timings.execUs);
     s.totalUs.push(r.timings.totalUs);
-  }
+  });
   if (record) s.e2eUs.push(...samples);
   return quantiles(samples).p50;
 }
