@@ -118,6 +118,11 @@ export interface Config {
   prefetchModules: boolean;
   /** Use the container tier when Docker answers. Env `HAYATE_CONTAINERS` (`on`/`off`). @default true */
   containers: boolean;
+  /**
+   * Run short WASM calls on the invoker's event-loop thread, fuel-metered, instead of handing each to a
+   * worker thread (services/invoker/executors/wasm/inline-lane.ts). Env `HAYATE_INLINE` (`on`/`off`). @default true
+   */
+  inlineRuns: boolean;
   /** Host path of the static container watchdog; '' = the project's build. Env `HAYATE_WATCHDOG`. @default '' */
   watchdogPath: string;
   /** Docker socket. Env `HAYATE_DOCKER_SOCKET`. @default '/var/run/docker.sock' */
@@ -201,6 +206,7 @@ export const DEFAULTS: Readonly<Omit<Config, 'invokerId' | 'workers' | 'spareWor
   containerRetryMs: 300_000,
   prefetchModules: true,
   containers: true,
+  inlineRuns: true,
   watchdogPath: '',
   dockerSocket: '/var/run/docker.sock',
   runtimeDir: '/tmp/hayate',
@@ -284,6 +290,7 @@ export function loadConfig(env: Env, overrides: Partial<Config> = {}): Readonly<
     containerRetryMs: int(env, 'HAYATE_CONTAINER_RETRY_MS', DEFAULTS.containerRetryMs, 0),
     prefetchModules: (env['HAYATE_PREFETCH'] ?? 'on') !== 'off',
     containers: (env['HAYATE_CONTAINERS'] ?? 'on') !== 'off',
+    inlineRuns: (env['HAYATE_INLINE'] ?? 'on') !== 'off',
     watchdogPath: env['HAYATE_WATCHDOG'] || DEFAULTS.watchdogPath,
     dockerSocket: env['HAYATE_DOCKER_SOCKET'] || DEFAULTS.dockerSocket,
     runtimeDir: env['HAYATE_RUNTIME_DIR'] || DEFAULTS.runtimeDir,

@@ -13,19 +13,30 @@ import type { ModuleFootprint } from './module-bounds';
 import { capModuleTables, checkModuleBounds } from './module-bounds';
 import type { ModuleShape } from './wasm-module';
 import { capModuleMemory, importModuleMemory } from './wasm-module';
+import { INLINE_FUEL, meterModule } from './wasm-fuel';
 
 /**
  * Checks a fetched module's bounds for `memoryMb`, caps its memory and tables, and compiles it, on the
  * calling thread (`ModuleWorker.compile` runs it on the worker thread).
  * @throws HayateError HAYATE_ERR_INVALID_MODULE past a bound, HAYATE_ERR_LIMIT_EXCEEDED when it needs more than `memoryMb` to start
  */
-export async function compileForRun(source: Uint8Array, memoryMb: number): Promise<{ module: WebAssembly.Module; memory: { min: number; max: number | null } }> {
+export async function compileForRun(source: Uint8Array, memoryMb: number): Promise<CompiledForRun> {
   // Checked again before anything is compiled or instantiated: the store may hold a module that never passed
   // this deploy check (written straight to the object store, or deployed under other bounds).
   checkModuleBounds(source, memoryMb, 'run module');
   // capped at memory_mb, its tables at their size, and taking its memory from the WASM worker so that memories can be reused
   const { bytes, minPages, maxPages } = importModuleMemory(capModuleTables(capModuleMemory(source, memoryMb)));
-  return { module: await WebAssembly.compile(bytes), memory: { min: minPages, max: maxPages } };
+  // and a copy that counts its fuel, for runs on the invoker's event-loop thread (null when it cannot be metered)
+  const metered = meterModule(bytes, INLINE_FUEL);
+  const [module, fueled] = await Promise.all([WebAssembly.compile(bytes), metered === null ? null : WebAssembly.compile(metered).catch(() => null)]);
+  return { module, memory: { min: minPages, max: maxPages }, fueled };
+}
+
+/** A module compiled for runs: as deployed, and fuel-metered for short runs on the event loop (see wasm-fuel.ts). */
+export interface CompiledForRun {
+  module: WebAssembly.Module;
+  memory: { min: number; max: number | null };
+  fueled: WebAssembly.Module | null;
 }
 
 /** Work for the thread. */
@@ -34,7 +45,7 @@ export type ModuleTask = { kind: 'inspect'; bytes: Uint8Array } | { kind: 'compi
 /** What the thread answers. */
 export type ModuleTaskResult =
   | { kind: 'inspected'; shape: ModuleShape; footprint: ModuleFootprint }
-  | { kind: 'compiled'; module: WebAssembly.Module; memory: { min: number; max: number | null } };
+  | ({ kind: 'compiled' } & CompiledForRun);
 
 type Reply = { id: number; result: ModuleTaskResult } | { id: number; error: { code: string; message: string } };
 
@@ -64,10 +75,10 @@ export class ModuleWorker {
    * @throws HayateError HAYATE_ERR_INVALID_MODULE past a bound or when it does not compile,
    *   HAYATE_ERR_LIMIT_EXCEEDED when it needs more than `memoryMb` to start
    */
-  async compile(bytes: Uint8Array, memoryMb: number): Promise<{ module: WebAssembly.Module; memory: { min: number; max: number | null } }> {
+  async compile(bytes: Uint8Array, memoryMb: number): Promise<CompiledForRun> {
     const r = await this.run({ kind: 'compile', bytes, memoryMb });
     if (r.kind !== 'compiled') throw new HayateError('HAYATE_ERR_INTERNAL', `module worker answered ${r.kind} to compile`);
-    return { module: r.module, memory: r.memory };
+    return { module: r.module, memory: r.memory, fueled: r.fueled };
   }
 
   /** Stops the thread; tasks in progress fail with HAYATE_ERR_UNAVAILABLE. Idempotent. */

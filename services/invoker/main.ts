@@ -39,7 +39,7 @@ export async function main(overrides: Partial<Config> = {}): Promise<void> {
   const bulk = await connectNats(config.natsUrl, `hayate-invoker-${config.invokerId}-bundles`, log);
   const bundleStore = await BundleStore.open(bulk, { replicas: config.replicas, domain: config.jsDomain });
   const bundles = new BundleCache({ maxBytes: config.bundleCacheBytes, fetch: (digest) => bundleStore.read(digest), prefetch: config.prefetchModules, log: log.child({ component: 'bundles' }) });
-  const wasm = new WasmExecutor(modules, config.workers, log, { heapMb: config.workerHeapMb, spares: config.spareWorkers, bundles });
+  const wasm = new WasmExecutor(modules, config.workers, log, { heapMb: config.workerHeapMb, spares: config.spareWorkers, bundles, inline: config.inlineRuns });
   await wasm.start();
   const router = await createRouter({ config, log, wasm, bundles });
   const queue = await AsyncQueue.open(nc, { prefix: config.subjectPrefix, replicas: config.replicas, domain: config.jsDomain, ackWaitMs: config.asyncAckWaitMs, maxAttempts: config.asyncMaxAttempts });

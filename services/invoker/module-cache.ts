@@ -11,7 +11,7 @@ import { digestOf } from '../common/store';
 import { PrefetchQueue } from './prefetch-queue';
 
 /** Checks, caps and compiles fetched bytes for `memoryMb` (on a worker thread in the invoker: `ModuleWorker.compile`). */
-export type ModuleCompiler = (bytes: Uint8Array, memoryMb: number) => Promise<{ module: WebAssembly.Module; memory: MemoryPages }>;
+export type ModuleCompiler = (bytes: Uint8Array, memoryMb: number) => Promise<{ module: WebAssembly.Module; memory: MemoryPages; fueled?: WebAssembly.Module | null }>;
 
 /** Limits of the memory a compiled module imports (64 KiB pages). */
 export interface MemoryPages {
@@ -25,6 +25,8 @@ interface Entry {
   module: WebAssembly.Module;
   bytes: number;
   memory: MemoryPages;
+  /** The fuel-metered copy (see wasm-fuel.ts), or null. */
+  fueled: WebAssembly.Module | null;
 }
 
 /** A module's key in the cache: one compiled form per digest and memory cap. */
@@ -38,6 +40,8 @@ export interface LoadedModule {
   memoryMb: number;
   module: WebAssembly.Module;
   memory: MemoryPages;
+  /** The fuel-metered copy, or null (absent when a compile just finished: the cache holds it). */
+  fueled?: WebAssembly.Module | null;
   spec?: FunctionSpec;
 }
 
@@ -45,6 +49,8 @@ export interface LoadedModule {
 export interface CachedModule {
   module: WebAssembly.Module;
   memory: MemoryPages;
+  /** The fuel-metered copy, for short runs on the event-loop thread, or null. */
+  fueled: WebAssembly.Module | null;
   cold: boolean;
 }
 
@@ -67,9 +73,9 @@ export class ModuleCache {
       fetchMethod: async (_key, _stale, { context }) => {
         const source = context.source ?? (await fetch(context.digest));
         // checked against its bounds, capped at memory_mb, taking its memory from the worker (see compileForRun)
-        const { module, memory } = await compile(source, context.memoryMb);
+        const { module, memory, fueled = null } = await compile(source, context.memoryMb);
         for (const listener of this.loadListeners) listener({ digest: context.digest, memoryMb: context.memoryMb, module, memory });
-        return { digest: context.digest, memoryMb: context.memoryMb, module, bytes: source.byteLength, memory };
+        return { digest: context.digest, memoryMb: context.memoryMb, module, bytes: source.byteLength, memory, fueled };
       },
       // a fetch in flight holds no bytes yet: `bytes` counts compiled modules only
       backgroundFetchSize: 0,
@@ -97,8 +103,8 @@ export class ModuleCache {
   async preload(spec: FunctionSpec, source: Uint8Array): Promise<void> {
     const { digest, memoryMb } = spec;
     if (digestOf(source) !== digest) throw new HayateError('HAYATE_ERR_INVALID_MODULE', `Cannot preload module ${digest}: the bytes announced do not have that digest`);
-    const { module, memory } = await this.entries.forceFetch(keyOf(digest, memoryMb), { context: { digest, memoryMb, source } });
-    for (const listener of this.loadListeners) listener({ digest, memoryMb, module, memory, spec });
+    const { module, memory, fueled } = await this.entries.forceFetch(keyOf(digest, memoryMb), { context: { digest, memoryMb, source } });
+    for (const listener of this.loadListeners) listener({ digest, memoryMb, module, memory, fueled, spec });
   }
 
   /** `listener` hears of every compiled module that leaves the cache (for the bytes bound, or evicted), by digest and memory cap. */
@@ -119,7 +125,7 @@ export class ModuleCache {
   async get(digest: string, memoryMb: number): Promise<CachedModule> {
     const status: LRUCache.Status<string, Entry> = {};
     const entry = await this.entries.forceFetch(keyOf(digest, memoryMb), { context: { digest, memoryMb }, status });
-    return { module: entry.module, memory: entry.memory, cold: status.fetch !== 'hit' };
+    return { module: entry.module, memory: entry.memory, fueled: entry.fueled, cold: status.fetch !== 'hit' };
   }
 
   /**

@@ -9,6 +9,7 @@ import type { BundleCache } from '../../bundle-cache';
 import type { ExecutionRequest, ExecutionResult } from '../../executor';
 import type { LoadedModule, ModuleCache } from '../../module-cache';
 import type { WasmTier } from '../../tier-router';
+import { InlineLane } from './inline-lane';
 import { WasmPool } from './pool';
 import type { WasmPoolOptions } from './pool';
 import type { RunFiles } from './worker-protocol';
@@ -23,6 +24,8 @@ export class WasmExecutor implements WasmTier {
   readonly tier = Tier.wasm;
   private readonly pool: WasmPool;
   private readonly bundles: BundleCache | undefined;
+  /** Short runs on the event-loop thread, or null when off (`HAYATE_INLINE=off`). */
+  readonly inline: InlineLane | null;
 
   /**
    * @param modules compiled-module cache (shared with status reporting)
@@ -30,14 +33,16 @@ export class WasmExecutor implements WasmTier {
    * @param options.heapMb JS heap of each worker (`HAYATE_WORKER_HEAP_MB`)
    * @param options.spares worker threads beyond `workers` for functions below their fair share (see pool.ts)
    * @param options.bundles functions' files; workers let go of a bundle when it leaves this cache
+   * @param options.inline run short calls on the event-loop thread (see inline-lane.ts) @default true
    */
   constructor(
     private readonly modules: ModuleCache,
     workers: number,
     log: Logger,
-    options: WasmPoolOptions & { bundles?: BundleCache } = {},
+    options: WasmPoolOptions & { bundles?: BundleCache; inline?: boolean } = {},
   ) {
     this.pool = new WasmPool(workers, log.child({ component: 'wasm-pool' }), options);
+    this.inline = options.inline === false ? null : new InlineLane(log.child({ component: 'inline-lane' }));
     this.bundles = options.bundles;
     this.bundles?.onEvict((digest) => this.pool.forget(digest));
     this.modules.onEvict((digest, memoryMb) => this.pool.forgetModule(digest, memoryLimitBytes(memoryMb)));
@@ -57,11 +62,13 @@ export class WasmExecutor implements WasmTier {
    * function's first instance (its start section runs then, on the function's clock: see pool.ts), so the
    * first call pays neither.
    */
-  private loaded({ digest, memoryMb, module, memory, spec }: LoadedModule): void {
+  private loaded({ digest, memoryMb, module, memory, fueled, spec }: LoadedModule): void {
     const limitBytes = memoryLimitBytes(memoryMb);
     this.pool.preload(digest, limitBytes, module);
     if (spec === undefined || spec.filesDigest !== '' || spec.policy === Policy.container) return;
-    this.pool.prepareAhead({ digest, argv: [spec.name, ...spec.args], env: { ...spec.env }, memoryLimitBytes: limitBytes, memoryPages: memory, files: null });
+    const shape = { digest, argv: [spec.name, ...spec.args], env: { ...spec.env }, memoryLimitBytes: limitBytes, memoryPages: memory, files: null };
+    if (this.inline !== null && fueled != null) this.inline.prepareAhead(fueled, shape);
+    else this.pool.prepareAhead(shape);
   }
 
   /** Starts and initialises the worker threads. */
@@ -75,27 +82,23 @@ export class WasmExecutor implements WasmTier {
 
   async invoke(req: ExecutionRequest, signal: AbortSignal): Promise<ExecutionResult> {
     const t0 = performance.now();
-    const [{ module, memory, cold: moduleCold }, { files, cold: filesCold }] = await Promise.all([this.modules.get(req.spec.digest, req.memoryMb), this.filesOf(req)]);
+    const [{ module, memory, fueled, cold: moduleCold }, { files, cold: filesCold }] = await Promise.all([this.modules.get(req.spec.digest, req.memoryMb), this.filesOf(req)]);
     const cold = moduleCold || filesCold;
     const loadUs = Math.round((performance.now() - t0) * 1000);
-    const result = await this.pool.run(
-      {
-        digest: req.spec.digest,
-        module,
-        argv: [req.fn, ...req.args],
-        env: { ...req.env },
-        // the input is a view into NATS's read buffer: posted as is, the worker would get a copy of the
-        // whole buffer (structured clone copies a view's ArrayBuffer), 0.3 ms per call; an exact copy is µs
-        input: new Uint8Array(req.input),
-        maxOutputBytes: req.maxOutputBytes,
-        maxStderrBytes: req.maxStderrBytes,
-        memoryLimitBytes: memoryLimitBytes(req.memoryMb),
-        memoryPages: memory,
-        files,
-      },
-      signal,
-      req.fn,
-    );
+    const run = {
+      digest: req.spec.digest,
+      argv: [req.fn, ...req.args],
+      env: { ...req.env },
+      // the input is a view into NATS's read buffer: posted as is, the worker would get a copy of the
+      // whole buffer (structured clone copies a view's ArrayBuffer), 0.3 ms per call; an exact copy is µs
+      input: new Uint8Array(req.input),
+      maxOutputBytes: req.maxOutputBytes,
+      maxStderrBytes: req.maxStderrBytes,
+      memoryLimitBytes: memoryLimitBytes(req.memoryMb),
+      memoryPages: memory,
+    };
+    const inline = this.inline !== null && fueled !== null && files === null && !signal.aborted && this.inline.takes(req.fn) ? this.inline.run(req.fn, { ...run, files: null }, fueled) : null;
+    const result = inline ?? (await this.pool.run({ ...run, module, files }, signal, req.fn));
     if (result.type === 'timeout') {
       return { tier: Tier.wasm, outcome: { kind: 'timeout' }, stdout: new Uint8Array(0), stderr: new Uint8Array(0), coldStart: cold, startupUs: loadUs, execUs: Math.round((performance.now() - t0) * 1000) - loadUs, teardownUs: 0 };
     }

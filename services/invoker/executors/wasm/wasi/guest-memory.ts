@@ -97,6 +97,19 @@ export class GuestMemory {
   }
 }
 
+/**
+ * A run on the invoker's event-loop thread (`InlineLane`) must give way: it passed its host deadline or asked
+ * to sleep. It unwinds the run, which is then run again on a worker thread from the start.
+ */
+export class InlineOverrun extends Error {}
+
+/**
+ * The deadline of the run on this thread, `performance.now()` ms, or 0 when the thread is a worker (no
+ * deadline: the pool's timeout terminates a worker). Every WASI call checks it, so that a run's host calls
+ * (whose cost fuel does not count) cannot hold the event loop past it.
+ */
+export const hostDeadline = { at: 0 };
+
 /** A WASI import: numbers and bigints in, an errno out. */
 type AnyCall = (...args: never[]) => number;
 type Call9 = (a: unknown, b: unknown, c: unknown, d: unknown, e: unknown, f: unknown, g: unknown, h: unknown, i: unknown) => number;
@@ -119,6 +132,7 @@ export function guardCalls(...groups: Record<string, AnyCall>[]): Record<string,
 
 function guarded(call: Call9): Call9 {
   return (a, b, c, d, e, f, g, h, i) => {
+    if (hostDeadline.at !== 0 && performance.now() > hostDeadline.at) throw new InlineOverrun('host deadline passed');
     try {
       return call(a, b, c, d, e, f, g, h, i);
     } catch (err: unknown) {

@@ -14,7 +14,7 @@ import { FdTable } from './fd-table';
 import { fdCalls, hangup, readiness } from './fd-calls';
 import type { FsContext } from './fs-context';
 import { pathCalls } from './path-calls';
-import { GuestMemory, guardCalls } from './guest-memory';
+import { GuestMemory, guardCalls, hostDeadline, InlineOverrun } from './guest-memory';
 import type { BundleMount } from './bundle-fs';
 import { mountBundle, writableRoot } from './bundle-fs';
 import { MemFs } from './memfs';
@@ -161,6 +161,7 @@ export class Wasi {
     } catch (err: unknown) {
       if (err instanceof ProcExit) return { kind: 'exited', exitCode: err.code };
       if (err instanceof OutputLimitExceeded) return { kind: 'output-limit' };
+      if (err instanceof InlineOverrun) throw err;
       return { kind: 'trapped', message: err instanceof Error ? err.message : String(err) };
     }
   }
@@ -309,6 +310,8 @@ export class Wasi {
         }
       }
       if (events === 0) {
+        // the event-loop thread never sleeps for a function: the run moves to a worker
+        if (hostDeadline.at !== 0) throw new InlineOverrun('sleeps');
         if (due === null) {
           Atomics.wait(sleepCell, 0, 0);
         } else {

@@ -1,0 +1,183 @@
+/**
+ * Short runs on the invoker's event-loop thread. A trivial call handed to a worker thread and back costs
+ * two thread wake-ups and two structured clones, about half of the invoker's CPU per call on this kind of VM
+ * (measured: 0.30 → 0.13 ms per call, 3,600 → 6,400 calls/s, docs/evaluation.md). So a function whose runs are
+ * short runs here, on the fuel-metered copy of its module (wasm-fuel.ts), within three bounds that keep the
+ * event loop its own:
+ *
+ * - **Fuel**: at most `INLINE_FUEL` instructions (a few ms), counted by the module itself; when it runs out
+ *   the run traps.
+ * - **Host deadline**: every WASI call checks `hostDeadline` (its own cost is not counted by fuel), and a call
+ *   that would sleep (`poll_oneoff`) is refused here.
+ * - **Files**: /tmp holds at most `INLINE_FS_BYTES` here; JS heap on this thread is everyone's.
+ *
+ * A run that hits a bound, or overflows the stack (this thread's is smaller than a worker's), is abandoned:
+ * its output is dropped and the call runs again, from the start, on a worker thread, where it gets its whole
+ * timeout and limits. Nothing of the abandoned run is kept (the memory is zeroed before any reuse), so the
+ * caller sees what a worker run gives. Its function then runs on workers only for `DEMOTED_MS` (doubling at
+ * each new overrun, up to `DEMOTED_MAX_MS`), as does a function whose run here used over `HEAVY_FUEL`.
+ * Functions with files run on workers (their bundles live there).
+ */
+import type { Logger } from '../../../common/logger';
+import { FUEL_EXPORT, INLINE_FUEL } from '../../../common/wasm-fuel';
+import type { Prepared, RunShape } from './instances';
+import { instantiate, keyOf, recycle, runInstance } from './instances';
+import type { PoolRunMessage, PoolRunResult } from './slot';
+import { hostDeadline, InlineOverrun } from './wasi/guest-memory';
+
+/** Host calls of one run here end by then (ms after it starts). */
+const HOST_DEADLINE_MS = 20;
+/**
+ * A function whose run here used more fuel moves to the workers (its answer stands). Fuel, not time: it is
+ * the same on every run of the same input, where this VM's GC pauses and stolen cores made runs of a 5 µs
+ * function pass 1 ms three times in a row under load.
+ */
+const HEAVY_FUEL = INLINE_FUEL / 4;
+/** What the files of a run here may hold. */
+const INLINE_FS_BYTES = 1024 * 1024;
+const DEMOTED_MS = 30_000;
+const DEMOTED_MAX_MS = 3_600_000;
+/** Spare memories kept per module: as many as the runs of a busy event loop hold between their chores (bounded in bytes by `recycle`). */
+const SPARE_MEMORIES = 256;
+/** Instances prepared ahead, one per function shape, least recently run out first. */
+const PREPARED_MAX = 16;
+
+/** What a run here needs: a run message without files (functions with files run on workers). */
+export type InlineRun = Omit<PoolRunMessage, 'module' | 'files'> & { files: null };
+
+/** How many runs went where, for status and tests. */
+export interface InlineCounts {
+  runs: number;
+  overruns: number;
+}
+
+export class InlineLane {
+  /** Functions on workers only, until (ms, `performance.now()`), and how long their last demotion was. */
+  private readonly demoted = new Map<string, { until: number; forMs: number }>();
+  private readonly prepared = new Map<string, Prepared>();
+  /** Work left for after the answers of this turn are out: preparing instances, zeroing memories. */
+  private readonly chores: (() => void)[] = [];
+  readonly counts: InlineCounts = { runs: 0, overruns: 0 };
+
+  constructor(private readonly log: Logger) {}
+
+  /** Whether `owner`'s calls may run here now. */
+  takes(owner: string): boolean {
+    const d = this.demoted.get(owner);
+    if (d === undefined) return true;
+    return performance.now() >= d.until;
+  }
+
+  /**
+   * Runs `msg` here, on `fueled` (the metered copy of its module).
+   * @returns its result, or null when the run must go to a worker (a bound was hit: the run's effects are gone)
+   */
+  run(owner: string, msg: InlineRun, fueled: WebAssembly.Module): PoolRunResult | null {
+    const t0 = performance.now();
+    const key = keyOf(msg);
+    let p = this.prepared.get(key);
+    if (p !== undefined) this.prepared.delete(key);
+    else {
+      try {
+        p = this.instantiate(fueled, msg, false);
+      } catch {
+        return this.overrun(owner, 'instantiation failed'); // a worker reports the error itself
+      }
+    }
+    const fuel = p.instance.exports[FUEL_EXPORT] as WebAssembly.Global;
+    fuel.value = INLINE_FUEL;
+    const t1 = performance.now();
+    hostDeadline.at = t1 + HOST_DEADLINE_MS;
+    let ran: ReturnType<typeof runInstance>;
+    try {
+      ran = runInstance(p, msg);
+    } catch (err: unknown) {
+      if (!(err instanceof InlineOverrun)) throw err;
+      this.later(p, msg, null);
+      return this.overrun(owner, err.message);
+    } finally {
+      hostDeadline.at = 0;
+    }
+    const hit = this.boundHit(p, ran, fuel, msg.memoryLimitBytes);
+    if (hit !== null) {
+      this.later(p, msg, null);
+      return this.overrun(owner, hit);
+    }
+    this.counts.runs += 1;
+    const used = INLINE_FUEL - (fuel.value as number);
+    if (used > HEAVY_FUEL) this.demote(owner, `a run used ${used} of its ${INLINE_FUEL} fuel`);
+    this.later(p, msg, fueled);
+    return { type: 'result', id: 0, outcome: ran.outcome, stdout: ran.stdout, stderr: ran.stderr, startupUs: Math.round((t1 - t0) * 1000), execUs: Math.round((ran.ended - ran.started) * 1000), teardownUs: Math.round((ran.collected - ran.ended) * 1000) };
+  }
+
+  /** Prepares the first instance of a function just deployed, after this turn's answers. */
+  prepareAhead(fueled: WebAssembly.Module, shape: RunShape & { files: null }): void {
+    this.chore(() => this.prepare(fueled, shape));
+  }
+
+  /** Why a run's outcome is the bound's doing rather than the function's, or null. */
+  private boundHit(p: Prepared, ran: ReturnType<typeof runInstance>, fuel: WebAssembly.Global, memoryLimitBytes: number): string | null {
+    if ((fuel.value as number) < 0) return 'fuel ran out';
+    if (ran.outcome.kind === 'trapped' && ran.outcome.message.startsWith('Maximum call stack')) return 'stack overflow';
+    if (p.wasi.fs.full && INLINE_FS_BYTES < memoryLimitBytes) return 'files outgrew what runs here may hold';
+    return null;
+  }
+
+  /** An instance for runs here; its start section (if any) runs under the same bounds as a run. */
+  private instantiate(fueled: WebAssembly.Module, shape: RunShape, ahead: boolean): Prepared {
+    hostDeadline.at = performance.now() + HOST_DEADLINE_MS;
+    try {
+      return instantiate(fueled, shape, ahead, undefined, Math.min(shape.memoryLimitBytes, INLINE_FS_BYTES));
+    } finally {
+      hostDeadline.at = 0;
+    }
+  }
+
+  private overrun(owner: string, why: string): null {
+    this.counts.overruns += 1;
+    this.demote(owner, why);
+    return null;
+  }
+
+  private demote(owner: string, why: string): void {
+    const last = this.demoted.get(owner);
+    const forMs = last === undefined ? DEMOTED_MS : Math.min(DEMOTED_MAX_MS, last.forMs * 2);
+    this.demoted.set(owner, { until: performance.now() + forMs, forMs });
+    this.log.info({ fn: owner, why, forMs }, 'function runs on worker threads only for a while');
+  }
+
+  /** After this turn's answers: the memory zeroed for reuse and, with `fueled`, the next instance prepared. */
+  private later(p: Prepared, shape: RunShape, fueled: WebAssembly.Module | null): void {
+    this.chore(() => {
+      recycle(p.memory, shape, SPARE_MEMORIES);
+      if (fueled !== null) this.prepare(fueled, shape);
+    });
+  }
+
+  private prepare(fueled: WebAssembly.Module, shape: RunShape): void {
+    const key = keyOf(shape);
+    if (this.prepared.has(key)) return;
+    try {
+      const p = this.instantiate(fueled, shape, true);
+      (p.instance.exports[FUEL_EXPORT] as WebAssembly.Global).value = INLINE_FUEL;
+      if (this.prepared.size >= PREPARED_MAX) this.prepared.delete(this.prepared.keys().next().value as string);
+      this.prepared.set(key, p);
+    } catch {
+      // its run instantiates on demand and reports the error itself
+    }
+  }
+
+  /**
+   * Runs `chore` in the check phase after the next one: the answers of this turn go out in this turn's
+   * check phase (EndOfTurn), and this work must not delay them.
+   */
+  private chore(chore: () => void): void {
+    this.chores.push(chore);
+    if (this.chores.length > 1) return;
+    setImmediate(() =>
+      setImmediate(() => {
+        for (const c of this.chores.splice(0)) c();
+      }),
+    );
+  }
+}
