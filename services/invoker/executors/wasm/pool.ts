@@ -1,6 +1,7 @@
 /**
  * A fixed pool of WASM worker threads, started and initialised ahead of time so that no run waits for
- * `init()` and no WASM ever runs on the event-loop thread (NATS heartbeats keep flowing during a 2 s run).
+ * `init()` and no long WASM run holds the event-loop thread (NATS heartbeats keep flowing during a 2 s run;
+ * only short runs, fuel-metered, go on that thread: inline-lane.ts).
  * A run whose signal aborts (its deadline passed, or shutdown) terminates its worker (the only way to stop
  * a WASM loop) and a replacement is started at once, so the pool stays full.
  *
