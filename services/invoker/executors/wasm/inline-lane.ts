@@ -37,6 +37,12 @@ const HEAVY_FUEL = INLINE_FUEL / 4;
 const INLINE_FS_BYTES = 1024 * 1024;
 const DEMOTED_MS = 30_000;
 const DEMOTED_MAX_MS = 3_600_000;
+/**
+ * Abandoned runs cost the event loop up to a few ms each, once per function per demotion: past this many in
+ * `OVERRUN_WINDOW_MS` (a tenant with many functions that spin), the lane takes no call for that window.
+ */
+const OVERRUNS_MAX = 20;
+const OVERRUN_WINDOW_MS = 10_000;
 /** Spare memories kept per module: as many as the runs of a busy event loop hold between their chores (bounded in bytes by `recycle`). */
 const SPARE_MEMORIES = 256;
 /** Instances prepared ahead, one per function shape, least recently run out first. */
@@ -58,11 +64,16 @@ export class InlineLane {
   /** Work left for after the answers of this turn are out: preparing instances, zeroing memories. */
   private readonly chores: (() => void)[] = [];
   readonly counts: InlineCounts = { runs: 0, overruns: 0 };
+  /** When the last overruns were (ms), oldest first, at most `OVERRUNS_MAX`. */
+  private readonly overrunsAt: number[] = [];
+  /** The lane takes no call before this (ms, `performance.now()`). */
+  private pausedUntil = 0;
 
   constructor(private readonly log: Logger) {}
 
   /** Whether `owner`'s calls may run here now. */
   takes(owner: string): boolean {
+    if (this.pausedUntil !== 0 && performance.now() < this.pausedUntil) return false;
     const d = this.demoted.get(owner);
     if (d === undefined) return true;
     return performance.now() >= d.until;
@@ -136,6 +147,15 @@ export class InlineLane {
   private overrun(owner: string, why: string): null {
     this.counts.overruns += 1;
     this.demote(owner, why);
+    const now = performance.now();
+    this.overrunsAt.push(now);
+    if (this.overrunsAt.length > OVERRUNS_MAX) {
+      const first = this.overrunsAt.shift() as number;
+      if (now - first < OVERRUN_WINDOW_MS) {
+        this.pausedUntil = now + OVERRUN_WINDOW_MS;
+        this.log.warn({ overruns: OVERRUNS_MAX + 1, windowMs: OVERRUN_WINDOW_MS }, 'inline lane paused: too many runs abandoned');
+      }
+    }
     return null;
   }
 
