@@ -108,7 +108,10 @@ export class NatsEndpoint {
     const fn = request?.function ?? '';
     this.outbox.post(() => {
       this.reply(msg, kind, response, fn);
-      this.deps.executions.answered(response.invocationId, response.attempt);
+      // the audit says the answer left once it has: nats.js writes this turn's publishes to its socket in a
+      // microtask queued at the first of them, so this one runs after that write (a SIGKILL between the two
+      // used to leave an answer in the audit that never left, and its retry counted as a duplicate)
+      queueMicrotask(() => this.deps.executions.answered(response.invocationId, response.attempt));
     });
   }
 
