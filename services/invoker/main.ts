@@ -49,7 +49,7 @@ export async function main(overrides: Partial<Config> = {}): Promise<void> {
   const invoker = new Invoker({ nc, config, log, store, modules, bundles, router, queue, activations, metrics, triggers });
   metrics?.sample(() => {
     const s = invoker.status();
-    return { pending: s.inFlight, workers: s.workers, moduleCacheBytes: s.moduleCacheBytes };
+    return { pending: s.inFlight, workers: s.workers, moduleCacheBytes: s.moduleCacheBytes, inlineRuns: wasm.inline?.counts.runs ?? 0, inlineOverruns: wasm.inline?.counts.overruns ?? 0 };
   });
   await invoker.start();
   const metricsServer = metrics === undefined ? null : await serveMetrics(metrics.registry, config.metricsHost, config.metricsPort, log);

@@ -16,6 +16,9 @@ export interface InvokerGauges {
   pending: number;
   workers: number;
   moduleCacheBytes: number;
+  /** Runs on the event-loop thread (inline-lane.ts), and those abandoned there and run again on a worker. */
+  inlineRuns: number;
+  inlineOverruns: number;
 }
 
 /** The invoker's side of metrics: called once per answer and once per tier transition. */
@@ -34,7 +37,7 @@ export interface InvokerObserver {
 /** Prometheus metrics of one invoker. */
 export class InvokerMetrics implements InvokerObserver {
   readonly registry = new Registry();
-  private gauges: () => InvokerGauges = () => ({ pending: 0, workers: 0, moduleCacheBytes: 0 });
+  private gauges: () => InvokerGauges = () => ({ pending: 0, workers: 0, moduleCacheBytes: 0, inlineRuns: 0, inlineOverruns: 0 });
   private readonly invocations = new Counter({
     name: 'hayate_invoker_invocations_total',
     help: 'Answers sent by this invoker, by function, tier and status',
@@ -61,6 +64,12 @@ export class InvokerMetrics implements InvokerObserver {
     new Gauge({ name: 'hayate_invoker_pending', help: 'Invocations queued or running on this invoker (queue depth)', registers: [this.registry], collect() { this.set(self.gauges().pending); } });
     new Gauge({ name: 'hayate_invoker_workers', help: 'WASM worker threads', registers: [this.registry], collect() { this.set(self.gauges().workers); } });
     new Gauge({ name: 'hayate_invoker_module_cache_bytes', help: 'Bytes of modules held compiled', registers: [this.registry], collect() { this.set(self.gauges().moduleCacheBytes); } });
+    // counted by the lane; read at scrape time
+    const counted = (name: string, help: string, read: (g: InvokerGauges) => number): void => {
+      new Counter({ name, help, registers: [this.registry], collect() { this.reset(); this.inc(read(self.gauges())); } });
+    };
+    counted('hayate_invoker_inline_runs_total', 'WASM runs on the event-loop thread (fuel-metered; HAYATE_INLINE)', (g) => g.inlineRuns);
+    counted('hayate_invoker_inline_overruns_total', 'WASM runs abandoned on the event-loop thread at a bound and run again on a worker', (g) => g.inlineOverruns);
   }
 
   /** Sets where the gauges are read from at scrape time (the running invoker). */
