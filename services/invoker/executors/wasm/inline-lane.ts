@@ -5,8 +5,8 @@
  * short runs here, on the fuel-metered copy of its module (wasm-fuel.ts), within three bounds that keep the
  * event loop its own:
  *
- * - **Fuel**: at most `INLINE_FUEL` instructions (a few ms), counted by the module itself; when it runs out
- *   the run traps.
+ * - **Fuel**: at most `INLINE_FUEL` instructions (a few ms; `FIRST_FUEL` on a function's first run here),
+ *   counted by the module itself; when it runs out the run traps.
  * - **Host deadline**: every WASI call checks `hostDeadline` (its own cost is not counted by fuel), and a call
  *   that would sleep (`poll_oneoff`) is refused here.
  * - **Files**: /tmp holds at most `INLINE_FS_BYTES` here; JS heap on this thread is everyone's.
@@ -32,7 +32,15 @@ const HOST_DEADLINE_MS = 20;
  * the same on every run of the same input, where this VM's GC pauses and stolen cores made runs of a 5 µs
  * function pass 1 ms three times in a row under load.
  */
-const HEAVY_FUEL = INLINE_FUEL / 4;
+const HEAVY_FUEL = INLINE_FUEL / 2;
+/**
+ * The fuel of a function's first run here (and of its first after a demotion): a function that needs more
+ * runs on workers. A heavy function's first call then loses at most this much on the event loop before it
+ * moves (≈0.6–1.2 ms, where the whole budget took 2–8 ms with V8's lazy compilation of a first run).
+ */
+const FIRST_FUEL = 600_000;
+/** Functions remembered as short (the oldest forgotten first). */
+const PROVEN_KEPT = 4096;
 /** What the files of a run here may hold. */
 const INLINE_FS_BYTES = 1024 * 1024;
 const DEMOTED_MS = 30_000;
@@ -47,6 +55,8 @@ const OVERRUN_WINDOW_MS = 10_000;
 const SPARE_MEMORIES = 256;
 /** Instances prepared ahead, one per function shape, least recently run out first. */
 const PREPARED_MAX = 16;
+/** Functions remembered as demoted (the oldest demotion forgotten first). */
+const DEMOTED_KEPT = 4096;
 
 /** What a run here needs: a run message without files (functions with files run on workers). */
 export type InlineRun = Omit<PoolRunMessage, 'module' | 'files'> & { files: null };
@@ -61,6 +71,8 @@ export class InlineLane {
   /** Functions on workers only, until (ms, `performance.now()`), and how long their last demotion was. */
   private readonly demoted = new Map<string, { until: number; forMs: number }>();
   private readonly prepared = new Map<string, Prepared>();
+  /** Functions whose last run here fitted in `FIRST_FUEL`: they get `INLINE_FUEL`. */
+  private readonly proven = new Set<string>();
   /** Work left for after the answers of this turn are out: preparing instances, zeroing memories. */
   private readonly chores: (() => void)[] = [];
   readonly counts: InlineCounts = { runs: 0, overruns: 0 };
@@ -96,7 +108,8 @@ export class InlineLane {
       }
     }
     const fuel = p.instance.exports[FUEL_EXPORT] as WebAssembly.Global;
-    fuel.value = INLINE_FUEL;
+    const budget = this.proven.has(owner) ? INLINE_FUEL : FIRST_FUEL;
+    fuel.value = budget;
     const t1 = performance.now();
     hostDeadline.at = t1 + HOST_DEADLINE_MS;
     let ran: ReturnType<typeof runInstance>;
@@ -115,8 +128,9 @@ export class InlineLane {
       return this.overrun(owner, hit);
     }
     this.counts.runs += 1;
-    const used = INLINE_FUEL - (fuel.value as number);
-    if (used > HEAVY_FUEL) this.demote(owner, `a run used ${used} of its ${INLINE_FUEL} fuel`);
+    const used = budget - (fuel.value as number);
+    if (used > HEAVY_FUEL) this.demote(owner, `a run used ${used} of its ${budget} fuel`);
+    else if (budget === FIRST_FUEL) this.prove(owner);
     this.later(p, msg, fueled);
     return { type: 'result', id: 0, outcome: ran.outcome, stdout: ran.stdout, stderr: ran.stderr, startupUs: Math.round((t1 - t0) * 1000), execUs: Math.round((ran.ended - ran.started) * 1000), teardownUs: Math.round((ran.collected - ran.ended) * 1000) };
   }
@@ -159,9 +173,17 @@ export class InlineLane {
     return null;
   }
 
+  private prove(owner: string): void {
+    if (this.proven.size >= PROVEN_KEPT) this.proven.delete(this.proven.values().next().value as string);
+    this.proven.add(owner);
+  }
+
   private demote(owner: string, why: string): void {
+    this.proven.delete(owner);
     const last = this.demoted.get(owner);
     const forMs = last === undefined ? DEMOTED_MS : Math.min(DEMOTED_MAX_MS, last.forMs * 2);
+    this.demoted.delete(owner);
+    if (this.demoted.size >= DEMOTED_KEPT) this.demoted.delete(this.demoted.keys().next().value as string);
     this.demoted.set(owner, { until: performance.now() + forMs, forMs });
     this.log.info({ fn: owner, why, forMs }, 'function runs on worker threads only for a while');
   }

@@ -67,8 +67,9 @@ export class WasmExecutor implements WasmTier {
     this.pool.preload(digest, limitBytes, module);
     if (spec === undefined || spec.filesDigest !== '' || spec.policy === Policy.container) return;
     const shape = { digest, argv: [spec.name, ...spec.args], env: { ...spec.env }, memoryLimitBytes: limitBytes, memoryPages: memory, files: null };
+    // both: a call that turns out too long for the lane runs on a worker, which then has its instance ready too
     if (this.inline !== null && fueled != null) this.inline.prepareAhead(fueled, shape);
-    else this.pool.prepareAhead(shape);
+    this.pool.prepareAhead(shape);
   }
 
   /** Starts and initialises the worker threads. */
