@@ -2,9 +2,9 @@
  * The inline lane against worker threads only (issue 12): two clusters of one invoker each (container tier
  * off), one with `HAYATE_INLINE=off`, warmed with 6 s of calls of `upper`, then measured in interleaved
  * rounds (A B, B A, …): calls/s and CPU ms per call (all processes, and the invoker alone) at 8 and 32 in
- * flight over `hayate.v1.call`, p50 of 300 calls back to back, p50 of 40 calls 10 ms apart.
+ * flight over `hayate.v1.call`, p50 of 300 calls back to back, p50 of `--paced` calls 10 ms apart.
  *
- *   npm run build:ts && node dist/bench/inline-ab.js [--rounds 3]
+ *   npm run build:ts && node dist/bench/inline-ab.js [--rounds 3] [--paced 40] [--only-latency]
  */
 import { parseArgs } from 'node:util';
 import { connect } from 'nats';
@@ -29,8 +29,10 @@ interface Figures {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' } } });
+  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, paced: { type: 'string', default: '40' }, 'only-latency': { type: 'boolean', default: false } } });
   const rounds = Number(values.rounds);
+  const paced = Number(values.paced);
+  const loads = values['only-latency'] ? [] : [8, 32];
   const up: Record<string, { cluster: LocalCluster; nc: NatsConnection; call: () => Promise<boolean>; pids: ReturnType<typeof clusterPids> }> = {};
   try {
     for (const [name, env] of Object.entries(VARIANTS)) {
@@ -49,7 +51,7 @@ async function main(): Promise<void> {
       for (const name of order) {
         const { call, pids } = up[name]!;
         const f = (figures[name] ??= { callsPerS8: [], callsPerS32: [], cpuMsPerCall: [], invokerMsPerCall: [], backToBackP50Us: [], paced10msP50Us: [] });
-        for (const concurrency of [8, 32]) {
+        for (const concurrency of loads) {
           const meter = cpuMeter({ invoker: pids.invokers, nats: pids.nats });
           const loop = await closedLoop(concurrency, { ms: 3000 }, call);
           const cpu = meter.stop(loop.samples.length);
@@ -62,7 +64,7 @@ async function main(): Promise<void> {
           }
         }
         f.backToBackP50Us.push(Math.round(quantiles(await pacedCalls(300, 0, call)).p50));
-        f.paced10msP50Us.push(Math.round(quantiles(await pacedCalls(40, 10, call)).p50));
+        f.paced10msP50Us.push(Math.round(quantiles(await pacedCalls(paced, 10, call)).p50));
       }
       process.stderr.write(`[inline-ab] round ${r + 1} of ${rounds}\n`);
     }

@@ -26,7 +26,7 @@ import type { PoolRunMessage, PoolRunResult } from './slot';
 import { hostDeadline, InlineOverrun } from './wasi/guest-memory';
 
 /** Host calls of one run here end by then (ms after it starts). */
-const HOST_DEADLINE_MS = 20;
+const HOST_DEADLINE_MS = 50;
 /**
  * A function whose run here used more fuel moves to the workers (its answer stands). Fuel, not time: it is
  * the same on every run of the same input, where this VM's GC pauses and stolen cores made runs of a 5 µs
