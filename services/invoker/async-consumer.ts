@@ -212,18 +212,36 @@ export class AsyncConsumer {
       return;
     }
 
-    await activations
+    const marked = await activations
       .update(id, (cur) => (cur !== null && isTerminal(cur) ? null : { ...this.base(cur, request), state: ActivationState.running, attempts: attempt, invokerId: this.deps.invokerId, startedUnixMs: Date.now() }))
-      .catch((err: unknown) => log.warn({ err }, 'activation not marked running'));
+      .catch((err: unknown) => {
+        log.warn({ err }, 'activation not marked running');
+        return null;
+      });
+    // another invoker finished it between the read above and this update (its ack was late, so the server
+    // redelivered while it stored the result): the update left the finished record as it was
+    if (marked !== null && isTerminal(marked)) {
+      log.info({ state: marked.state }, 'activation finished meanwhile by another delivery: acknowledged');
+      queue.settled?.(request, marked, false);
+      msg.ack();
+      return;
+    }
 
-    // keep the message while the function runs: an invoker that dies stops these, and the server redelivers
+    // keep the message while the function runs and until its result is stored: an invoker that dies stops
+    // these, and the server redelivers; one that lives does not let the ack wait lapse while it stores
     const working = setInterval(() => msg.working(), Math.max(100, Math.floor(queue.ackWaitMs / 4)));
-    let response: InvokeResponse;
     try {
-      response = await this.deps.run(request);
+      await this.runAndSettle(request, msg, attempt, log);
     } finally {
       clearInterval(working);
     }
+  }
+
+  /** Runs the function of a delivery and stores its result or hands it back (the rest of `process`). */
+  private async runAndSettle(request: InvokeRequest, msg: JsMsg, attempt: number, log: Logger): Promise<void> {
+    const { activations, queue } = this.deps;
+    const id = request.invocationId;
+    const response = await this.deps.run(request);
 
     if (isRetryable(response.errorCode) && attempt < queue.maxAttempts) {
       const delay = nakDelayMs(attempt);
