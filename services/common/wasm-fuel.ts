@@ -14,7 +14,7 @@
  * time within the memory's size), SIMD, threads or exceptions gets no metered copy (null): it runs on
  * worker threads only, as every module did before.
  */
-import { readLeb, sectionsOf, writeLeb } from './wasm-module';
+import { readLeb, readLimits, sectionsOf, writeLeb } from './wasm-module';
 
 /**
  * The fuel of one run on the event-loop thread: instructions, counted from above. At 1–3 ns an instruction
@@ -191,20 +191,14 @@ function importedGlobals(bytes: Uint8Array, payload: number): number {
     const kind = bytes[p] ?? 0;
     p += 1;
     if (kind === 0x00) p = skipLeb(bytes, p);
-    else if (kind === 0x01) p = skipLimits(bytes, p + 1);
-    else if (kind === 0x02) p = skipLimits(bytes, p);
+    else if (kind === 0x01) p = readLimits(bytes, p + 1).next;
+    else if (kind === 0x02) p = readLimits(bytes, p).next;
     else if (kind === IMPORT_KIND_GLOBAL) {
       globals += 1;
       p += 2;
     } else throw new Unmeterable(`import kind ${kind}`);
   }
   return globals;
-}
-
-function skipLimits(bytes: Uint8Array, pos: number): number {
-  const flags = bytes[pos] ?? 0;
-  const min = skipLeb(bytes, pos + 1);
-  return (flags & 1) === 0 ? min : skipLeb(bytes, min);
 }
 
 function section(id: number, payload: Chunks): Chunks {
