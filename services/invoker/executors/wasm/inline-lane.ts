@@ -58,9 +58,6 @@ const PREPARED_MAX = 16;
 /** Functions remembered as demoted (the oldest demotion forgotten first). */
 const DEMOTED_KEPT = 4096;
 
-/** What a run here needs: a run message without files (functions with files run on workers). */
-export type InlineRun = Omit<PoolRunMessage, 'module' | 'files'> & { files: null };
-
 /** How many runs went where, for status and tests. */
 export interface InlineCounts {
   runs: number;
@@ -92,10 +89,12 @@ export class InlineLane {
   }
 
   /**
-   * Runs `msg` here, on `fueled` (the metered copy of its module).
-   * @returns its result, or null when the run must go to a worker (a bound was hit: the run's effects are gone)
+   * Runs `msg` here, on `fueled` (the metered copy of its module; `msg.module` is the workers').
+   * @returns its result, or null when the run must go to a worker: it has files (their bundles live in the
+   *   workers), or a bound was hit (the run's effects are gone)
    */
-  run(owner: string, msg: InlineRun, fueled: WebAssembly.Module): PoolRunResult | null {
+  run(owner: string, msg: PoolRunMessage, fueled: WebAssembly.Module): PoolRunResult | null {
+    if (msg.files !== null) return null;
     const t0 = performance.now();
     const key = keyOf(msg);
     let p = this.prepared.get(key);

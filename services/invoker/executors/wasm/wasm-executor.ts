@@ -11,7 +11,7 @@ import type { LoadedModule, ModuleCache } from '../../module-cache';
 import type { WasmTier } from '../../tier-router';
 import { InlineLane } from './inline-lane';
 import { WasmPool } from './pool';
-import type { WasmPoolOptions } from './pool';
+import type { PoolRunMessage, WasmPoolOptions } from './pool';
 import type { RunFiles } from './worker-protocol';
 
 const WASM_PAGE_BYTES = 65536;
@@ -86,8 +86,9 @@ export class WasmExecutor implements WasmTier {
     const [{ module, memory, fueled, cold: moduleCold }, { files, cold: filesCold }] = await Promise.all([this.modules.get(req.spec.digest, req.memoryMb), this.filesOf(req)]);
     const cold = moduleCold || filesCold;
     const loadUs = Math.round((performance.now() - t0) * 1000);
-    const run = {
+    const run: PoolRunMessage = {
       digest: req.spec.digest,
+      module,
       argv: [req.fn, ...req.args],
       env: { ...req.env },
       // the input is a view into NATS's read buffer: posted as is, the worker would get a copy of the
@@ -97,9 +98,10 @@ export class WasmExecutor implements WasmTier {
       maxStderrBytes: req.maxStderrBytes,
       memoryLimitBytes: memoryLimitBytes(req.memoryMb),
       memoryPages: memory,
+      files,
     };
-    const inline = this.inline !== null && fueled !== null && files === null && !signal.aborted && this.inline.takes(req.fn) ? this.inline.run(req.fn, { ...run, files: null }, fueled) : null;
-    const result = inline ?? (await this.pool.run({ ...run, module, files }, signal, req.fn));
+    const inline = this.inline !== null && fueled !== null && !signal.aborted && this.inline.takes(req.fn) ? this.inline.run(req.fn, run, fueled) : null;
+    const result = inline ?? (await this.pool.run(run, signal, req.fn));
     if (result.type === 'timeout') {
       return { tier: Tier.wasm, outcome: { kind: 'timeout' }, stdout: new Uint8Array(0), stderr: new Uint8Array(0), coldStart: cold, startupUs: loadUs, execUs: Math.round((performance.now() - t0) * 1000) - loadUs, teardownUs: 0 };
     }
