@@ -15,7 +15,7 @@ async function perform(task: ModuleTask): Promise<ModuleTaskResult> {
     case 'inspect':
       return { kind: 'inspected', shape: inspectModule(task.bytes), footprint: measureModule(task.bytes) };
     case 'compile':
-      return { kind: 'compiled', ...(await compileForRun(task.bytes, task.memoryMb)) };
+      return { kind: 'compiled', ...(await compileForRun(task.bytes, task.memoryMb, task.meter)) };
     default: {
       const never: never = task;
       throw new Error(`unknown module task ${JSON.stringify(never)}`);

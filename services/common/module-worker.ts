@@ -18,16 +18,17 @@ import { INLINE_FUEL, meterModule } from './wasm-fuel';
 /**
  * Checks a fetched module's bounds for `memoryMb`, caps its memory and tables, and compiles it, on the
  * calling thread (`ModuleWorker.compile` runs it on the worker thread).
+ * @param meter also compile the fuel-metered copy (off when the invoker runs nothing inline: `HAYATE_INLINE=off`)
  * @throws HayateError HAYATE_ERR_INVALID_MODULE past a bound, HAYATE_ERR_LIMIT_EXCEEDED when it needs more than `memoryMb` to start
  */
-export async function compileForRun(source: Uint8Array, memoryMb: number): Promise<CompiledForRun> {
+export async function compileForRun(source: Uint8Array, memoryMb: number, meter = true): Promise<CompiledForRun> {
   // Checked again before anything is compiled or instantiated: the store may hold a module that never passed
   // this deploy check (written straight to the object store, or deployed under other bounds).
   checkModuleBounds(source, memoryMb, 'run module');
   // capped at memory_mb, its tables at their size, and taking its memory from the WASM worker so that memories can be reused
   const { bytes, minPages, maxPages } = importModuleMemory(capModuleTables(capModuleMemory(source, memoryMb)));
   // and a copy that counts its fuel, for runs on the invoker's event-loop thread (null when it cannot be metered)
-  const metered = meterModule(bytes, INLINE_FUEL);
+  const metered = meter ? meterModule(bytes, INLINE_FUEL) : null;
   const [module, fueled] = await Promise.all([WebAssembly.compile(bytes), metered === null ? null : WebAssembly.compile(metered).catch(() => null)]);
   return { module, memory: { min: minPages, max: maxPages }, fueled };
 }
@@ -40,7 +41,7 @@ export interface CompiledForRun {
 }
 
 /** Work for the thread. */
-export type ModuleTask = { kind: 'inspect'; bytes: Uint8Array } | { kind: 'compile'; bytes: Uint8Array; memoryMb: number };
+export type ModuleTask = { kind: 'inspect'; bytes: Uint8Array } | { kind: 'compile'; bytes: Uint8Array; memoryMb: number; meter: boolean };
 
 /** What the thread answers. */
 export type ModuleTaskResult =
@@ -72,11 +73,12 @@ export class ModuleWorker {
 
   /**
    * Checks the module's bounds for `memoryMb`, caps its memory and tables, and compiles it.
+   * @param meter also its fuel-metered copy (see `compileForRun`)
    * @throws HayateError HAYATE_ERR_INVALID_MODULE past a bound or when it does not compile,
    *   HAYATE_ERR_LIMIT_EXCEEDED when it needs more than `memoryMb` to start
    */
-  async compile(bytes: Uint8Array, memoryMb: number): Promise<CompiledForRun> {
-    const r = await this.run({ kind: 'compile', bytes, memoryMb });
+  async compile(bytes: Uint8Array, memoryMb: number, meter = true): Promise<CompiledForRun> {
+    const r = await this.run({ kind: 'compile', bytes, memoryMb, meter });
     if (r.kind !== 'compiled') throw new HayateError('HAYATE_ERR_INTERNAL', `module worker answered ${r.kind} to compile`);
     return { module: r.module, memory: r.memory, fueled: r.fueled };
   }

@@ -33,7 +33,7 @@ export async function main(overrides: Partial<Config> = {}): Promise<void> {
   const store = await FunctionStore.open(nc, { replicas: config.replicas, domain: config.jsDomain });
   // modules are checked and compiled on a thread of their own: a large one would stall NATS beats and calls
   const compiler = new ModuleWorker();
-  const modules = new ModuleCache(config.moduleCacheBytes, (digest) => store.getModule(digest), (bytes, memoryMb) => compiler.compile(bytes, memoryMb));
+  const modules = new ModuleCache(config.moduleCacheBytes, (digest) => store.getModule(digest), (bytes, memoryMb) => compiler.compile(bytes, memoryMb, config.inlineRuns));
   // bundles (up to 256 MiB) are read on a connection of their own: on the invoker's, their chunks would queue
   // ahead of invocations and progress beats, and callers would take a busy invoker for a dead one
   const bulk = await connectNats(config.natsUrl, `hayate-invoker-${config.invokerId}-bundles`, log);
