@@ -18,6 +18,7 @@
  * each new overrun, up to `DEMOTED_MAX_MS`), as does a function whose run here used over `HEAVY_FUEL`.
  * Functions with files run on workers (their bundles live there).
  */
+import { LRUCache } from 'lru-cache';
 import type { Logger } from '../../../common/logger';
 import { FUEL_EXPORT, INLINE_FUEL } from '../../../common/wasm-fuel';
 import type { Prepared, RunShape } from './instances';
@@ -39,7 +40,7 @@ const HEAVY_FUEL = INLINE_FUEL / 2;
  * moves (≈0.6–1.2 ms, where the whole budget took 2–8 ms with V8's lazy compilation of a first run).
  */
 const FIRST_FUEL = 600_000;
-/** Functions remembered as short (the oldest forgotten first). */
+/** Functions remembered as short (the least recently used forgotten first). */
 const PROVEN_KEPT = 4096;
 /** What the files of a run here may hold. */
 const INLINE_FS_BYTES = 1024 * 1024;
@@ -53,9 +54,9 @@ const OVERRUNS_MAX = 20;
 const OVERRUN_WINDOW_MS = 10_000;
 /** Spare memories kept per module: as many as the runs of a busy event loop hold between their chores (bounded in bytes by `recycle`). */
 const SPARE_MEMORIES = 256;
-/** Instances prepared ahead, one per function shape, least recently run out first. */
+/** Instances prepared ahead, one per function shape, the least recently used dropped first. */
 const PREPARED_MAX = 16;
-/** Functions remembered as demoted (the oldest demotion forgotten first). */
+/** Functions remembered as demoted (the least recently used forgotten first). */
 const DEMOTED_KEPT = 4096;
 
 /** How many runs went where, for status and tests. */
@@ -66,10 +67,10 @@ export interface InlineCounts {
 
 export class InlineLane {
   /** Functions on workers only, until (ms, `performance.now()`), and how long their last demotion was. */
-  private readonly demoted = new Map<string, { until: number; forMs: number }>();
-  private readonly prepared = new Map<string, Prepared>();
+  private readonly demoted = new LRUCache<string, { until: number; forMs: number }>({ max: DEMOTED_KEPT });
+  private readonly prepared = new LRUCache<string, Prepared>({ max: PREPARED_MAX });
   /** Functions whose last run here fitted in `FIRST_FUEL`: they get `INLINE_FUEL`. */
-  private readonly proven = new Set<string>();
+  private readonly proven = new LRUCache<string, true>({ max: PROVEN_KEPT });
   /** Work left for after the answers of this turn are out: preparing instances, zeroing memories. */
   private readonly chores: (() => void)[] = [];
   readonly counts: InlineCounts = { runs: 0, overruns: 0 };
@@ -129,7 +130,7 @@ export class InlineLane {
     this.counts.runs += 1;
     const used = budget - (fuel.value as number);
     if (used > HEAVY_FUEL) this.demote(owner, `a run used ${used} of its ${budget} fuel`);
-    else if (budget === FIRST_FUEL) this.prove(owner);
+    else if (budget === FIRST_FUEL) this.proven.set(owner, true);
     this.later(p, msg, fueled);
     return { type: 'result', id: 0, outcome: ran.outcome, stdout: ran.stdout, stderr: ran.stderr, startupUs: Math.round((t1 - t0) * 1000), execUs: Math.round((ran.ended - ran.started) * 1000), teardownUs: Math.round((ran.collected - ran.ended) * 1000) };
   }
@@ -172,17 +173,10 @@ export class InlineLane {
     return null;
   }
 
-  private prove(owner: string): void {
-    if (this.proven.size >= PROVEN_KEPT) this.proven.delete(this.proven.values().next().value as string);
-    this.proven.add(owner);
-  }
-
   private demote(owner: string, why: string): void {
     this.proven.delete(owner);
     const last = this.demoted.get(owner);
     const forMs = last === undefined ? DEMOTED_MS : Math.min(DEMOTED_MAX_MS, last.forMs * 2);
-    this.demoted.delete(owner);
-    if (this.demoted.size >= DEMOTED_KEPT) this.demoted.delete(this.demoted.keys().next().value as string);
     this.demoted.set(owner, { until: performance.now() + forMs, forMs });
     this.log.info({ fn: owner, why, forMs }, 'function runs on worker threads only for a while');
   }
@@ -201,7 +195,6 @@ export class InlineLane {
     try {
       const p = this.instantiate(fueled, shape, true);
       (p.instance.exports[FUEL_EXPORT] as WebAssembly.Global).value = INLINE_FUEL;
-      if (this.prepared.size >= PREPARED_MAX) this.prepared.delete(this.prepared.keys().next().value as string);
       this.prepared.set(key, p);
     } catch {
       // its run instantiates on demand and reports the error itself
