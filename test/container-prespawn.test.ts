@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -25,7 +25,8 @@ import { startCluster } from './helpers/cluster';
 import { containersOf, dockerMissingReason, dockerOrReason, withDocker } from './helpers/docker';
 import { StatusName } from '../services/common/errors';
 import { exampleWasm, ROOT } from './helpers/paths';
-import { exited } from './helpers/process';
+import type { Proc } from './helpers/process';
+import { descendants, exited, readsStdin, running } from './helpers/process';
 
 const test = anyTest as TestFn<{ cluster?: Cluster; docker?: Docker }>;
 /** Container tests: skipped with the reason when Docker cannot run here, failed when it cannot under CI=true. */
@@ -64,45 +65,6 @@ test.after.always(async (t) => {
   await t.context.cluster?.stop();
   if (t.context.docker !== undefined) await t.context.docker.getImage(IMAGE).remove({ force: true }).catch(() => undefined);
 });
-
-interface Proc {
-  pid: number;
-  ppid: number;
-  state: string;
-  cmd: string[];
-}
-
-/** The processes under `root` (not itself), from /proc. */
-function descendants(root: number): Proc[] {
-  const all: Proc[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      all.push({ pid: Number(name), ppid: Number(ppid), state: state ?? '', cmd: readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').filter((s) => s !== '') });
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const under = new Set([root]);
-  let grew = true;
-  while (grew) {
-    grew = false;
-    for (const p of all) if (!under.has(p.pid) && under.has(p.ppid)) (under.add(p.pid), (grew = true));
-  }
-  return all.filter((p) => p.pid !== root && under.has(p.pid));
-}
-
-/** Whether a process runs (a zombie does not: it is only waiting for its parent). */
-function running(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, patienceMs = 20_000): Promise<T> {
   const end = Date.now() + patienceMs;
@@ -224,16 +186,6 @@ test('watchdog stopped with SIGTERM leaves no process behind when processes wait
   await until('every process of the watchdog gone', () => (before.every((p) => !running(p.pid)) ? true : undefined), 10_000).catch(() => undefined);
   t.deepEqual(before.filter((p) => running(p.pid)).map((p) => p.cmd.join(' ')), []);
 });
-
-/** Whether a process sleeps in a read of its stdin, from /proc/PID/syscall ("0 0x0 …" on x86-64: read, fd 0). */
-function readsStdin(pid: number): boolean {
-  try {
-    const [nr, fd] = readFileSync(`/proc/${pid}/syscall`, 'utf8').split(' ');
-    return nr === '0' && fd === '0x0';
-  } catch {
-    return false;
-  }
-}
 
 /** Processes spawned ahead for `args` in a ptrace stop (state "t"). */
 const tracedStopped = (w: HostWatchdog, args: string[]) => waiting(w).filter((p) => p.cmd.slice(1).join(',') === args.join(',') && p.state === 't');
