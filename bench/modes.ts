@@ -3,13 +3,14 @@
  * with its cold first call, the seed's amounts, and then the three compared in interleaved rounds; and a
  * cold `docker run` per call.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { InvokeResponse } from '../services/common/codec';
 import type { BenchContext } from './context';
 import { dockerRun } from './docker-run';
 import { deploy, exampleModule, functionStatus, uniqueModule } from './hayate-api';
-import type { ModeComparison, Row } from './results';
+import type { ModeComparison, Row, ShortRounds } from './results';
 import { Mode } from './results';
-import { closedLoop, interleaved, quantiles, spread } from './stats';
+import { closedLoop, interleaved, quantiles, roundOrder, spread } from './stats';
 import type { Workload, WorkloadSize } from './workloads';
 
 interface Samples {
@@ -143,6 +144,10 @@ export async function measureModes(ctx: BenchContext, w: Workload, si: number, s
   }
   const singles = modes.filter((m) => m !== Mode.hybrid);
   const best = singles.length === 0 ? null : singles.reduce((a, b) => (spreads[b].median < spreads[a].median ? b : a));
+  const compared = best !== null && modes.includes(Mode.hybrid);
+  if (compared) ctx.progress(`${w.name} ${size.label}`, `hybrid and ${best} in short rounds`);
+  // the two alone: a third mode's cells between theirs only add its own after-effects (a container's churn)
+  const short = compared ? await shortRounds(ctx, [Mode.hybrid, best], fns, size, spreads[best].median) : undefined;
   return {
     rows,
     comparison: {
@@ -151,10 +156,49 @@ export async function measureModes(ctx: BenchContext, w: Workload, si: number, s
       rounds: p.rounds,
       calls_per_round: p.roundCalls,
       p50_us: Object.fromEntries(modes.map((m) => [m, spreads[m]])),
+      short_rounds: short,
       best_single: best,
-      hybrid_vs_best: best === null || !modes.includes(Mode.hybrid) ? 0 : pairedRatio(spreads[Mode.hybrid].rounds, spreads[best].rounds),
+      hybrid_vs_best: compared ? ratio(short?.p50_us[Mode.hybrid] ?? 0, short?.p50_us[best] ?? 0) : 0,
+      hybrid_vs_best_rounds: compared ? pairedRatio(spreads[Mode.hybrid].rounds, spreads[best].rounds) : 0,
     },
   };
+}
+
+const ratio = (a: number, b: number): number => (a > 0 && b > 0 ? Number((a / b).toFixed(3)) : 0);
+
+/** Pause before each cell of the short rounds: shorter than the long rounds', as the cells are (the churn a container leaves is ≈2 ms of CPU). */
+const SHORT_GAP_MS = 20;
+
+/**
+ * The hybrid and the best single tier again, alone, in many short rounds (A B, B A, …; `roundOrder`), each
+ * cell about `shortCellMs` of calls (5 at least): a round lasts tens of ms where a long round of the three
+ * modes lasts seconds, over which a round's p50 moved 10–40 % on this VM. With both sides' calls spread evenly
+ * over the same short stretches, drift lands on both alike; each side's figure is the p50 of all its calls
+ * there (hundreds of calls, where one cell's p50 of a few moves ±30 % on its own). Cells, not single calls: a
+ * container call's teardown and next spawn would land on the call after it. `typicalUs` sizes the cells.
+ */
+async function shortRounds(ctx: BenchContext, modes: Mode[], fns: Map<Mode, string>, size: WorkloadSize, typicalUs: number): Promise<ShortRounds> {
+  const p = ctx.plan;
+  const calls = Math.max(5, Math.min(p.roundCalls, Math.round((p.shortCellMs * 1000) / Math.max(1, typicalUs))));
+  const pooled = new Map<Mode, number[]>(modes.map((m) => [m, []]));
+  const hybridVsBest: number[] = [];
+  const until = performance.now() + p.shortMs;
+  let rounds = 0;
+  for (; rounds < p.shortRounds && (rounds < p.minShortRounds || performance.now() < until); rounds += 1) {
+    const got = new Map<Mode, number>();
+    for (const mode of roundOrder(modes, rounds)) {
+      await sleep(SHORT_GAP_MS);
+      const into = empty();
+      // the call count decides a cell; the time cap only ends one that runs far slower than the long rounds said
+      await cell(ctx, fns.get(mode)!, size, calls, 1, p.shortCellMs * 20, into, 5);
+      pooled.get(mode)!.push(...into.e2e);
+      got.set(mode, quantiles(into.e2e).p50);
+    }
+    const singles = modes.filter((m) => m !== Mode.hybrid).map((m) => got.get(m) ?? 0);
+    if (got.has(Mode.hybrid) && singles.length > 0) hybridVsBest.push(ratio(got.get(Mode.hybrid)!, Math.min(...singles)));
+  }
+  const each = spread(hybridVsBest.filter((r) => r > 0));
+  return { rounds, calls_per_cell: calls, p50_us: Object.fromEntries(modes.map((m) => [m, quantiles(pooled.get(m)!).p50])), hybrid_vs_best_per_round: each };
 }
 
 /**

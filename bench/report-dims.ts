@@ -27,11 +27,16 @@ export function dimensionSections(results: BenchResults): string[] {
   if (results.modes.length > 0) {
     const r0 = results.modes[0]!;
     lines.push('## Modes compared in interleaved rounds', '');
-    lines.push(`Warm e2e p50 in ms, median of ${r0.rounds} round p50s (min–max), each round up to ${r0.calls_per_round} sequential calls per mode, modes interleaved (A B C, B C A, C A B, then reversed: C B A, A C B, B A C, so that every mode follows every other equally often; 50 ms of pause before each cell); "hybrid ÷ best" is the median over rounds of hybrid's round p50 ÷ the best tier's in the same round, so that drift between cells cannot decide the comparison.`, '');
-    lines.push('| task | hybrid | wasm | container | best single tier | hybrid ÷ best |', '| --- | ---: | ---: | ---: | --- | ---: |');
+    lines.push(`Warm e2e p50 in ms, median of ${r0.rounds} round p50s (min–max), each round up to ${r0.calls_per_round} sequential calls per mode, modes interleaved (A B C, B C A, C A B, then reversed: C B A, A C B, B A C, so that every mode follows every other equally often; 50 ms of pause before each cell). Then the hybrid and the best single tier of those rounds again, alone, in short rounds ("short": A B, B A, …; each cell 5 calls or more, about 40 ms of them in a full run, 20 ms of pause before each): a short round lasts tens of ms where a long one lasts seconds, so drift lands on both alike; each one's figure there is the p50 of all its calls. "hybrid ÷ best" is the ratio of those two (in brackets: each short round's own ratio, min–max); "over long rounds" is the median of per-round ratios of the long rounds, as this table measured it before.`, '');
+    lines.push('| task | hybrid | wasm | container | best single tier | short: hybrid / best | hybrid ÷ best | over long rounds |', '| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |');
     for (const m of results.modes) {
       const cell = (mode: 'hybrid' | 'wasm' | 'container') => (m.p50_us[mode] === undefined ? '' : range(m.p50_us[mode]!, ms));
-      lines.push(`| ${m.workload} ${m.size} | ${cell('hybrid')} | ${cell('wasm')} | ${cell('container')} | ${m.best_single ?? ''} | ${m.hybrid_vs_best > 0 ? `${m.hybrid_vs_best.toFixed(2)}×` : ''} |`);
+      const s = m.short_rounds;
+      const short = s === undefined || m.best_single === null ? '' : `${ms(s.p50_us.hybrid ?? 0)} / ${ms(s.p50_us[m.best_single] ?? 0)}`;
+      const each = s === undefined ? '' : ` (${s.hybrid_vs_best_per_round.min.toFixed(2)}–${s.hybrid_vs_best_per_round.max.toFixed(2)}, ${s.rounds} rounds of ${s.calls_per_cell})`;
+      const vs = m.hybrid_vs_best > 0 ? `${m.hybrid_vs_best.toFixed(2)}×${each}` : '';
+      const long = (m.hybrid_vs_best_rounds ?? 0) > 0 ? `${m.hybrid_vs_best_rounds!.toFixed(2)}×` : '';
+      lines.push(`| ${m.workload} ${m.size} | ${cell('hybrid')} | ${cell('wasm')} | ${cell('container')} | ${m.best_single ?? ''} | ${short} | ${vs} | ${long} |`);
     }
     lines.push('');
   }

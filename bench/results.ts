@@ -41,9 +41,23 @@ export interface ModeComparison {
   calls_per_round: number;
   /** Per mode: the e2e p50 of each round, with their median, min and max. */
   p50_us: Partial<Record<Mode, Spread>>;
+  /** The single tier with the lower median of round p50s. */
   best_single: Mode | null;
-  /** Median over rounds of hybrid's round p50 ÷ the best single tier's in the same round; 0 when not measured. */
+  /** Hybrid and the best single tier again, alone, in many short rounds (bench/modes.ts `shortRounds`). */
+  short_rounds?: ShortRounds;
+  /** Hybrid's p50 ÷ the best single tier's, in the short rounds; 0 when not measured. */
   hybrid_vs_best: number;
+  /** Median over the long rounds of hybrid's round p50 ÷ the best single tier's in the same round; 0 when not measured. */
+  hybrid_vs_best_rounds?: number;
+}
+
+/** Modes of a task in many short rounds: each mode's p50 over all its calls there. */
+export interface ShortRounds {
+  rounds: number;
+  calls_per_cell: number;
+  p50_us: Partial<Record<Mode, number>>;
+  /** Each round's hybrid cell p50 ÷ its single-tier cell's p50: the spread of the comparison. */
+  hybrid_vs_best_per_round: Spread;
 }
 
 /** The first call of a never-seen module, sent right after its deploy (a fresh name and module per sample). */

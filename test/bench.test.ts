@@ -26,7 +26,7 @@ test('bench writes every section with numeric figures when run on a tiny plan', 
   const dir = mkdtempSync(join(tmpdir(), 'hayate-bench-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const jsonFile = join(dir, 'results.json');
-  const plan = { warmupCalls: 5, warmupMs: 100, settleMs: 500, rounds: 2, roundCalls: 5, roundMs: 100, dockerRunCalls: 0, floorCalls: 10, floorMs: 100, firstCallSamples: 2, payloads: [16, 65536], payloadMs: 100, levels: [1, 4], levelMs: 200, fleet: [1, 5], fleetSteadyRounds: 1, fleetSteadyMaxCalls: 20, invokers: [1, 2], invokerRounds: 2, invokerMs: 200, invokerConcurrency: 4 };
+  const plan = { warmupCalls: 5, warmupMs: 100, settleMs: 500, rounds: 2, roundCalls: 5, roundMs: 100, shortRounds: 2, minShortRounds: 1, shortMs: 100, shortCellMs: 5, dockerRunCalls: 0, floorCalls: 10, floorMs: 100, firstCallSamples: 2, payloads: [16, 65536], payloadMs: 100, levels: [1, 4], levelMs: 200, fleet: [1, 5], fleetSteadyRounds: 1, fleetSteadyMaxCalls: 20, invokers: [1, 2], invokerRounds: 2, invokerMs: 200, invokerConcurrency: 4 };
   const results = await runBench({ quick: true, invokers: 1, jsonFile, reportDir: dir, progress: false, plan, tasks: ['upper 16 B'] }, { stderr: process.stderr });
   const report = readFileSync(join(dir, 'report.md'), 'utf8');
   for (const section of ['## Limits measured in the same run', '## Targets', '## Modes compared in interleaved rounds', '## First call of a never-seen module', '## Payload size', '## Concurrency', '## Deployed functions called round robin', '## Invokers on the node', '### upper 16 B', '## Charts']) {
@@ -44,6 +44,13 @@ test('bench writes every section with numeric figures when run on a tiny plan', 
   t.deepEqual(d.invokers.map((r) => [r.invokers, r.calls_per_s.rounds.length]), [[1, 2], [2, 2]]);
   t.is(results.modes.length, 1);
   t.is(results.modes[0]!.p50_us.wasm?.rounds.length, 2, 'wasm measured in 2 rounds');
+  const m0 = results.modes[0]!;
+  if (m0.p50_us.hybrid !== undefined) {
+    // hybrid ÷ best comes from the short rounds of the two alone
+    t.true((m0.short_rounds?.rounds ?? 0) >= 1, 'short rounds were run');
+    t.deepEqual(Object.keys(m0.short_rounds?.p50_us ?? {}).sort(), ['hybrid', m0.best_single!].sort());
+    t.is(m0.hybrid_vs_best, Number(((m0.short_rounds!.p50_us.hybrid ?? 0) / (m0.short_rounds!.p50_us[m0.best_single!] ?? 1)).toFixed(3)));
+  }
   for (const r of d.concurrency) t.true(r.cpu.total.ms_per_call >= 0 && 'load generator' in r.cpu.groups, `${r.transport}@${r.concurrency} has CPU per process`);
   t.true(d.concurrency.filter((r) => r.transport === 'http').every((r) => 'controller' in r.cpu.groups), 'HTTP cells count the controller');
   t.true(results.targets.length >= 5, `${results.targets.length} targets`);
@@ -54,7 +61,7 @@ test('bench writes every section with numeric figures when run on a tiny plan', 
   t.true(d.concurrency.every((r) => r.calls > 0), 'every concurrency cell made calls');
 });
 
-test('hybrid ÷ best is the median of per-round ratios, so a machine drifting over the rounds cancels out', (t) => {
+test('hybrid ÷ best over the long rounds is the median of per-round ratios, so a machine drifting over the rounds cancels out', (t) => {
   // both modes twice as fast by the end of the run, hybrid 2 % slower than wasm in every round
   const wasm = [1.4, 1.2, 1.0, 0.8, 0.7];
   const hybrid = wasm.map((v) => v * 1.02);
