@@ -59,7 +59,7 @@ export function plan(quick: boolean): Plan {
   const common = { payloads: [16, 1024, 64 * 1024, 1024 * 1024], fleet: [1, 100, 1000], invokers: [1, 2, 4], invokerConcurrency: 32 };
   return quick
     ? { ...common, warmupCalls: 60, warmupMs: 200, settleMs: 3000, sequential: [], concurrency: [], concurrentCalls: 0, cellBudgetMs: 1200, rounds: 6, roundCalls: 24, roundMs: 120, shortRounds: 16, minShortRounds: 6, shortMs: 1800, shortCellMs: 20, dockerRunCalls: 0, floorCalls: 300, floorMs: 400, firstCallSamples: 7, payloadMs: 400, levels: [1, 8, 32], levelMs: 500, fleetSteadyRounds: 1, fleetSteadyMaxCalls: 200, invokerRounds: 3, invokerMs: 500 }
-    : { ...common, warmupCalls: 300, warmupMs: 2500, settleMs: 15_000, sequential: [10, 100, 1000], concurrency: [8, 32], concurrentCalls: 1000, cellBudgetMs: 4000, rounds: 12, roundCalls: 100, roundMs: 700, shortRounds: 60, minShortRounds: 12, shortMs: 9000, shortCellMs: 40, dockerRunCalls: 10, floorCalls: 500, floorMs: 4000, firstCallSamples: 21, payloadMs: 2000, levels: [1, 8, 32, 128], levelMs: 3000, fleetSteadyRounds: 3, fleetSteadyMaxCalls: 3000, invokerRounds: 5, invokerMs: 3000 };
+    : { ...common, warmupCalls: 300, warmupMs: 2500, settleMs: 15_000, sequential: [10, 100, 1000], concurrency: [8, 32], concurrentCalls: 1000, cellBudgetMs: 4000, rounds: 12, roundCalls: 100, roundMs: 700, shortRounds: 120, minShortRounds: 12, shortMs: 15_000, shortCellMs: 40, dockerRunCalls: 10, floorCalls: 500, floorMs: 4000, firstCallSamples: 21, payloadMs: 2000, levels: [1, 8, 32, 128], levelMs: 3000, fleetSteadyRounds: 3, fleetSteadyMaxCalls: 3000, invokerRounds: 5, invokerMs: 3000 };
 }
 
 /** Process ids of the cluster by part, for CPU per process. */

@@ -5,8 +5,8 @@
  * - `auto`: WASM at once. When the function is hot (`hotCalls` calls within `hotWindowMs`) and its WASM runs
  *   take at least `minWasmUs` (exec p50: shorter runs cannot win back a container call's fixed cost), a container is
  *   started in the background (`warming`, which never blocks a request); once ready (`container`) each
- *   call goes to the tier with the lower p50 over its recent window, and one call in `EXPLORE_EVERY` goes
- *   to the other tier so the choice follows the workload. A container that keeps losing is retired
+ *   call goes to the container when its p50 over its recent window is below WASM's by `PREFER_MARGIN`, else
+ *   to WASM, and one call in `EXPLORE_EVERY` goes to the other tier so the choice follows the workload. A container that keeps losing is retired
  *   (back to `wasm`, with the figures in status); one that fails falls back to WASM and says why; one
  *   idle past `containerIdleMs` is removed.
  */
@@ -20,6 +20,12 @@ import type { ContainerTier, TierRouter, WasmTier } from './tier-router';
 
 /** One call in this many goes to the tier not chosen, to keep its figures current. */
 const EXPLORE_EVERY = 16;
+/**
+ * The container is chosen only when its p50 is at most this multiple of WASM's. Near a tie the two windows'
+ * p50s cross back and forth by noise alone, and each crossing sent calls to the tier that is in truth the
+ * slower one; and a container call costs far more CPU than a WASM run (a fresh process per call).
+ */
+const PREFER_MARGIN = 0.95;
 /** Samples of a tier needed before its p50 is trusted. */
 const MIN_SAMPLES = 5;
 /** Container samples after which a container that is clearly slower is retired. */
@@ -93,7 +99,7 @@ export class HybridRouter implements TierRouter {
     const c = runtime.stats.container;
     if (c.size < MIN_SAMPLES) return this.containers;
     if (w.size < MIN_SAMPLES) return this.wasm;
-    const containerFaster = c.quantile(0.5) <= w.quantile(0.5);
+    const containerFaster = c.quantile(0.5) <= w.quantile(0.5) * PREFER_MARGIN;
     const explore = t.calls % EXPLORE_EVERY === 0;
     return containerFaster !== explore ? this.containers : this.wasm;
   }
