@@ -22,13 +22,15 @@ export interface Plan {
   roundCalls: number;
   roundMs: number;
   /**
-   * The modes of a task again in short rounds (the drift-proof comparison): at most `shortRounds` and at least
-   * `minShortRounds`, for `shortMs` in all, each cell about `shortCellMs` of calls (5 at least).
+   * Hybrid and the best tier of a task again in short rounds (the drift-proof comparison): at least
+   * `minShortRounds`, then until the ratio's 95 % interval is within ±`shortHalfWidth`, or `shortMs` has passed,
+   * or `shortRounds` were run; each cell about `shortCellMs` of calls (5 at least).
    */
   shortRounds: number;
   minShortRounds: number;
   shortMs: number;
   shortCellMs: number;
+  shortHalfWidth: number;
   /** Cold `docker run`s per task after the first (0: the first only). */
   dockerRunCalls: number;
   /** In-process floor: calls (and ms) per task. */
@@ -58,8 +60,8 @@ export interface Plan {
 export function plan(quick: boolean): Plan {
   const common = { payloads: [16, 1024, 64 * 1024, 1024 * 1024], fleet: [1, 100, 1000], invokers: [1, 2, 4], invokerConcurrency: 32 };
   return quick
-    ? { ...common, warmupCalls: 60, warmupMs: 200, settleMs: 3000, sequential: [], concurrency: [], concurrentCalls: 0, cellBudgetMs: 1200, rounds: 6, roundCalls: 24, roundMs: 120, shortRounds: 16, minShortRounds: 6, shortMs: 1800, shortCellMs: 20, dockerRunCalls: 0, floorCalls: 300, floorMs: 400, firstCallSamples: 7, payloadMs: 400, levels: [1, 8, 32], levelMs: 500, fleetSteadyRounds: 1, fleetSteadyMaxCalls: 200, invokerRounds: 3, invokerMs: 500 }
-    : { ...common, warmupCalls: 300, warmupMs: 2500, settleMs: 15_000, sequential: [10, 100, 1000], concurrency: [8, 32], concurrentCalls: 1000, cellBudgetMs: 4000, rounds: 12, roundCalls: 100, roundMs: 700, shortRounds: 120, minShortRounds: 12, shortMs: 15_000, shortCellMs: 40, dockerRunCalls: 10, floorCalls: 500, floorMs: 4000, firstCallSamples: 21, payloadMs: 2000, levels: [1, 8, 32, 128], levelMs: 3000, fleetSteadyRounds: 3, fleetSteadyMaxCalls: 3000, invokerRounds: 5, invokerMs: 3000 };
+    ? { ...common, warmupCalls: 60, warmupMs: 200, settleMs: 3000, sequential: [], concurrency: [], concurrentCalls: 0, cellBudgetMs: 1200, rounds: 6, roundCalls: 24, roundMs: 120, shortRounds: 48, minShortRounds: 8, shortMs: 1800, shortCellMs: 20, shortHalfWidth: 0.02, dockerRunCalls: 0, floorCalls: 300, floorMs: 400, firstCallSamples: 7, payloadMs: 400, levels: [1, 8, 32], levelMs: 500, fleetSteadyRounds: 1, fleetSteadyMaxCalls: 200, invokerRounds: 3, invokerMs: 500 }
+    : { ...common, warmupCalls: 300, warmupMs: 2500, settleMs: 15_000, sequential: [10, 100, 1000], concurrency: [8, 32], concurrentCalls: 1000, cellBudgetMs: 4000, rounds: 12, roundCalls: 100, roundMs: 700, shortRounds: 400, minShortRounds: 16, shortMs: 40_000, shortCellMs: 40, shortHalfWidth: 0.02, dockerRunCalls: 10, floorCalls: 500, floorMs: 4000, firstCallSamples: 21, payloadMs: 2000, levels: [1, 8, 32, 128], levelMs: 3000, fleetSteadyRounds: 3, fleetSteadyMaxCalls: 3000, invokerRounds: 5, invokerMs: 3000 };
 }
 
 /** Process ids of the cluster by part, for CPU per process. */

@@ -10,7 +10,7 @@ import { dockerRun } from './docker-run';
 import { deploy, exampleModule, functionStatus, uniqueModule } from './hayate-api';
 import type { ModeComparison, Row, ShortRounds } from './results';
 import { Mode } from './results';
-import { closedLoop, interleaved, quantiles, roundOrder, spread } from './stats';
+import { batchInterval, closedLoop, interleaved, quantiles, roundOrder, spread } from './stats';
 import type { Workload, WorkloadSize } from './workloads';
 
 interface Samples {
@@ -174,32 +174,41 @@ const SHORT_GAP_MS = 20;
  * cell about `shortCellMs` of calls (5 at least): a round lasts tens of ms where a long round of the three
  * modes lasts seconds, over which a round's p50 moved 10–40 % on this VM. With both sides' calls spread evenly
  * over the same short stretches, drift lands on both alike; each side's figure is the p50 of all its calls
- * there (hundreds of calls, where one cell's p50 of a few moves ±30 % on its own). Cells, not single calls: a
- * container call's teardown and next spawn would land on the call after it. `typicalUs` sizes the cells.
+ * there. Cells, not single calls: a container call's teardown and next spawn would land on the call after it.
+ * Rounds go on until the ratio's 95 % interval (`batchInterval`) is within ±`shortHalfWidth`, or `shortMs`
+ * has passed: a 1 MiB input's calls alone spread over 13–31 ms (p10–p90) on the same path, where a trivial
+ * call's stay within a few %. `typicalUs` sizes the cells.
  */
-async function shortRounds(ctx: BenchContext, modes: Mode[], fns: Map<Mode, string>, size: WorkloadSize, typicalUs: number): Promise<ShortRounds> {
+async function shortRounds(ctx: BenchContext, modes: [Mode, Mode], fns: Map<Mode, string>, size: WorkloadSize, typicalUs: number): Promise<ShortRounds> {
   const p = ctx.plan;
+  const [a, b] = modes;
   const calls = Math.max(5, Math.min(p.roundCalls, Math.round((p.shortCellMs * 1000) / Math.max(1, typicalUs))));
-  const pooled = new Map<Mode, number[]>(modes.map((m) => [m, []]));
-  const hybridVsBest: number[] = [];
+  const rounds: Array<[number[], number[]]> = [];
   const until = performance.now() + p.shortMs;
-  let rounds = 0;
-  for (; rounds < p.shortRounds && (rounds < p.minShortRounds || performance.now() < until); rounds += 1) {
-    const got = new Map<Mode, number>();
-    for (const mode of roundOrder(modes, rounds)) {
+  let interval = { low: 0, high: 0 };
+  while (rounds.length < p.shortRounds && (rounds.length < p.minShortRounds || performance.now() < until)) {
+    const round: [number[], number[]] = [[], []];
+    for (const mode of roundOrder(modes, rounds.length)) {
       await sleep(SHORT_GAP_MS);
       const into = empty();
       // the call count decides a cell; the time cap only ends one that runs far slower than the long rounds said
       await cell(ctx, fns.get(mode)!, size, calls, 1, p.shortCellMs * 20, into, 5);
-      pooled.get(mode)!.push(...into.e2e);
-      got.set(mode, quantiles(into.e2e).p50);
+      round[mode === a ? 0 : 1] = into.e2e;
     }
-    const singles = modes.filter((m) => m !== Mode.hybrid).map((m) => got.get(m) ?? 0);
-    if (got.has(Mode.hybrid) && singles.length > 0) hybridVsBest.push(ratio(got.get(Mode.hybrid)!, Math.min(...singles)));
+    rounds.push(round);
+    if (rounds.length < p.minShortRounds || rounds.length % BLOCKS !== 0) continue;
+    interval = batchInterval(rounds, BLOCKS);
+    if ((interval.high - interval.low) / 2 <= p.shortHalfWidth) break;
   }
-  const each = spread(hybridVsBest.filter((r) => r > 0));
-  return { rounds, calls_per_cell: calls, p50_us: Object.fromEntries(modes.map((m) => [m, quantiles(pooled.get(m)!).p50])), hybrid_vs_best_per_round: each };
+  interval = batchInterval(rounds, BLOCKS);
+  const pa = quantiles(rounds.flatMap((r) => r[0])).p50;
+  const pb = quantiles(rounds.flatMap((r) => r[1])).p50;
+  const each = spread(rounds.map((r) => ratio(quantiles(r[0]).p50, quantiles(r[1]).p50)).filter((x) => x > 0));
+  return { rounds: rounds.length, calls_per_cell: calls, p50_us: { [a]: pa, [b]: pb }, ratio_interval: { low: Number(interval.low.toFixed(3)), high: Number(interval.high.toFixed(3)) }, hybrid_vs_best_per_round: each };
 }
+
+/** Blocks of consecutive rounds in `batchInterval`. */
+const BLOCKS = 8;
 
 /**
  * The median over rounds of a round's `a` ÷ the same round's `b` (0 when not measured): cells of one round

@@ -56,6 +56,8 @@ export interface ShortRounds {
   rounds: number;
   calls_per_cell: number;
   p50_us: Partial<Record<Mode, number>>;
+  /** 95 % interval of the ratio of the two p50s (`batchInterval`). */
+  ratio_interval: { low: number; high: number };
   /** Each round's hybrid cell p50 ÷ its single-tier cell's p50: the spread of the comparison. */
   hybrid_vs_best_per_round: Spread;
 }

@@ -129,3 +129,27 @@ export async function closedLoop(concurrency: number, budget: LoopBudget, once: 
 export function perSecond(loop: LoopResult): number {
   return loop.wallMs > 0 ? Math.round((loop.samples.length / loop.wallMs) * 1000) : 0;
 }
+
+/** Student's t at 97.5 % for 1–15 degrees of freedom (a 95 % two-sided interval). */
+const T975 = [12.71, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131];
+
+/**
+ * A 95 % interval of p50(a) ÷ p50(b) over paired rounds, by batch means: the rounds are cut into `blocks`
+ * runs of consecutive rounds, the ratio of the two p50s taken in each, and the interval is their mean ± t ×
+ * their standard error. Consecutive rounds share the machine's state, so rounds are not independent; blocks
+ * of many rounds nearly are. Zeros when there are fewer rounds than blocks.
+ */
+export function batchInterval(rounds: ReadonlyArray<readonly [readonly number[], readonly number[]]>, blocks: number): { low: number; high: number } {
+  if (rounds.length < blocks || blocks < 2) return { low: 0, high: 0 };
+  const ratios: number[] = [];
+  for (let k = 0; k < blocks; k += 1) {
+    const part = rounds.slice(Math.floor((k * rounds.length) / blocks), Math.floor(((k + 1) * rounds.length) / blocks));
+    const b = quantiles(part.flatMap((r) => r[1])).p50;
+    if (b > 0) ratios.push(quantiles(part.flatMap((r) => r[0])).p50 / b);
+  }
+  if (ratios.length < 2) return { low: 0, high: 0 };
+  const mean = ratios.reduce((x, y) => x + y, 0) / ratios.length;
+  const sd = Math.sqrt(ratios.reduce((x, y) => x + (y - mean) ** 2, 0) / (ratios.length - 1));
+  const half = (T975[Math.min(ratios.length - 1, T975.length) - 1] ?? 2) * (sd / Math.sqrt(ratios.length));
+  return { low: mean - half, high: mean + half };
+}

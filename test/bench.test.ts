@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { runBench } from '../bench/index';
 import { pairedRatio } from '../bench/modes';
-import { roundOrder } from '../bench/stats';
+import { batchInterval, roundOrder } from '../bench/stats';
 import type { BenchResults } from '../bench/index';
 
 /** Every number in `value` (walking objects and arrays), with its path. */
@@ -26,7 +26,7 @@ test('bench writes every section with numeric figures when run on a tiny plan', 
   const dir = mkdtempSync(join(tmpdir(), 'hayate-bench-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const jsonFile = join(dir, 'results.json');
-  const plan = { warmupCalls: 5, warmupMs: 100, settleMs: 500, rounds: 2, roundCalls: 5, roundMs: 100, shortRounds: 2, minShortRounds: 1, shortMs: 100, shortCellMs: 5, dockerRunCalls: 0, floorCalls: 10, floorMs: 100, firstCallSamples: 2, payloads: [16, 65536], payloadMs: 100, levels: [1, 4], levelMs: 200, fleet: [1, 5], fleetSteadyRounds: 1, fleetSteadyMaxCalls: 20, invokers: [1, 2], invokerRounds: 2, invokerMs: 200, invokerConcurrency: 4 };
+  const plan = { warmupCalls: 5, warmupMs: 100, settleMs: 500, rounds: 2, roundCalls: 5, roundMs: 100, shortRounds: 2, minShortRounds: 1, shortMs: 100, shortCellMs: 5, shortHalfWidth: 0.02, dockerRunCalls: 0, floorCalls: 10, floorMs: 100, firstCallSamples: 2, payloads: [16, 65536], payloadMs: 100, levels: [1, 4], levelMs: 200, fleet: [1, 5], fleetSteadyRounds: 1, fleetSteadyMaxCalls: 20, invokers: [1, 2], invokerRounds: 2, invokerMs: 200, invokerConcurrency: 4 };
   const results = await runBench({ quick: true, invokers: 1, jsonFile, reportDir: dir, progress: false, plan, tasks: ['upper 16 B'] }, { stderr: process.stderr });
   const report = readFileSync(join(dir, 'report.md'), 'utf8');
   for (const section of ['## Limits measured in the same run', '## Targets', '## Modes compared in interleaved rounds', '## First call of a never-seen module', '## Payload size', '## Concurrency', '## Deployed functions called round robin', '## Invokers on the node', '### upper 16 B', '## Charts']) {
@@ -81,4 +81,23 @@ test('interleaved rounds put every mode right after every other equally often ov
   }
   t.is(follows.size, 6, 'every ordered pair occurs');
   t.deepEqual(new Set(follows.values()), new Set([2]), 'each exactly twice');
+});
+
+test('batchInterval holds the true ratio of two p50s and narrows as rounds are added', (t) => {
+  // b's calls drift slowly over the run; a is the same calls 3 % slower, with its own jitter
+  let seed = 7;
+  const rand = () => ((seed = (seed * 48_271) % 2_147_483_647) / 2_147_483_647);
+  const round = (i: number): [number[], number[]] => {
+    const base = 1000 * (1 + 0.3 * Math.sin(i / 7));
+    const cell = (f: number) => Array.from({ length: 20 }, () => base * f * (0.8 + 0.4 * rand()));
+    return [cell(1.03), cell(1)];
+  };
+  const few = Array.from({ length: 16 }, (_, i) => round(i));
+  const many = Array.from({ length: 256 }, (_, i) => round(i));
+  const a = batchInterval(few, 8);
+  const b = batchInterval(many, 8);
+  t.true(a.low < 1.03 && 1.03 < a.high, `16 rounds: ${a.low}–${a.high}`);
+  t.true(b.low < 1.03 && 1.03 < b.high, `256 rounds: ${b.low}–${b.high}`);
+  t.true(b.high - b.low < a.high - a.low, 'more rounds, a narrower interval');
+  t.deepEqual(batchInterval(few.slice(0, 4), 8), { low: 0, high: 0 }, 'fewer rounds than blocks: none');
 });

@@ -127,12 +127,30 @@ test('hybrid router routes to the faster container once ready and explores WASM 
   containers.finishWarm(true);
   await settle();
   t.is(runtime.state, TierState.container);
-  // until both tiers have MIN_SAMPLES (5) figures, each call fills the one that lacks them
-  for (let i = 0; i < 7; i += 1) call({ wasm: 100, container: 50 });
+  // side by side until both tiers have MIN_SAMPLES (5) figures of their own since the container is ready
+  const first = Array.from({ length: 10 }, () => call({ wasm: 100, container: 50 }).tier);
+  t.deepEqual(first, ['container', 'wasm', 'container', 'wasm', 'container', 'wasm', 'container', 'wasm', 'container', 'wasm']);
   const tiers = Array.from({ length: 64 }, () => call({ wasm: 100, container: 50 }).tier);
   const toWasm = tiers.filter((x) => x === 'wasm').length;
   t.is(toWasm, 4, `calls explored in WASM: ${toWasm} of 64`);
   t.is(runtime.state, TierState.container);
+  await router.close();
+});
+
+test('hybrid router judges a ready container against WASM runs of the same stretch, not against the WASM runs before it', async (t) => {
+  const { router, runtime, call } = setup();
+  for (let i = 0; i < 3; i += 1) call({ wasm: 500, container: 110 });
+  t.is(runtime.state, TierState.warming);
+  // while the container starts, WASM runs slowly (baseline code, cold caches, a slow stretch of the machine)…
+  for (let i = 0; i < 40; i += 1) call({ wasm: 500, container: 110 });
+  const { containers } = router as unknown as { containers: FakeContainers };
+  containers.finishWarm(true);
+  await settle();
+  t.is(runtime.state, TierState.container);
+  // …then faster than the container: those old runs must not send the calls to the slower tier
+  for (let i = 0; i < 10; i += 1) call({ wasm: 100, container: 110 });
+  const tiers = Array.from({ length: 64 }, () => call({ wasm: 100, container: 110 }).tier);
+  t.is(tiers.filter((x) => x === 'container').length, 4, 'only the explored calls go to the container');
   await router.close();
 });
 

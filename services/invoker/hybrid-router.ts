@@ -4,9 +4,10 @@
  * - `container` policy: always the container (the first call waits for it to start).
  * - `auto`: WASM at once. When the function is hot (`hotCalls` calls within `hotWindowMs`) and its WASM runs
  *   take at least `minWasmUs` (exec p50: shorter runs cannot win back a container call's fixed cost), a container is
- *   started in the background (`warming`, which never blocks a request); once ready (`container`) each
- *   call goes to the container when its p50 over its recent window is below WASM's by `PREFER_MARGIN`, else
- *   to WASM, and one call in `EXPLORE_EVERY` goes to the other tier so the choice follows the workload. A container that keeps losing is retired
+ *   started in the background (`warming`, which never blocks a request); once ready (`container`) the two
+ *   tiers are measured afresh, side by side: calls alternate until each has `MIN_SAMPLES` figures, then each
+ *   call goes to the container when its p50 is below WASM's by `PREFER_MARGIN`, else to WASM, and one call
+ *   in `EXPLORE_EVERY` goes to the other tier so the choice follows the workload. A container that keeps losing is retired
  *   (back to `wasm`, with the figures in status); one that fails falls back to WASM and says why; one
  *   idle past `containerIdleMs` is removed.
  */
@@ -16,6 +17,7 @@ import type { Logger } from '../common/logger';
 import type { ExecutionRequest, ExecutionResult, Executor } from './executor';
 import type { FunctionRuntime } from './function-runtime';
 import { TierState } from './function-runtime';
+import { LatencyWindow } from './latency-window';
 import type { ContainerTier, TierRouter, WasmTier } from './tier-router';
 
 /** One call in this many goes to the tier not chosen, to keep its figures current. */
@@ -28,6 +30,8 @@ const EXPLORE_EVERY = 16;
 const PREFER_MARGIN = 0.95;
 /** Samples of a tier needed before its p50 is trusted. */
 const MIN_SAMPLES = 5;
+/** Samples per tier kept for the comparison that routes calls. */
+const COMPARE_WINDOW = 64;
 /** Container samples after which a container that is clearly slower is retired. */
 const RETIRE_AFTER = 8;
 /** "Clearly slower": container p50 above this multiple of WASM p50. */
@@ -51,7 +55,16 @@ interface Track {
   calls: number;
   /** No warming before this time (after failure or retirement). */
   quietUntil: number;
+  /**
+   * Each tier's figures since the container became ready, which route the calls. The status windows
+   * (`runtime.stats`) also hold the WASM runs from before: the first ones, on V8's baseline code and cold
+   * caches, and runs from another stretch of the machine's speed, which made a container that was in truth
+   * slower look faster (`sha256` of 1 MiB went 95 % to a container 35 % slower than its WASM).
+   */
+  compare: Record<Tier, LatencyWindow> | null;
 }
+
+const fresh = (): Record<Tier, LatencyWindow> => ({ wasm: new LatencyWindow(COMPARE_WINDOW), container: new LatencyWindow(COMPARE_WINDOW) });
 
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -81,7 +94,7 @@ export class HybridRouter implements TierRouter {
   private track(fn: string): Track {
     let t = this.tracks.get(fn);
     if (t === undefined) {
-      t = { recent: [], execUs: [], calls: 0, quietUntil: 0 };
+      t = { recent: [], execUs: [], calls: 0, quietUntil: 0, compare: null };
       this.tracks.set(fn, t);
     }
     return t;
@@ -95,10 +108,10 @@ export class HybridRouter implements TierRouter {
     if (!this.containers.isReady(spec)) return this.wasm;
     const t = this.track(runtime.name);
     t.calls += 1;
-    const w = runtime.stats.wasm;
-    const c = runtime.stats.container;
-    if (c.size < MIN_SAMPLES) return this.containers;
-    if (w.size < MIN_SAMPLES) return this.wasm;
+    t.compare ??= fresh();
+    const { wasm: w, container: c } = t.compare;
+    // side by side until both have figures of the same stretch: the container first
+    if (c.size < MIN_SAMPLES || w.size < MIN_SAMPLES) return c.size <= w.size ? this.containers : this.wasm;
     const containerFaster = c.quantile(0.5) <= w.quantile(0.5) * PREFER_MARGIN;
     const explore = t.calls % EXPLORE_EVERY === 0;
     return containerFaster !== explore ? this.containers : this.wasm;
@@ -119,6 +132,7 @@ export class HybridRouter implements TierRouter {
       return;
     }
     if (runtime.state === TierState.container) {
+      t.compare?.[result.tier].record(runtime.stats[result.tier].last);
       this.maybeRetire(runtime, t);
       return;
     }
@@ -151,8 +165,8 @@ export class HybridRouter implements TierRouter {
   }
 
   private maybeRetire(runtime: FunctionRuntime, t: Track): void {
-    const c = runtime.stats.container;
-    const w = runtime.stats.wasm;
+    if (t.compare === null) return;
+    const { wasm: w, container: c } = t.compare;
     if (c.size < RETIRE_AFTER || w.size < MIN_SAMPLES) return;
     const cp = c.quantile(0.5);
     const wp = w.quantile(0.5);
@@ -173,6 +187,8 @@ export class HybridRouter implements TierRouter {
   }
 
   private enter(runtime: FunctionRuntime, to: TierState, reason: string): void {
+    // a new stay in `container` is judged on its own figures
+    if (to !== runtime.state) this.track(runtime.name).compare = null;
     // SPEC §3 reaches `container` only through `warming`
     if (to === TierState.container && runtime.state !== TierState.warming && runtime.state !== TierState.container) runtime.transition(TierState.warming, reason);
     runtime.transition(to, reason);
