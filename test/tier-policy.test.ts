@@ -127,9 +127,9 @@ test('hybrid router routes to the faster container once ready and explores WASM 
   containers.finishWarm(true);
   await settle();
   t.is(runtime.state, TierState.container);
-  // side by side until both tiers have MIN_SAMPLES (5) figures of their own since the container is ready
-  const first = Array.from({ length: 10 }, () => call({ wasm: 100, container: 50 }).tier);
-  t.deepEqual(first, ['container', 'wasm', 'container', 'wasm', 'container', 'wasm', 'container', 'wasm', 'container', 'wasm']);
+  // side by side until both tiers have COMPARE_FIRST (12) figures of their own since the container is ready
+  const first = Array.from({ length: 24 }, () => call({ wasm: 100, container: 50 }).tier);
+  t.deepEqual(first, Array.from({ length: 24 }, (_, i) => (i % 2 === 0 ? 'container' : 'wasm')));
   const tiers = Array.from({ length: 64 }, () => call({ wasm: 100, container: 50 }).tier);
   const toWasm = tiers.filter((x) => x === 'wasm').length;
   t.is(toWasm, 4, `calls explored in WASM: ${toWasm} of 64`);
@@ -148,7 +148,7 @@ test('hybrid router judges a ready container against WASM runs of the same stret
   await settle();
   t.is(runtime.state, TierState.container);
   // …then faster than the container: those old runs must not send the calls to the slower tier
-  for (let i = 0; i < 10; i += 1) call({ wasm: 100, container: 110 });
+  for (let i = 0; i < 24; i += 1) call({ wasm: 100, container: 110 });
   const tiers = Array.from({ length: 64 }, () => call({ wasm: 100, container: 110 }).tier);
   t.is(tiers.filter((x) => x === 'container').length, 4, 'only the explored calls go to the container');
   await router.close();

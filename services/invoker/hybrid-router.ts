@@ -5,7 +5,7 @@
  * - `auto`: WASM at once. When the function is hot (`hotCalls` calls within `hotWindowMs`) and its WASM runs
  *   take at least `minWasmUs` (exec p50: shorter runs cannot win back a container call's fixed cost), a container is
  *   started in the background (`warming`, which never blocks a request); once ready (`container`) the two
- *   tiers are measured afresh, side by side: calls alternate until each has `MIN_SAMPLES` figures, then each
+ *   tiers are measured afresh, side by side: calls alternate until each has `COMPARE_FIRST` figures, then each
  *   call goes to the container when its p50 is below WASM's by `PREFER_MARGIN`, else to WASM, and one call
  *   in `EXPLORE_EVERY` goes to the other tier so the choice follows the workload. A container that keeps losing is retired
  *   (back to `wasm`, with the figures in status); one that fails falls back to WASM and says why; one
@@ -30,6 +30,11 @@ const EXPLORE_EVERY = 16;
 const PREFER_MARGIN = 0.95;
 /** Samples of a tier needed before its p50 is trusted. */
 const MIN_SAMPLES = 5;
+/**
+ * Figures per tier taken side by side once a container is ready, before the p50s decide: a 1 MiB input's
+ * calls spread over ±30 % on the same path here, so p50s of 5 picked the slower tier about as often as not.
+ */
+const COMPARE_FIRST = 12;
 /** Samples per tier kept for the comparison that routes calls. */
 const COMPARE_WINDOW = 64;
 /** Container samples after which a container that is clearly slower is retired. */
@@ -111,7 +116,7 @@ export class HybridRouter implements TierRouter {
     t.compare ??= fresh();
     const { wasm: w, container: c } = t.compare;
     // side by side until both have figures of the same stretch: the container first
-    if (c.size < MIN_SAMPLES || w.size < MIN_SAMPLES) return c.size <= w.size ? this.containers : this.wasm;
+    if (c.size < COMPARE_FIRST || w.size < COMPARE_FIRST) return c.size <= w.size ? this.containers : this.wasm;
     const containerFaster = c.quantile(0.5) <= w.quantile(0.5) * PREFER_MARGIN;
     const explore = t.calls % EXPLORE_EVERY === 0;
     return containerFaster !== explore ? this.containers : this.wasm;
