@@ -21,7 +21,7 @@ import { fleet } from './fleet';
 import { natsRoundTrip, natsRoundTripAfterIdle, wasmInProcess } from './floors';
 import { clusterPids, clusterState, dockerForBench, exampleModule } from './hayate-api';
 import { invokerScaling } from './invokers';
-import { measureDockerRun, measureModes } from './modes';
+import { measureDockerRun, measureModes, warmPlatform } from './modes';
 import { writeReport } from './report';
 import type { BenchResults, Dimensions, ModeComparison, Row } from './results';
 import { Mode } from './results';
@@ -89,6 +89,7 @@ async function onCluster(ctx: BenchContext, tasks: string[] | undefined) {
   const rows: Row[] = [];
   const comparisons: ModeComparison[] = [];
   let trivialWasm: Quantiles = { p50: 0, p99: 0 };
+  if (list.length > 0) await warmPlatform(ctx);
   for (const w of list) {
     for (const [si, size] of w.sizes.entries()) {
       const key = `${w.name} ${size.label}`;

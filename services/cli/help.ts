@@ -138,7 +138,8 @@ stops them after. Shows progress on stderr.
   call and of warm calls for the hybrid policy, WASM only, containers only, and a cold \`docker run\` per
   call; the full run adds amounts (10, 100, 1000 calls; concurrency 8, 32). The modes are compared in
   interleaved rounds (A B C, B C A, …): median of the round p50s with its min–max; then the hybrid and
-  the best tier alone in pairs of short cells (A B, B A, …): hybrid ÷ best tier, the median of the pairs
+  the best tier alone in short rounds (A B, B A, …) until the ratio of their p50s is known within ±2 %
+  (95 % interval) or 40 s: hybrid ÷ best tier
 - first call of a never-seen module right after its deploy, over hayate.v1.call and over HTTP (each
   transport's path warmed first with calls of another function)
 - payload size (16 B, 1 KiB, 64 KiB, 1 MiB of upper)
