@@ -10,8 +10,8 @@ import { deploy, exampleModule, httpCall, httpInvoker, rawCall, uniqueModule } f
 import type { CallOutcome } from './hayate-api';
 import type { ConcurrencyRow, FirstCall, PayloadRow } from './results';
 import { closedLoop, perSecond, quantiles } from './stats';
+import { text } from './workloads';
 
-const text = (bytes: number): Buffer => Buffer.from('hello, edge! '.repeat(Math.ceil(bytes / 13)).slice(0, bytes));
 
 /** "16 B", "1 KiB", "64 KiB", "1 MiB". */
 export function sizeLabel(bytes: number): string {

@@ -12,6 +12,7 @@ import type { ModeComparison, Row, ShortRounds } from './results';
 import { Mode } from './results';
 import { batchInterval, closedLoop, interleaved, quantiles, roundOrder, spread } from './stats';
 import type { Workload, WorkloadSize } from './workloads';
+import { text } from './workloads';
 
 interface Samples {
   startup: number[];
@@ -86,9 +87,13 @@ async function unmeasured(ctx: BenchContext, fn: string, size: WorkloadSize): Pr
 export async function warmPlatform(ctx: BenchContext): Promise<void> {
   ctx.progress('modes', 'warming the platform');
   await deploy(ctx.cluster.http, 'b-modes-warm', exampleModule('upper'), { policy: 'wasm' });
-  const size = { label: '16 B', input: Buffer.from('hello, edge!    '), args: [] };
+  await warmUp(ctx, 'b-modes-warm', { label: '16 B', input: text(16), args: [] });
+}
+
+/** A task's warm-up: unmeasured calls of `fn`, at most `warmupCalls` and `warmupMs`. */
+async function warmUp(ctx: BenchContext, fn: string, size: WorkloadSize): Promise<void> {
   const until = performance.now() + ctx.plan.warmupMs;
-  for (let i = 0; i < ctx.plan.warmupCalls && performance.now() < until; i += 1) await unmeasured(ctx, 'b-modes-warm', size);
+  for (let i = 0; i < ctx.plan.warmupCalls && performance.now() < until; i += 1) await unmeasured(ctx, fn, size);
 }
 
 /**
@@ -131,8 +136,7 @@ export async function measureModes(ctx: BenchContext, w: Workload, si: number, s
     const cold = await cell(ctx, fn, size, 1, 1, 0);
     rows.push(toRow({ ...base, amount: 1, concurrency: 1, cold: true }, cold.samples, cold.wallMs, floorUs));
     if (mode === Mode.hybrid) await settle(ctx, fn, size);
-    const warmUntil = performance.now() + p.warmupMs;
-    for (let i = 0; i < p.warmupCalls && performance.now() < warmUntil; i += 1) await unmeasured(ctx, fn, size);
+    await warmUp(ctx, fn, size);
     for (const amount of p.sequential) {
       const c = await cell(ctx, fn, size, amount, 1, p.cellBudgetMs);
       rows.push(toRow({ ...base, amount, concurrency: 1, cold: false }, c.samples, c.wallMs, floorUs));
@@ -199,7 +203,6 @@ async function shortRounds(ctx: BenchContext, modes: [Mode, Mode], fns: Map<Mode
   const calls = Math.max(5, Math.min(p.roundCalls, Math.round((p.shortCellMs * 1000) / Math.max(1, typicalUs))));
   const rounds: Array<[number[], number[]]> = [];
   const until = performance.now() + p.shortMs;
-  let interval = { low: 0, high: 0 };
   while (rounds.length < p.shortRounds && (rounds.length < p.minShortRounds || performance.now() < until)) {
     const round: [number[], number[]] = [[], []];
     for (const mode of roundOrder(modes, rounds.length)) {
@@ -211,10 +214,10 @@ async function shortRounds(ctx: BenchContext, modes: [Mode, Mode], fns: Map<Mode
     }
     rounds.push(round);
     if (rounds.length < p.minShortRounds || rounds.length % BLOCKS !== 0) continue;
-    interval = batchInterval(rounds, BLOCKS);
-    if ((interval.high - interval.low) / 2 <= p.shortHalfWidth) break;
+    const { low, high } = batchInterval(rounds, BLOCKS);
+    if ((high - low) / 2 <= p.shortHalfWidth) break;
   }
-  interval = batchInterval(rounds, BLOCKS);
+  const interval = batchInterval(rounds, BLOCKS);
   const pa = quantiles(rounds.flatMap((r) => r[0])).p50;
   const pb = quantiles(rounds.flatMap((r) => r[1])).p50;
   const each = spread(rounds.map((r) => ratio(quantiles(r[0]).p50, quantiles(r[1]).p50)).filter((x) => x > 0));

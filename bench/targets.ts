@@ -52,13 +52,14 @@ export function targets(results: BenchResults): Target[] {
   }
   for (const m of results.modes) {
     const h = m.p50_us.hybrid;
-    const best = m.best_single === null ? undefined : m.p50_us[m.best_single];
-    if (h === undefined || best === undefined) continue;
+    const bestMode = m.best_single;
+    const best = bestMode === null ? undefined : m.p50_us[bestMode];
+    if (h === undefined || bestMode === null || best === undefined) continue;
     // from the short rounds where measured (bench/modes.ts), else the long rounds' medians
     const s = m.short_rounds;
     const hp = s?.p50_us.hybrid ?? h.median;
-    const bp = m.best_single === null ? 0 : (s?.p50_us[m.best_single] ?? best.median);
-    add(`hybrid ÷ best single tier, warm p50, ${m.workload} ${m.size}`, '≤ 1.05×', `${m.hybrid_vs_best.toFixed(2)}× (${ms(hp)}${s === undefined ? '' : `; 95 % interval ${s.ratio_interval.low.toFixed(2)}–${s.ratio_interval.high.toFixed(2)}, ${s.rounds} short rounds`})`, `${m.best_single} ${ms(bp)}`, m.hybrid_vs_best <= 1.05);
+    const bp = s?.p50_us[bestMode] ?? best.median;
+    add(`hybrid ÷ best single tier, warm p50, ${m.workload} ${m.size}`, '≤ 1.05×', `${m.hybrid_vs_best.toFixed(2)}× (${ms(hp)}${s === undefined ? '' : `; 95 % interval ${s.ratio_interval.low.toFixed(2)}–${s.ratio_interval.high.toFixed(2)}, ${s.rounds} short rounds`})`, `${bestMode} ${ms(bp)}`, m.hybrid_vs_best <= 1.05);
   }
   return out;
 }

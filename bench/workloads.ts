@@ -19,7 +19,8 @@ export interface Workload {
   sizes: WorkloadSize[];
 }
 
-const text = (bytes: number): Buffer => Buffer.from('hello, edge! '.repeat(Math.ceil(bytes / 13)).slice(0, bytes));
+/** `bytes` of readable text, the trivial task's input. */
+export const text = (bytes: number): Buffer => Buffer.from('hello, edge! '.repeat(Math.ceil(bytes / 13)).slice(0, bytes));
 
 /** Every workload at 3 sizes; `quick` keeps the smallest and the largest that run fast. */
 export function workloads(quick: boolean): Workload[] {

@@ -67,6 +67,7 @@ dockerTest('policy container runs every call in a warm container when deployed w
 dockerTest('auto moves a hot vectorisable function to the container and keeps a trivial one in WASM when both are hot', async (t) => {
   const cluster = t.context.cluster!;
   const tiers: string[] = [];
+  const settled = () => tiers.slice(-10).filter((x) => x === 'container').length >= 8;
   // bounded by time, not by a count of calls: the container starts in the background, and under CI's load
   // its create and start alone can outlast 120 calls
   const until = Date.now() + 60_000;
@@ -74,10 +75,10 @@ dockerTest('auto moves a hot vectorisable function to the container and keeps a 
     const r = await callTier(cluster, 'matmul');
     t.is(r.status, 'OK');
     tiers.push(r.tier);
-    if (tiers.slice(-10).filter((x) => x === 'container').length >= 8) break;
+    if (settled()) break;
   }
   t.is(tiers[0], 'wasm', 'the first call never waits for a container');
-  const why = tiers.slice(-10).filter((x) => x === 'container').length >= 8 ? undefined : await fnState(cluster, 'matmul');
+  const why = settled() ? undefined : await fnState(cluster, 'matmul');
   t.true(why === undefined, `matmul settled on ${tiers.slice(-10).join(',')}: ${JSON.stringify(why)}`);
   t.is((await fnState(cluster, 'matmul'))?.state, 'container');
 
