@@ -89,7 +89,7 @@ function setup(over: Partial<FunctionSpec> = {}, settings: Partial<HybridSetting
   const call = (us: Record<Tier, number>): Executor => {
     const executor = router.choose(runtime, request);
     runtime.record(executor.tier, us[executor.tier], false);
-    router.observe(runtime, request, { ...result(executor.tier), execUs: us[executor.tier] });
+    router.observe(runtime, request, { ...result(executor.tier), execUs: us[executor.tier] }, us[executor.tier]);
     return executor;
   };
   return { wasm, containers, router, runtime, request, call };
@@ -181,7 +181,7 @@ test('hybrid router falls back to WASM when the container fails to start or fail
   for (let i = 0; i < 3; i += 1) failed.call({ wasm: 100, container: 50 });
   failed.containers.finishWarm(true);
   await settle();
-  failed.router.observe(failed.runtime, failed.request, null);
+  failed.router.observe(failed.runtime, failed.request, null, 0);
   t.is(failed.runtime.state, TierState.wasm);
   t.is(failed.runtime.lastError, 'container failed during a call');
   await Promise.all([started.router.close(), failed.router.close()]);
@@ -200,7 +200,7 @@ test('hybrid router keeps policy wasm in WASM and sends policy container to the 
 test('hybrid router moves an idle container back to WASM and closes both tiers it owns', async (t) => {
   const { wasm, containers, router, runtime, request } = setup({}, { hotCalls: 1, containerIdleMs: 40, retryAfterMs: 0 });
   router.choose(runtime, request);
-  router.observe(runtime, request, result('wasm'));
+  router.observe(runtime, request, result('wasm'), 100);
   containers.finishWarm(true);
   await settle();
   t.is(runtime.state, TierState.container);
@@ -219,7 +219,7 @@ test('wasm-only router refuses policy container with the reason and owns the WAS
   const request = requestOf(spec({ policy: 'container' }));
   const err = t.throws(() => router.choose(runtime, request));
   t.regex(err?.message ?? '', /no Docker engine socket/);
-  router.observe(runtime, request, result('wasm'));
+  router.observe(runtime, request, result('wasm'), 100);
   t.is(runtime.state, TierState.wasm);
   t.is(router.capacity, 2);
   await router.close();

@@ -122,7 +122,7 @@ export class HybridRouter implements TierRouter {
     return containerFaster !== explore ? this.containers : this.wasm;
   }
 
-  observe(runtime: FunctionRuntime, request: ExecutionRequest, result: ExecutionResult | null): void {
+  observe(runtime: FunctionRuntime, request: ExecutionRequest, result: ExecutionResult | null, us: number): void {
     const spec = request.spec;
     if (result?.tier === Tier.wasm) runtime.ranInWasm();
     if (spec.policy === 'container') {
@@ -137,7 +137,7 @@ export class HybridRouter implements TierRouter {
       return;
     }
     if (runtime.state === TierState.container) {
-      t.compare?.[result.tier].record(runtime.stats[result.tier].last);
+      t.compare?.[result.tier].record(us);
       this.maybeRetire(runtime, t);
       return;
     }

@@ -305,8 +305,9 @@ export class InvocationRunner {
       this.pendingBytes -= inputBytes;
       runtime.inFlight -= 1;
       if (release !== null) {
-        if (result !== null) runtime.record(result.tier, microsSince(startMs), result.outcome.kind !== 'exited' || result.outcome.exitCode !== 0);
-        router.observe(runtime, exec, result);
+        const us = microsSince(startMs);
+        if (result !== null) runtime.record(result.tier, us, result.outcome.kind !== 'exited' || result.outcome.exitCode !== 0);
+        router.observe(runtime, exec, result, us);
       }
     }
   }

@@ -10,8 +10,6 @@ export class LatencyWindow {
   private filled = 0;
   /** Every invocation recorded, not only those in the window. */
   count = 0;
-  /** The latest sample recorded (µs), or 0. */
-  last = 0;
   errors = 0;
   /** Quantiles read since the last sort; the sorted copy is refreshed at most every `REFRESH` records. */
   private sorted: number[] = [];
@@ -24,7 +22,6 @@ export class LatencyWindow {
 
   record(us: number, failed = false): void {
     this.samples[this.next] = us;
-    this.last = us;
     this.next = (this.next + 1) % this.samples.length;
     this.filled = Math.min(this.filled + 1, this.samples.length);
     this.count += 1;

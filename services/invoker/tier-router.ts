@@ -16,8 +16,11 @@ export interface TierRouter {
    * @throws HayateError HAYATE_ERR_CONTAINER_UNAVAILABLE when the function needs a tier this node lacks
    */
   choose(runtime: FunctionRuntime, request: ExecutionRequest): Executor;
-  /** Told after each invocation (`result` null when the executor threw), to learn latencies and move tiers. */
-  observe(runtime: FunctionRuntime, request: ExecutionRequest, result: ExecutionResult | null): void;
+  /**
+   * Told after each invocation (`result` null when the executor threw), to learn latencies and move tiers.
+   * @param us the invocation's time inside the invoker, as recorded in the function's status
+   */
+  observe(runtime: FunctionRuntime, request: ExecutionRequest, result: ExecutionResult | null, us: number): void;
   /** Forgets a function's tier resources and moves it to `cold` (redeploy, delete). */
   reset(runtime: FunctionRuntime, reason: string): Promise<void>;
   /** Whether a container tier is available, and why not. */

@@ -27,7 +27,7 @@ export class WasmOnlyRouter implements TierRouter {
     return this.wasm;
   }
 
-  observe(runtime: FunctionRuntime, _request: ExecutionRequest, result: ExecutionResult | null): void {
+  observe(runtime: FunctionRuntime, _request: ExecutionRequest, result: ExecutionResult | null, _us: number): void {
     if (result?.tier === Tier.wasm) runtime.ranInWasm();
   }
 
