@@ -36,7 +36,7 @@ import type { NatsConnection } from 'nats';
 import { startLocalCluster } from '../services/common/local-cluster';
 import { WatchdogClient, watchdogPing } from '../services/invoker/executors/container/watchdog-client';
 import type { WatchdogRequest } from '../services/invoker/executors/container/watchdog-client';
-import { deploy, dockerForBench, exampleModule } from './hayate-api';
+import { containerCpuNs, deploy, dockerForBench, exampleModule } from './hayate-api';
 import { quantiles, usSince } from './stats';
 
 const FN = 'upper';
@@ -166,20 +166,6 @@ async function main(): Promise<void> {
     await nc?.close();
     await echo?.close();
     await cluster.stop();
-  }
-}
-
-/** CPU time of a container so far: its cgroup's (v1 cpuacct, as on these machines; else v2 cpu.stat). */
-function containerCpuNs(id: string): number {
-  try {
-    return Number(readFileSync(`/sys/fs/cgroup/cpuacct/docker/${id}/cpuacct.usage`, 'utf8'));
-  } catch {
-    try {
-      const usec = /usage_usec (\d+)/.exec(readFileSync(`/sys/fs/cgroup/system.slice/docker-${id}.scope/cpu.stat`, 'utf8'))?.[1];
-      return Number(usec ?? 0) * 1000;
-    } catch {
-      return 0;
-    }
   }
 }
 

@@ -140,3 +140,17 @@ export async function functionStatus(http: string, name: string): Promise<Functi
 export function dockerForBench(): Promise<{ docker: Docker } | { reason: string }> {
   return probeDocker('/var/run/docker.sock', DEFAULT_WATCHDOG);
 }
+
+/** CPU time of a container so far: its cgroup's (v1 cpuacct, as on these machines; else v2 cpu.stat). */
+export function containerCpuNs(id: string): number {
+  try {
+    return Number(readFileSync(`/sys/fs/cgroup/cpuacct/docker/${id}/cpuacct.usage`, 'utf8'));
+  } catch {
+    try {
+      const usec = /usage_usec (\d+)/.exec(readFileSync(`/sys/fs/cgroup/system.slice/docker-${id}.scope/cpu.stat`, 'utf8'))?.[1];
+      return Number(usec ?? 0) * 1000;
+    } catch {
+      return 0;
+    }
+  }
+}

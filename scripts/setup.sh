@@ -4,14 +4,14 @@
 #   npm packages (npm ci / npm install), nats-server, the WASI C toolchain (clang, lld, wasi-libc,
 #   compiler-rt for wasm32), libc++ for wasm32 (C++ functions), rustc with the wasm32-wasi standard library
 #   (Rust functions), dpkg-dev (unpacks Debian's Lua sources for the Lua interpreter), protoc, gcc and g++
-#   (static native builds), docker.io, wabt (wat2wasm: hand-written test modules such as the table bomb
+#   (static native builds), musl-tools (C twins on musl: a fresh process per call starts faster), docker.io, wabt (wat2wasm: hand-written test modules such as the table bomb
 #   of issue 11), chromium (the operator page's browser tests). AssemblyScript comes from npm
 #   (devDependencies).
 # Without root it prints the exact apt-get line instead and stops.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(nats-server clang lld wasi-libc libclang-rt-14-dev-wasm32 libc++-dev-wasm32 rustc libstd-rust-dev-wasm32 dpkg-dev protobuf-compiler gcc g++ libc6-dev docker.io wabt chromium)
+APT_PACKAGES=(nats-server clang lld wasi-libc libclang-rt-14-dev-wasm32 libc++-dev-wasm32 rustc libstd-rust-dev-wasm32 dpkg-dev protobuf-compiler gcc g++ libc6-dev musl-tools docker.io wabt chromium)
 missing=()
 need() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 need nats-server || missing+=(nats-server)
@@ -27,6 +27,7 @@ need protoc || missing+=(protobuf-compiler)
 need gcc || missing+=(gcc)
 need g++ || missing+=(g++)
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || [ "$(uname -m)" != x86_64 ] || missing+=(libc6-dev)
+need musl-gcc || missing+=(musl-tools)
 need dockerd || missing+=(docker.io)
 need wat2wasm || missing+=(wabt)
 # the operator page's browser tests (playwright-core drives it)

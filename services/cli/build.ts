@@ -54,18 +54,36 @@ function newestSource(dir: string, skip: string): number {
   return newest;
 }
 
-function run(step: Step, cwd: string, what: string): void {
-  const r = spawnSync(step.command, step.args, { cwd, stdio: ['ignore', 'inherit', 'inherit'] });
+/** Runs a step (its stderr held back while it has a fallback, shown only if that fails too). */
+function run(step: Step, cwd: string, what: string, say: (line: string) => void): void {
+  const r = spawnSync(step.command, step.args, { cwd, stdio: ['ignore', 'inherit', step.orElse === undefined ? 'inherit' : 'pipe'] });
+  if (r.error === undefined && r.status === 0) return;
+  if (step.orElse !== undefined) {
+    try {
+      run(step.orElse.step, cwd, what, say);
+      say(`${what}: ${step.orElse.why}`);
+      return;
+    } catch (err: unknown) {
+      process.stderr.write(r.stderr ?? '');
+      throw err;
+    }
+  }
   if (r.error !== undefined) throw new HayateError('HAYATE_ERR_BUILD_FAILED', `Cannot build ${what} as ${step.command} could not run: ${r.error.message}`);
-  if (r.status !== 0) throw new HayateError('HAYATE_ERR_BUILD_FAILED', `Cannot build ${what}: ${step.command} exited with ${r.status ?? r.signal} (its messages are above)`);
+  throw new HayateError('HAYATE_ERR_BUILD_FAILED', `Cannot build ${what}: ${step.command} exited with ${r.status ?? r.signal} (its messages are above)`);
+}
+
+/** A step with the argument `from` replaced by `to`, in its fallback too. */
+function retarget(step: Step, from: string, to: string): Step {
+  const args = step.args.map((a) => (a === from ? to : a));
+  return step.orElse === undefined ? { command: step.command, args } : { command: step.command, args, orElse: { step: retarget(step.orElse.step, from, to), why: step.orElse.why } };
 }
 
 /** Runs steps into temporary outputs, then renames: an interrupted build never leaves a file that looks built. */
-function produce(steps: Step[], target: string, cwd: string, what: string): void {
+function produce(steps: Step[], target: string, cwd: string, what: string, say: (line: string) => void): void {
   // the extension stays last: compilers choose the output format by it
   const tmp = target.replace(/(\.wasm)?$/, `.tmp${process.pid}$1`);
   try {
-    for (const step of steps) run({ command: step.command, args: step.args.map((a) => (a === target ? tmp : a)) }, cwd, what);
+    for (const step of steps) run(retarget(step, target, tmp), cwd, what, say);
     renameSync(tmp, target);
   } finally {
     rmSync(tmp, { force: true });
@@ -121,14 +139,14 @@ export function build(dir: string, options: BuildOptions = {}): BuildRecord {
   const shown = (file: string): string => relative(process.cwd(), file) || file;
 
   if (!fresh(paths.wasm)) {
-    produce(wasmSteps, paths.wasm, project.dir, `${project.name}.wasm`);
+    produce(wasmSteps, paths.wasm, project.dir, `${project.name}.wasm`, say);
     say(`built ${shown(paths.wasm)}`);
   }
   let native: string | null = null;
   let image: string | null = null;
   if (hasNative) {
     if (!fresh(paths.native)) {
-      produce(nativeSteps, paths.native, project.dir, `${project.name} (native)`);
+      produce(nativeSteps, paths.native, project.dir, `${project.name} (native)`, say);
       say(`built ${shown(paths.native)}`);
     }
     copyFileSync(join(project.dir, 'Dockerfile'), join(out, 'Dockerfile'));
