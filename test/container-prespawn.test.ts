@@ -83,11 +83,11 @@ interface HostWatchdog {
   dir: string;
 }
 
-/** The watchdog run on this host around the probe, as a plain process (a subreaper, not PID 1). */
-async function startWatchdog(t: ExecutionContext<unknown>): Promise<HostWatchdog> {
+/** The watchdog run on this host around the probe (or `program`), as a plain process (a subreaper, not PID 1). */
+async function startWatchdog(t: ExecutionContext<unknown>, program = PROBE): Promise<HostWatchdog> {
   const dir = mkdtempSync(join(tmpdir(), 'hayate-prespawn-'));
   const socket = join(dir, 'sock');
-  const child = spawn(DEFAULT_WATCHDOG, ['--socket', socket, '--', PROBE], { stdio: 'ignore' });
+  const child = spawn(DEFAULT_WATCHDOG, ['--socket', socket, '--', program], { stdio: 'ignore' });
   const w = { child, client: new WatchdogClient(socket), socket, dir };
   t.teardown(async () => {
     w.client.close();
@@ -202,6 +202,21 @@ async function stoppedAhead(w: HostWatchdog, args: string[]): Promise<Proc | und
   const still = new Set(tracedStopped(w, args).map((p) => p.pid));
   return seen.find((p) => still.has(p.pid));
 }
+
+// a short run's output is read once it ends (watchdog.c, "Quiet window"): one larger than a pipe holds must
+// still come whole, the process waiting for its first read meanwhile
+test('watchdog answers whole outputs larger than its pipes hold, and small ones, from processes spawned ahead', async (t) => {
+  const upper = join(ROOT, 'build', 'examples', 'upper', 'upper');
+  if (!existsSync(upper)) return t.fail(`the upper example is not built at ${upper} (npm run build:examples)`);
+  const w = await startWatchdog(t, upper);
+  for (const size of [16, 1 << 20, 100, 200_000, 5]) {
+    const input = randomBytes(size).toString('base64url').slice(0, size);
+    const r = await w.client.call(request(input));
+    t.is(r.outcome, 'exited', r.stderr.toString());
+    t.is(r.stdout.length, size);
+    t.true(r.stdout.equals(Buffer.from(input.toUpperCase())), `output of a ${size}-byte call`);
+  }
+});
 
 test('watchdog lets a process spawned ahead run its start-up until it blocks reading its stdin, and feeds it its call', async (t) => {
   const w = await startWatchdog(t);
