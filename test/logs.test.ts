@@ -8,6 +8,8 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import anyTest from 'ava';
 import type { TestFn } from 'ava';
+import { createInbox } from 'nats';
+import { Header } from '../services/common/headers';
 import type { LogEntry } from '../services/common/log-entries';
 import { parseLogEntry } from '../services/common/log-entries';
 import { EventsClient } from '../services/cli/events-client';
@@ -72,6 +74,32 @@ test('hayate logs -f prints the stderr lines and summaries of calls others make'
   const bad = await runCli(['logs', 'quiet', '--since', 'yesterday', '--url', cluster.http]);
   t.is(bad.code, 2);
   t.regex(bad.stderr, /HAYATE_ERR_INVALID_OPTION/);
+});
+
+// entries go behind the answers of their event-loop turn, in the same socket write (EndOfTurn.postAfter):
+// a write of their own cost a call at one in flight ≈0.2 ms, and they went out ahead of the answer
+test('an answer leaves ahead of the log entries of its run', async (t) => {
+  const { nc } = t.context.cluster;
+  const order: string[] = [];
+  const logs = nc.subscribe('hayate.v1.logs.quiet', {
+    callback: (_err, m) => {
+      const e = parseLogEntry(m.data);
+      if (e?.kind === 'summary') order.push(`summary ${e.id}`);
+    },
+  });
+  const inbox = createInbox();
+  const answers = nc.subscribe(inbox, { callback: (_err, m) => order.push(`answer ${m.headers?.get(Header.invocationId) ?? '?'}`) });
+  t.teardown(() => {
+    logs.unsubscribe();
+    answers.unsubscribe();
+  });
+  await nc.flush();
+  const calls = 5;
+  for (let i = 0; i < calls; i += 1) nc.publish('hayate.v1.call.quiet', new TextEncoder().encode('x'), { reply: inbox });
+  await waitFor('every answer and summary', () => (order.length >= 2 * calls ? true : undefined), 20_000, 20);
+  const ids = order.filter((o) => o.startsWith('answer ')).map((o) => o.slice('answer '.length));
+  t.is(new Set(ids).size, calls, order.join(', '));
+  for (const id of ids) t.true(order.indexOf(`answer ${id}`) < order.indexOf(`summary ${id}`), order.join(', '));
 });
 
 test('a function flooding stderr neither hides another function\'s entries nor loses count of what it drops', async (t) => {

@@ -7,13 +7,30 @@
  */
 export class EndOfTurn {
   private readonly queue: (() => void)[] = [];
+  private readonly after: (() => void)[] = [];
 
   /** Runs `send` after the callbacks of this turn (setImmediate), with every other send queued meanwhile. */
   post(send: () => void): void {
     this.queue.push(send);
-    if (this.queue.length > 1) return;
+    this.schedule();
+  }
+
+  /**
+   * Runs `send` with this turn's sends but after every one of them (`post`ed before or after it), in the same
+   * socket write: what should not go ahead of an answer nor cost a write of its own (log entries).
+   */
+  postAfter(send: () => void): void {
+    this.after.push(send);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.queue.length + this.after.length > 1) return;
     setImmediate(() => {
-      for (const queued of this.queue.splice(0)) queued();
+      const now = this.queue.splice(0);
+      const later = this.after.splice(0);
+      for (const queued of now) queued();
+      for (const queued of later) queued();
     });
   }
 }

@@ -30,6 +30,7 @@ import { SpecCache } from './spec-cache';
 import type { TierRouter } from './tier-router';
 import type { TriggerConsumersDeps } from './trigger-consumers';
 import { TriggerConsumers } from './trigger-consumers';
+import { EndOfTurn } from '../common/end-of-turn';
 
 /** Invoker lifecycle. */
 export const InvokerState = { idle: 'idle', running: 'running', draining: 'draining', stopped: 'stopped' } as const;
@@ -80,11 +81,12 @@ export class Invoker {
     this.subjects = new Subjects(config.subjectPrefix);
     this.specs = new SpecCache(deps.store, config.functionDefaults, this.log);
     this.executions = new ExecutionLog(config.executionLogFile, config.invokerId);
-    this.logs = new LogPublisher(nc, this.subjects, config);
+    const outbox = new EndOfTurn(); // answers and log entries of a turn leave in one write
+    this.logs = new LogPublisher(nc, this.subjects, config, outbox);
     const recent = new RecentResults();
     this.peers = new PeerAnswers({ nc, subjects: this.subjects, recent, invokerId: config.invokerId, log: deps.log.child({ component: 'peer-answers' }), beatMs: config.beatMs, deadAfterMs: config.deadAfterMs });
     this.runner = new InvocationRunner({ config, log: this.log, specs: this.specs, router: deps.router, recent, peers: this.peers, executions: this.executions, metrics: deps.metrics, logs: this.logs });
-    this.endpoint = new NatsEndpoint({ nc, config, log: this.log, subjects: this.subjects, runner: this.runner, executions: this.executions, status: () => this.status(), track: (work) => this.track(work) });
+    this.endpoint = new NatsEndpoint({ nc, config, log: this.log, subjects: this.subjects, runner: this.runner, executions: this.executions, status: () => this.status(), track: (work) => this.track(work), outbox });
   }
 
   get id(): string {

@@ -10,7 +10,7 @@ import type { Msg, MsgHdrs, NatsConnection, Service, ServiceMsg, Subscription } 
 import type { InvokeRequest, InvokeResponse, InvokerStatus } from '../common/codec';
 import { decodeInvokeRequest, encodeInvokeResponse, encodeInvokerStatus } from '../common/codec';
 import type { Config } from '../common/config';
-import { EndOfTurn } from '../common/end-of-turn';
+import type { EndOfTurn } from '../common/end-of-turn';
 import { ERRORS, HayateError, toHayateError } from '../common/errors';
 import { Header, Progress } from '../common/headers';
 import type { Logger } from '../common/logger';
@@ -34,6 +34,8 @@ export interface EndpointDeps {
   status: () => InvokerStatus;
   /** Registers work that a drain waits for. */
   track: (work: Promise<unknown>) => void;
+  /** Answers leave together at the end of each turn of the event loop (log entries behind them). */
+  outbox: EndOfTurn;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -41,9 +43,6 @@ const EMPTY = new Uint8Array(0);
 export class NatsEndpoint {
   private service: Service | null = null;
   private statusSub: Subscription | null = null;
-  /** Answers leave together at the end of each turn of the event loop. */
-  private readonly outbox = new EndOfTurn();
-
   constructor(private readonly deps: EndpointDeps) {}
 
   /** Subscribes the endpoints and the status subject. */
@@ -106,7 +105,7 @@ export class NatsEndpoint {
     }
     if (msg.reply === undefined || msg.reply === '') return; // fire-and-forget publish: nothing to answer
     const fn = request?.function ?? '';
-    this.outbox.post(() => {
+    this.deps.outbox.post(() => {
       this.reply(msg, kind, response, fn);
       // the audit says the answer left once it has: nats.js writes this turn's publishes to its socket in a
       // microtask queued at the first of them, so this one runs after that write (a SIGKILL between the two
