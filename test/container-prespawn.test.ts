@@ -218,6 +218,16 @@ test('watchdog answers whole outputs larger than its pipes hold, and small ones,
   }
 });
 
+test('watchdog answers spawn-failed with exit code 127 for every call when its program does not exist', async (t) => {
+  const w = await startWatchdog(t, join(tmpdir(), `hayate-no-such-program-${process.pid}`));
+  for (const args of [[], [], ['other']]) {
+    const r = await w.client.call(request('x', args));
+    t.is(r.outcome, 'spawn-failed');
+    t.is(r.exitCode, 127);
+    t.regex(r.stderr.toString(), /cannot spawn .*No such file or directory/);
+  }
+});
+
 test('watchdog lets a process spawned ahead run its start-up until it blocks reading its stdin, and feeds it its call', async (t) => {
   const w = await startWatchdog(t);
   for (let i = 0; i < 3; i += 1) await probeCall(t, w, `seq ${i}`);

@@ -40,7 +40,7 @@
  * when it exits, times out or floods stdout, the whole group is SIGKILLed, so
  * nothing it started survives it (unless it left the group). A handler
  * process serves one connection at a time, request after request: reads the
- * frame, spawns CMD (posix_spawn: clone+exec, which reports exec errors),
+ * frame, spawns CMD (vfork+exec, which reports exec errors),
  * writes the input and reads stdout/stderr with poll() (no deadlock whatever
  * the sizes), and answers. After answering, it spawns the next process ahead
  * with the same args and env, and lets it run until it blocks reading its
@@ -67,7 +67,6 @@
 #include <malloc.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -409,7 +408,7 @@ static void close_pipes(handler_state *hs) {
     }
 }
 
-/* Make the three pipes (all close-on-exec: posix_spawn's dup2 onto 0/1/2
+/* Make the three pipes (all close-on-exec: the child's dup2 onto 0/1/2
  * clears the flag on the child's copies). 0, or -1 with errno. */
 static int make_pipes(handler_state *hs) {
     if (hs->pin[0] >= 0) return 0;
@@ -524,36 +523,17 @@ static int exec_vectors(char **args, uint32_t argc, char **envs, uint32_t envc,
     return 0;
 }
 
+static int vfork_exec(handler_state *hs, char **argv, char **envp, int traceme, pid_t *pid_out);
+
 /* Spawn CMD with hs's pipes as its stdin, stdout and stderr, in its own
- * process group, with default signal handling. Sets c's pid, t_exec and our
- * pipe ends (ours to close either way). Returns posix_spawnp's result: 0 or
- * the errno of fork or exec. */
+ * process group, with default signal handling (vfork_exec, as a process
+ * spawned ahead but untraced: glibc's posix_spawn resets every signal's
+ * handler, ≈64 system calls, where the watchdog has 4). Sets c's pid, t_exec
+ * and our pipe ends (ours to close either way). Returns 0 or the errno of
+ * fork or exec (the child then reaped). */
 static int spawn_child(handler_state *hs, char **argv, char **envp, child_run *c) {
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, hs->pin[0], 0);
-    posix_spawn_file_actions_adddup2(&fa, hs->pout[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, hs->perr[1], 2);
-    posix_spawnattr_init(&attr);
-    sigset_t none, deflt;
-    sigemptyset(&none);
-    sigemptyset(&deflt);
-    sigaddset(&deflt, SIGPIPE);
-    sigaddset(&deflt, SIGCHLD);
-    sigaddset(&deflt, SIGTERM);
-    sigaddset(&deflt, SIGINT);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &deflt);
-    posix_spawnattr_setpgroup(&attr, 0); /* own process group: pgid = pid */
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                        POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_USEVFORK);
-    /* glibc's posix_spawn returns once the child has exec'd, or with the
-     * error of fork or exec (and then it has reaped the child). */
-    int rc = posix_spawnp(&c->pid, argv[0], &fa, &attr, argv, envp);
+    int rc = vfork_exec(hs, argv, envp, 0, &c->pid);
     c->t_exec = now_ns();
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
     close_fd(&hs->pin[0]);
     close_fd(&hs->pout[1]);
     close_fd(&hs->perr[1]);
@@ -702,11 +682,12 @@ static void learn_template(handler_state *hs, request *q, int matched) {
     q->argc = q->envc = 0;
 }
 
-/* Spawn CMD as spawn_child does (hs's pipes as stdin, stdout, stderr; own
- * process group; empty signal mask, default dispositions), but stopped at its
- * first instruction (see above). vfork: the child shares our memory until its
- * execve, so it reports an exec error through err. 0 or an errno. */
-static int spawn_stopped(handler_state *hs, char **argv, char **envp, pid_t *pid_out) {
+/* Spawn CMD with hs's pipes as stdin, stdout, stderr; own process group;
+ * empty signal mask, default dispositions; with traceme, stopped at its first
+ * instruction (see above), else running once exec'd. vfork: the child shares
+ * our memory until its execve, so it reports an exec error through err. 0 or
+ * an errno (the child then reaped). */
+static int vfork_exec(handler_state *hs, char **argv, char **envp, int traceme, pid_t *pid_out) {
     volatile int err = 0;
     sigset_t all, old;
     sigfillset(&all);
@@ -719,7 +700,7 @@ static int spawn_stopped(handler_state *hs, char **argv, char **envp, pid_t *pid
         const int reset[] = {SIGPIPE, SIGCHLD, SIGTERM, SIGINT};
         for (size_t k = 0; k < sizeof reset / sizeof reset[0]; k++) sigaction(reset[k], &dfl, NULL);
         if (setpgid(0, 0) < 0 || dup2(hs->pin[0], 0) < 0 || dup2(hs->pout[1], 1) < 0 ||
-            dup2(hs->perr[1], 2) < 0 || ptrace(PTRACE_TRACEME, 0, NULL, NULL) < 0) {
+            dup2(hs->perr[1], 2) < 0 || (traceme && ptrace(PTRACE_TRACEME, 0, NULL, NULL) < 0)) {
             err = errno;
             _exit(127);
         }
@@ -734,12 +715,20 @@ static int spawn_stopped(handler_state *hs, char **argv, char **envp, pid_t *pid
     sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) return e;
     int st;
+    if (!traceme && !e) { /* exec'd: running */
+        *pid_out = pid;
+        return 0;
+    }
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
     }
     if (e) return e; /* reaped above */
     if (!WIFSTOPPED(st)) return ECHILD;
     *pid_out = pid;
     return 0;
+}
+
+static int spawn_stopped(handler_state *hs, char **argv, char **envp, pid_t *pid_out) {
+    return vfork_exec(hs, argv, envp, 1, pid_out);
 }
 
 /* ------------------------------------------------------------------------ */
