@@ -970,11 +970,11 @@ static int exit_stop_settles(child_run *c) {
  * that writes more waits at most QUIET_US for its first read. */
 #define QUIET_US 1000
 
-/* Whether c's pipes go unwatched now (see "Quiet window"), and until when. */
-static int quiet_until(const child_run *c, int sfd, uint64_t *until) {
+/* Whether c's pipes go unwatched at time t (see "Quiet window"), and until when. */
+static int quiet_until(const child_run *c, int sfd, uint64_t t, uint64_t *until) {
     if (sfd < 0 || c->fd_in >= 0) return 0;
     *until = c->t_exec + QUIET_US * 1000ull;
-    return now_ns() < *until;
+    return t < *until;
 }
 
 /* Follow the child until it exits, feeding its stdin and collecting its
@@ -986,8 +986,8 @@ static void supervise(int conn, const request *q, handler_state *hs, child_run *
     for (;;) {
         struct pollfd p[5];
         int np = 0, i_in = -1, i_out = -1, i_err = -1, i_sig = -1, i_conn;
-        uint64_t quiet_end = 0;
-        int quiet = quiet_until(c, hs->sfd, &quiet_end);
+        uint64_t t = now_ns(), quiet_end = 0;
+        int quiet = quiet_until(c, hs->sfd, t, &quiet_end);
         if (c->fd_in >= 0) {
             i_in = np;
             p[np++] = (struct pollfd){c->fd_in, POLLOUT, 0};
@@ -1008,7 +1008,6 @@ static void supervise(int conn, const request *q, handler_state *hs, child_run *
         p[np++] = (struct pollfd){conn, 0, 0}; /* POLLHUP: the client went away */
 
         int wait_ms = poll_wait_ms(c, hs->sfd);
-        uint64_t t = now_ns();
         uint64_t wait_ns = wait_ms < 0 ? UINT64_MAX : (uint64_t)wait_ms * 1000000ull;
         if (quiet && quiet_end - t < wait_ns) wait_ns = quiet_end - t;
         struct timespec ts = {(time_t)(wait_ns / 1000000000ull), (long)(wait_ns % 1000000000ull)};
