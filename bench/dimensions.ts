@@ -12,7 +12,6 @@ import type { ConcurrencyRow, FirstCall, PayloadRow } from './results';
 import { closedLoop, perSecond, quantiles } from './stats';
 import { text } from './workloads';
 
-
 /** "16 B", "1 KiB", "64 KiB", "1 MiB". */
 export function sizeLabel(bytes: number): string {
   if (bytes >= 1 << 20) return `${bytes / (1 << 20)} MiB`;

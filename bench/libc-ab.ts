@@ -31,6 +31,7 @@ type Libc = keyof typeof LIBCS;
 /** Builds `upper` on `libc` into dir/<libc>/upper, and its image; the image's name. */
 function buildImage(dir: string, libc: Libc): string {
   const out = join(dir, libc);
+  mkdirSync(out);
   const cc = spawnSync(LIBCS[libc], ['-O3', nativeMarch(), '-static', '-s', '-Wall', SOURCE, '-o', join(out, 'upper')], { encoding: 'utf8' });
   if (cc.status !== 0) throw new Error(`${LIBCS[libc]} failed: ${cc.error?.message ?? cc.stderr}`);
   writeFileSync(join(out, 'Dockerfile'), 'FROM scratch\nCOPY upper /upper\nENTRYPOINT ["/upper"]\n');
@@ -57,10 +58,7 @@ async function main(): Promise<void> {
   const client = new InvocationClient(nc, {});
   try {
     const libcs = Object.keys(LIBCS) as Libc[];
-    for (const libc of libcs) {
-      mkdirSync(join(dir, libc));
-      await deploy(cluster.http, `upper-${libc}`, exampleModule('upper'), { image: buildImage(dir, libc), policy: 'container' });
-    }
+    for (const libc of libcs) await deploy(cluster.http, `upper-${libc}`, exampleModule('upper'), { image: buildImage(dir, libc), policy: 'container' });
     const e2e: Record<Libc, number[]> = { musl: [], glibc: [] };
     const exec: Record<Libc, number[]> = { musl: [], glibc: [] };
     const cpuNs: Record<Libc, number> = { musl: 0, glibc: 0 };

@@ -11,6 +11,7 @@ import { decodeDeployNotice } from '../common/codec';
 import type { ActivationStore } from '../common/activations';
 import type { AsyncQueue } from '../common/async-queue';
 import type { Config } from '../common/config';
+import { EndOfTurn } from '../common/end-of-turn';
 import { HayateError } from '../common/errors';
 import type { Logger } from '../common/logger';
 import type { FunctionStore } from '../common/store';
@@ -30,7 +31,6 @@ import { SpecCache } from './spec-cache';
 import type { TierRouter } from './tier-router';
 import type { TriggerConsumersDeps } from './trigger-consumers';
 import { TriggerConsumers } from './trigger-consumers';
-import { EndOfTurn } from '../common/end-of-turn';
 
 /** Invoker lifecycle. */
 export const InvokerState = { idle: 'idle', running: 'running', draining: 'draining', stopped: 'stopped' } as const;
