@@ -97,3 +97,24 @@ test.serial('wasm pool starts another function at once on a spare worker when on
     await pool.close();
   }
 });
+
+test.serial('large inputs the caller owns are moved to the workers, and each of many concurrent runs answers its own', async (t) => {
+  const { pool, upper } = t.context;
+  // 1 MiB inputs (moved) and small ones (copied), each run its own bytes, all at once on 2 workers
+  const inputs = Array.from({ length: 12 }, (_, i) => (i % 3 === 0 ? `small ${i}` : `${String.fromCharCode(97 + i)}`.repeat(1 << 20)));
+  const messages = inputs.map((input) => job('upper', upper, input));
+  const results = await Promise.all(messages.map((m) => pool.run(m, AbortSignal.timeout(60_000), 'upper', { moveInput: true })));
+  results.forEach((r, i) => {
+    if (r.type !== 'result') return t.fail(`run ${i} answered ${r.type}`);
+    t.deepEqual(r.outcome, { kind: 'exited', exitCode: 0 });
+    t.is(Buffer.from(r.stdout).toString(), inputs[i]!.toUpperCase(), `run ${i} got its own output`);
+  });
+  // moved: the caller's buffer is empty now; a small one was copied and is left as it was
+  t.is(messages[1]!.input.byteLength, 0);
+  t.is(messages[0]!.input.byteLength, inputs[0]!.length);
+  // not the caller's own (the default): a large input is copied and stays
+  const kept = job('upper', upper, 'k'.repeat(1 << 20));
+  const r = await pool.run(kept, AbortSignal.timeout(60_000), 'upper');
+  t.is(r.type === 'result' ? Buffer.from(r.stdout).toString() : r.type, 'K'.repeat(1 << 20));
+  t.is(kept.input.byteLength, 1 << 20);
+});

@@ -25,12 +25,12 @@ import type { Logger } from '../../../common/logger';
 import { HayateError } from '../../../common/errors';
 import type { ForgetMessage, ForgetModuleMessage, PrepareMessage, RunMessage, WorkerMessage } from './worker-protocol';
 import { moduleKey, PREPARING, sharedState, WANT_IDLE } from './worker-protocol';
-import type { Job, PoolRunMessage, PoolRunResult, Slot } from './slot';
-import { fairShareAllows, WorkerHoldings } from './slot';
+import type { Job, PoolRunMessage, PoolRunResult, RunOptions, Slot } from './slot';
+import { fairShareAllows, MOVE_INPUT_MIN_BYTES, WorkerHoldings } from './slot';
 import { WORKER_DIED } from '../../executor';
 
 type RunResult = Extract<WorkerMessage, { type: 'result' }>;
-export type { PoolRunMessage, PoolRunResult } from './slot';
+export type { PoolRunMessage, PoolRunResult, RunOptions } from './slot';
 
 /** A preparation that takes longer is abandoned: an ordinary instantiation takes well under 10 ms. */
 const PREPARE_MAX_MS = 50;
@@ -96,14 +96,16 @@ export class WasmPool {
    * Runs one module. Resolves `{type:'timeout'}` when `signal` (the invocation's deadline ∪ shutdown)
    * aborts first, whether the run was waiting for a worker or running.
    * @param owner whose run it is (the function), for the fair share @default the module digest
+   * @param options.moveInput see `RunOptions`
    * @throws HayateError HAYATE_ERR_UNAVAILABLE when the pool is stopped
    */
-  run(msg: PoolRunMessage, signal: AbortSignal, owner: string = msg.digest): Promise<PoolRunResult> {
+  run(msg: PoolRunMessage, signal: AbortSignal, owner: string = msg.digest, options: RunOptions = {}): Promise<PoolRunResult> {
     if (this.state === PoolState.stopped) return Promise.reject(new HayateError('HAYATE_ERR_UNAVAILABLE', 'Cannot run function as the WASM pool is stopped'));
     if (signal.aborted) return Promise.resolve({ type: 'timeout' });
     return new Promise((resolve, reject) => {
       const job: Job = {
         msg,
+        moveInput: options.moveInput === true,
         owner,
         signal,
         resolve,
@@ -271,7 +273,8 @@ export class WasmPool {
     // field by field, the module only where the worker lacks it: no spread, no delete (both slow paths in V8)
     const msg: RunMessage = { type: 'run', id, digest: m.digest, argv: m.argv, env: m.env, input: m.input, maxOutputBytes: m.maxOutputBytes, maxStderrBytes: m.maxStderrBytes, memoryLimitBytes: m.memoryLimitBytes, memoryPages: m.memoryPages, prepare, files: slot.holds.filesFor(m.files) };
     slot.holds.withModule(msg, m.module);
-    slot.worker.postMessage(msg);
+    if (job.moveInput && m.input.byteLength >= MOVE_INPUT_MIN_BYTES && m.input.byteLength === m.input.buffer.byteLength) slot.worker.postMessage(msg, [m.input.buffer as ArrayBuffer]);
+    else slot.worker.postMessage(msg);
   }
 
   private endPreparation(slot: Slot): void {
