@@ -133,11 +133,19 @@ export class RecentResults {
     answer.then(
       (r) => {
         if (!this.entries.get(key)?.includes(entry)) return;
-        if (inputBytes > KEEP_INPUT_MAX) {
-          entry.digest();
-          content = null;
+        const dropInput = inputBytes > KEEP_INPUT_MAX;
+        if (dropInput) {
+          // hashed once the answer has left, not ahead of it: the answer's send is queued for the end of this
+          // turn (EndOfTurn) by the code this answer resumes, after this callback; a hash queued a turn later
+          // runs after that send (a 5 MiB input hashed ≈10 ms here, all of it between the run and its answer)
+          setImmediate(() =>
+            setImmediate(() => {
+              if (this.entries.get(key)?.includes(entry)) entry.digest();
+              content = null;
+            }),
+          );
         }
-        entry.bytes = r.output.byteLength + r.stderr.byteLength + (content === null ? 0 : inputBytes);
+        entry.bytes = r.output.byteLength + r.stderr.byteLength + (dropInput ? 0 : inputBytes);
         entry.protectUntilMs = Math.min(entry.protectUntilMs, Date.now() + protectAfterAnswerMs);
         this.heldBytes += entry.bytes;
         if (entry.protectUntilMs > Date.now()) {
