@@ -9,6 +9,7 @@ import anyTest from 'ava';
 import type { TestFn } from 'ava';
 import type Docker from 'dockerode';
 import { headers as natsHeaders } from 'nats';
+import { loadConfig } from '../services/common/config';
 import type { Cluster } from './helpers/cluster';
 import { startCluster } from './helpers/cluster';
 import { containersOf, dockerMissingReason, dockerOrReason, withDocker } from './helpers/docker';
@@ -117,7 +118,7 @@ dockerTest('a container killed during a call gives a clean error and the next ca
   t.is(Buffer.from(next.data).toString(), 'slept\n');
 });
 
-dockerTest('every container hayate starts has no network, a memory limit, a read-only root and limited pids', async (t) => {
+dockerTest('every container hayate starts has no network, a memory limit, a read-only root, limited pids and the CPUs of HAYATE_CONTAINER_CPUSET', async (t) => {
   const { cluster, docker } = t.context;
   // a call of the policy-container function first: its container is then up for the idle TTL (4 s), while
   // the hybrid functions' containers may be retired (WASM faster) between the listing and an inspect
@@ -138,6 +139,8 @@ dockerTest('every container hayate starts has no network, a memory limit, a read
     t.is(info.HostConfig.MemorySwap, info.HostConfig.Memory);
     t.true(info.HostConfig.ReadonlyRootfs === true);
     t.true((info.HostConfig.PidsLimit ?? 0) > 0);
+    // off the first CPU on a node with two or more (HAYATE_CONTAINER_CPUSET's default), which the call path keeps
+    t.is(info.HostConfig.CpusetCpus ?? '', loadConfig({}).containerCpuset);
     t.deepEqual(info.HostConfig.CapDrop, ['ALL']);
     t.true((info.HostConfig.SecurityOpt ?? []).includes('no-new-privileges'));
     t.deepEqual(Object.keys(info.NetworkSettings.Networks ?? {}).filter((n) => n !== 'none'), []);

@@ -19,7 +19,7 @@ export async function createRouter(deps: { config: Readonly<Config>; log: Logger
   const watchdogPath = config.watchdogPath || DEFAULT_WATCHDOG;
   const probe = await probeDocker(config.dockerSocket, watchdogPath);
   if (!('docker' in probe)) return wasmOnly(wasm, log, probe.reason);
-  const containers = new ContainerExecutor(probe.docker, { invokerId: config.invokerId, watchdogPath, runtimeDir: join(config.runtimeDir, 'c'), imagePrefixes: config.imagePrefixes }, log.child({ component: 'containers' }), deps.bundles === undefined ? undefined : new ContainerFiles(deps.bundles, config.runtimeDir));
+  const containers = new ContainerExecutor(probe.docker, { invokerId: config.invokerId, watchdogPath, runtimeDir: join(config.runtimeDir, 'c'), imagePrefixes: config.imagePrefixes, cpuset: config.containerCpuset }, log.child({ component: 'containers' }), deps.bundles === undefined ? undefined : new ContainerFiles(deps.bundles, config.runtimeDir));
   await containers.removeOrphans();
   log.info({ docker: config.dockerSocket }, 'container tier available');
   return new HybridRouter(wasm, containers, { hotCalls: config.hotCalls, hotWindowMs: config.hotWindowMs, minWasmUs: config.hotMinWasmUs, containerIdleMs: config.containerIdleMs, retryAfterMs: config.containerRetryMs }, log.child({ component: 'tier-router' }));

@@ -28,12 +28,12 @@ export class ContainerExecutor implements ContainerTier {
 
   constructor(
     private readonly docker: Docker,
-    settings: Omit<ContainerSettings, 'hostname' | 'cpus' | 'pidsLimit' | 'tmpMb' | 'imagePrefixes'> & Partial<ContainerSettings>,
+    settings: Omit<ContainerSettings, 'hostname' | 'cpus' | 'cpuset' | 'pidsLimit' | 'tmpMb' | 'imagePrefixes'> & Partial<ContainerSettings>,
     private readonly log: Logger,
     /** Functions' files, mounted read-only into their containers. @default none */
     private readonly files?: ContainerFiles,
   ) {
-    this.settings = { hostname: hostname(), cpus: 1, pidsLimit: 64, tmpMb: 64, imagePrefixes: DEFAULTS.imagePrefixes, ...settings };
+    this.settings = { hostname: hostname(), cpus: 1, cpuset: '', pidsLimit: 64, tmpMb: 64, imagePrefixes: DEFAULTS.imagePrefixes, ...settings };
   }
 
   /**

@@ -37,6 +37,8 @@ export interface ContainerSettings {
   runtimeDir: string;
   /** CPUs each container may use (CPU quota). @default 1 */
   cpus: number;
+  /** CPUs the containers run on (Docker `CpusetCpus`, `HAYATE_CONTAINER_CPUSET`); '' = any. @default '' */
+  cpuset: string;
   /** Processes per container (fork bombs stop here). @default 64 */
   pidsLimit: number;
   /** Size of the tmpfs /tmp. @default 64 */
@@ -106,6 +108,7 @@ export class WarmContainer {
           Memory: memory,
           MemorySwap: memory, // equal to Memory: no swap
           NanoCpus: Math.round(this.settings.cpus * 1e9),
+          ...(this.settings.cpuset === '' ? {} : { CpusetCpus: this.settings.cpuset }),
           PidsLimit: this.settings.pidsLimit,
           SecurityOpt: ['no-new-privileges'],
           CapDrop: ['ALL'],
