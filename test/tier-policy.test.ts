@@ -154,6 +154,22 @@ test('hybrid router judges a ready container against WASM runs of the same stret
   await router.close();
 });
 
+test('hybrid router explores one call in 4 near a tie, so a container that became faster takes the calls within a few hundred', async (t) => {
+  const { router, runtime, containers, call } = setup();
+  for (let i = 0; i < 3; i += 1) call({ wasm: 100, container: 100 });
+  containers.finishWarm(true);
+  await settle();
+  // the first figures side by side: a tie (a fresh container is at its slowest), so WASM keeps the calls…
+  for (let i = 0; i < 24; i += 1) call({ wasm: 100, container: 100 });
+  const tied = Array.from({ length: 64 }, () => call({ wasm: 100, container: 100 }).tier);
+  t.is(tied.filter((x) => x === 'container').length, 16, 'near a tie, one call in 4 goes to the tier not chosen');
+  // …then the container answers 10 % faster: its window fills with the new figures through those calls
+  for (let i = 0; i < 200; i += 1) call({ wasm: 100, container: 90 });
+  const after = Array.from({ length: 64 }, () => call({ wasm: 100, container: 90 }).tier);
+  t.is(after.filter((x) => x === 'wasm').length, 4, 'the container has the calls, WASM one in 16');
+  await router.close();
+});
+
 test('hybrid router retires a container that stays slower than WASM and says why', async (t) => {
   const { router, runtime, containers, call } = setup();
   for (let i = 0; i < 3; i += 1) call({ wasm: 100, container: 500 });
