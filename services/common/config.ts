@@ -275,7 +275,7 @@ function cpuset(env: Env, key: string): string {
       .split(',')
       .flatMap((part) => {
         const [from, to = from] = part.split('-').map(Number) as [number, number?];
-        return Array.from({ length: (to ?? from) - from + 1 }, (_, i) => from + i);
+        return Array.from({ length: to - from + 1 }, (_, i) => from + i);
       });
   } catch {
     return '';

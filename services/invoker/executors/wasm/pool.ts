@@ -105,7 +105,8 @@ export class WasmPool {
     return new Promise((resolve, reject) => {
       const job: Job = {
         msg,
-        moveInput: options.moveInput === true,
+        // an input of the caller's own, large enough that moving beats copying, and exactly its buffer
+        transfer: options.moveInput === true && msg.input.byteLength >= MOVE_INPUT_MIN_BYTES && msg.input.byteLength === msg.input.buffer.byteLength ? [msg.input.buffer as ArrayBuffer] : undefined,
         owner,
         signal,
         resolve,
@@ -273,8 +274,7 @@ export class WasmPool {
     // field by field, the module only where the worker lacks it: no spread, no delete (both slow paths in V8)
     const msg: RunMessage = { type: 'run', id, digest: m.digest, argv: m.argv, env: m.env, input: m.input, maxOutputBytes: m.maxOutputBytes, maxStderrBytes: m.maxStderrBytes, memoryLimitBytes: m.memoryLimitBytes, memoryPages: m.memoryPages, prepare, files: slot.holds.filesFor(m.files) };
     slot.holds.withModule(msg, m.module);
-    if (job.moveInput && m.input.byteLength >= MOVE_INPUT_MIN_BYTES && m.input.byteLength === m.input.buffer.byteLength) slot.worker.postMessage(msg, [m.input.buffer as ArrayBuffer]);
-    else slot.worker.postMessage(msg);
+    slot.worker.postMessage(msg, job.transfer);
   }
 
   private endPreparation(slot: Slot): void {

@@ -33,8 +33,8 @@ export type PoolRunResult = Extract<WorkerMessage, { type: 'result' }> | { type:
 
 export interface Job {
   msg: PoolRunMessage;
-  /** The input's buffer is the caller's own and goes to the worker moved, not copied (see `RunOptions`). */
-  moveInput: boolean;
+  /** What moves to the worker with the run: the input's buffer when the caller owns it (see `RunOptions`). */
+  transfer: ArrayBuffer[] | undefined;
   /** Whose run it is (the function): the unit of the fair share. */
   owner: string;
   signal: AbortSignal;
