@@ -127,9 +127,12 @@ test('hybrid router routes to the faster container once ready and explores WASM 
   containers.finishWarm(true);
   await settle();
   t.is(runtime.state, TierState.container);
-  // side by side until both tiers have COMPARE_FIRST (12) figures of their own since the container is ready
-  const first = Array.from({ length: 24 }, () => call({ wasm: 100, container: 50 }).tier);
-  t.deepEqual(first, Array.from({ length: 24 }, (_, i) => (i % 2 === 0 ? 'container' : 'wasm')));
+  // the container's first SETTLE_CALLS (16) calls alternate with WASM, unmeasured…
+  const first = Array.from({ length: 31 }, () => call({ wasm: 100, container: 50 }).tier);
+  t.deepEqual(first, Array.from({ length: 31 }, (_, i) => (i % 2 === 0 ? 'container' : 'wasm')));
+  // …then side by side until both tiers have COMPARE_FIRST (12) figures since the container is ready (WASM has 16)
+  const compared = Array.from({ length: 12 }, () => call({ wasm: 100, container: 50 }).tier);
+  t.deepEqual(compared, Array.from({ length: 12 }, () => 'container'));
   const tiers = Array.from({ length: 64 }, () => call({ wasm: 100, container: 50 }).tier);
   const toWasm = tiers.filter((x) => x === 'wasm').length;
   t.is(toWasm, 4, `calls explored in WASM: ${toWasm} of 64`);
@@ -148,7 +151,7 @@ test('hybrid router judges a ready container against WASM runs of the same stret
   await settle();
   t.is(runtime.state, TierState.container);
   // …then faster than the container: those old runs must not send the calls to the slower tier
-  for (let i = 0; i < 24; i += 1) call({ wasm: 100, container: 110 });
+  for (let i = 0; i < 44; i += 1) call({ wasm: 100, container: 110 });
   const tiers = Array.from({ length: 64 }, () => call({ wasm: 100, container: 110 }).tier);
   t.is(tiers.filter((x) => x === 'container').length, 4, 'only the explored calls go to the container');
   await router.close();
@@ -160,13 +163,29 @@ test('hybrid router explores one call in 4 near a tie, so a container that becam
   containers.finishWarm(true);
   await settle();
   // the first figures side by side: a tie (a fresh container is at its slowest), so WASM keeps the calls…
-  for (let i = 0; i < 24; i += 1) call({ wasm: 100, container: 100 });
+  for (let i = 0; i < 44; i += 1) call({ wasm: 100, container: 100 });
   const tied = Array.from({ length: 64 }, () => call({ wasm: 100, container: 100 }).tier);
   t.is(tied.filter((x) => x === 'container').length, 16, 'near a tie, one call in 4 goes to the tier not chosen');
   // …then the container answers 10 % faster: its window fills with the new figures through those calls
   for (let i = 0; i < 200; i += 1) call({ wasm: 100, container: 90 });
   const after = Array.from({ length: 64 }, () => call({ wasm: 100, container: 90 }).tier);
   t.is(after.filter((x) => x === 'wasm').length, 4, 'the container has the calls, WASM one in 16');
+  await router.close();
+});
+
+test('hybrid router does not judge a container by its first calls, its slowest', async (t) => {
+  const { router, runtime, containers, call } = setup();
+  for (let i = 0; i < 3; i += 1) call({ wasm: 100, container: 50 });
+  containers.finishWarm(true);
+  await settle();
+  // a fresh container: its first 16 calls at 5× WASM, which would retire it at once were they figures
+  let slow = 0;
+  while (slow < 16) if (call({ wasm: 100, container: 500 }).tier === 'container') slow += 1;
+  t.is(runtime.state, TierState.container);
+  for (let i = 0; i < 40; i += 1) call({ wasm: 100, container: 50 });
+  t.is(runtime.state, TierState.container, 'settled, it is not retired');
+  const tiers = Array.from({ length: 64 }, () => call({ wasm: 100, container: 50 }).tier);
+  t.is(tiers.filter((x) => x === 'container').length, 60, 'and it takes the calls, WASM one in 16');
   await router.close();
 });
 

@@ -4,8 +4,9 @@
  * - `container` policy: always the container (the first call waits for it to start).
  * - `auto`: WASM at once. When the function is hot (`hotCalls` calls within `hotWindowMs`) and its WASM runs
  *   take at least `minWasmUs` (exec p50: shorter runs cannot win back a container call's fixed cost), a container is
- *   started in the background (`warming`, which never blocks a request); once ready (`container`) the two
- *   tiers are measured afresh, side by side: calls alternate until each has `COMPARE_FIRST` figures, then each
+ *   started in the background (`warming`, which never blocks a request); once ready (`container`) calls
+ *   alternate between the tiers, the container's first `SETTLE_CALLS` unmeasured (a fresh container is at its
+ *   slowest), then the two are measured afresh, side by side, until each has `COMPARE_FIRST` figures, then each
  *   call goes to the container when its p50 is below WASM's by `PREFER_MARGIN`, else to WASM, and one call
  *   in `EXPLORE_EVERY` (`EXPLORE_NEAR_EVERY` while the p50s are that close) goes to the other tier so the
  *   choice follows the workload. A container that keeps losing is retired
@@ -44,6 +45,13 @@ const MIN_SAMPLES = 5;
  * calls spread over ±30 % on the same path here, so p50s of 5 picked the slower tier about as often as not.
  */
 const COMPARE_FIRST = 12;
+/**
+ * A ready container's first calls are not figures of it: they alternate with WASM as in the comparison, but only
+ * WASM's are kept. A fresh container answers its first 10–20 calls 20–40 % slower than later ones (`matmul` 128:
+ * 2.5–3.9 ms, then 1.9–2.4), and judged on those it was retired at 1.25× WASM and kept out for
+ * `retryAfterMs`, though it answered within 4 % of WASM once settled.
+ */
+const SETTLE_CALLS = 16;
 /** Samples per tier kept for the comparison that routes calls. */
 const COMPARE_WINDOW = 64;
 /** Container samples after which a container that is clearly slower is retired. */
@@ -76,6 +84,8 @@ interface Track {
    * slower look faster (`sha256` of 1 MiB went 95 % to a container 35 % slower than its WASM).
    */
   compare: Record<Tier, LatencyWindow> | null;
+  /** Container calls answered since it became ready, up to `SETTLE_CALLS`. */
+  settled: number;
 }
 
 const fresh = (): Record<Tier, LatencyWindow> => ({ wasm: new LatencyWindow(COMPARE_WINDOW), container: new LatencyWindow(COMPARE_WINDOW) });
@@ -108,7 +118,7 @@ export class HybridRouter implements TierRouter {
   private track(fn: string): Track {
     let t = this.tracks.get(fn);
     if (t === undefined) {
-      t = { recent: [], execUs: [], calls: 0, quietUntil: 0, compare: null };
+      t = { recent: [], execUs: [], calls: 0, quietUntil: 0, compare: null, settled: 0 };
       this.tracks.set(fn, t);
     }
     return t;
@@ -123,6 +133,7 @@ export class HybridRouter implements TierRouter {
     const t = this.track(runtime.name);
     t.calls += 1;
     t.compare ??= fresh();
+    if (t.settled < SETTLE_CALLS) return t.calls % 2 === 1 ? this.containers : this.wasm;
     const { wasm: w, container: c } = t.compare;
     // side by side until both have figures of the same stretch: the container first
     if (c.size < COMPARE_FIRST || w.size < COMPARE_FIRST) return c.size <= w.size ? this.containers : this.wasm;
@@ -149,6 +160,10 @@ export class HybridRouter implements TierRouter {
       return;
     }
     if (runtime.state === TierState.container) {
+      if (result.tier === Tier.container && t.settled < SETTLE_CALLS) {
+        t.settled += 1;
+        return;
+      }
       t.compare?.[result.tier].record(us);
       this.maybeRetire(runtime, t);
       return;
@@ -205,7 +220,7 @@ export class HybridRouter implements TierRouter {
 
   private enter(runtime: FunctionRuntime, to: TierState, reason: string): void {
     // a new stay in `container` is judged on its own figures
-    if (to !== runtime.state) this.track(runtime.name).compare = null;
+    if (to !== runtime.state) Object.assign(this.track(runtime.name), { compare: null, settled: 0 });
     // SPEC §3 reaches `container` only through `warming`
     if (to === TierState.container && runtime.state !== TierState.warming && runtime.state !== TierState.container) runtime.transition(TierState.warming, reason);
     runtime.transition(to, reason);
