@@ -9,7 +9,7 @@
 import { cpus, freemem, release, totalmem } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { connect } from 'nats';
 import { InvocationClient } from '../services/common/invocation-client';
@@ -125,6 +125,10 @@ async function onCluster(ctx: BenchContext, tasks: string[] | undefined) {
  */
 export async function runBench(options: BenchOptions, io: BenchIo = { stderr: process.stderr }): Promise<BenchResults> {
   const t0 = performance.now();
+  // the output folders are made first: a path that cannot be written fails now, not after a 20-minute run
+  const dir = resolve(options.reportDir ?? join('bench-results', new Date().toISOString().replace(/[:.]/g, '-')));
+  mkdirSync(dir, { recursive: true });
+  if (options.jsonFile !== undefined) mkdirSync(dirname(resolve(options.jsonFile)), { recursive: true });
   const p = { ...plan(options.quick), ...options.plan };
   const probe = await dockerForBench();
   const docker = 'docker' in probe ? probe.docker : null;
@@ -174,8 +178,6 @@ export async function runBench(options: BenchOptions, io: BenchIo = { stderr: pr
   results.targets = targets(results);
   results.wall_s = Math.round((performance.now() - t0) / 1000);
   if (options.jsonFile !== undefined) writeFileSync(options.jsonFile, `${JSON.stringify(results, null, 2)}\n`);
-  const dir = resolve(options.reportDir ?? join('bench-results', new Date().toISOString().replace(/[:.]/g, '-')));
-  mkdirSync(dir, { recursive: true });
   writeReport(results, dir);
   io.stderr.write(`hayate bench: report in ${join(dir, 'report.md')}${options.jsonFile !== undefined ? `, results in ${options.jsonFile}` : ''} (${results.wall_s} s)\n`);
   return results;

@@ -25,14 +25,16 @@ test('bench writes every section with numeric figures when run on a tiny plan', 
   t.timeout(90_000);
   const dir = mkdtempSync(join(tmpdir(), 'hayate-bench-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const jsonFile = join(dir, 'results.json');
+  // both in folders that do not exist yet: bench makes them
+  const jsonFile = join(dir, 'json', 'results.json');
+  const reportDir = join(dir, 'report');
   const plan = { warmupCalls: 5, warmupMs: 100, settleMs: 500, rounds: 2, roundCalls: 5, roundMs: 100, shortRounds: 2, minShortRounds: 1, shortMs: 100, shortCellMs: 5, shortHalfWidth: 0.02, dockerRunCalls: 0, floorCalls: 10, floorMs: 100, firstCallSamples: 2, payloads: [16, 65536], payloadMs: 100, levels: [1, 4], levelMs: 200, fleet: [1, 5], fleetSteadyRounds: 1, fleetSteadyMaxCalls: 20, invokers: [1, 2], invokerRounds: 2, invokerMs: 200, invokerConcurrency: 4 };
-  const results = await runBench({ quick: true, invokers: 1, jsonFile, reportDir: dir, progress: false, plan, tasks: ['upper 16 B'] }, { stderr: process.stderr });
-  const report = readFileSync(join(dir, 'report.md'), 'utf8');
+  const results = await runBench({ quick: true, invokers: 1, jsonFile, reportDir, progress: false, plan, tasks: ['upper 16 B'] }, { stderr: process.stderr });
+  const report = readFileSync(join(reportDir, 'report.md'), 'utf8');
   for (const section of ['## Limits measured in the same run', '## Targets', '## Modes compared in interleaved rounds', '## First call of a never-seen module', '## Payload size', '## Concurrency', '## Deployed functions called round robin', '## Invokers on the node', '### upper 16 B', '## Charts']) {
     t.true(report.includes(section), `report has "${section}"`);
   }
-  for (const chart of ['steps', 'throughput', 'payload', 'cold-warm']) t.true(existsSync(join(dir, 'charts', `${chart}.svg`)), `chart ${chart}`);
+  for (const chart of ['steps', 'throughput', 'payload', 'cold-warm']) t.true(existsSync(join(reportDir, 'charts', `${chart}.svg`)), `chart ${chart}`);
   const json = JSON.parse(readFileSync(jsonFile, 'utf8')) as BenchResults;
   t.deepEqual(Object.keys(json.dimensions).sort(), ['concurrency', 'first_call', 'functions', 'invokers', 'payload']);
   const d = results.dimensions;

@@ -154,8 +154,8 @@ The report (report.md) opens with a targets table (met or missed, measured value
 to charts/*.svg. A quick run takes about 1.5 minutes on 2 busy cores; a full run about 20 minutes.
 
   --quick          a short run (within 2 minutes)
-  --json FILE      write the results as JSON (every figure of the report)
-  --report DIR     folder of report.md and charts/*.svg       [bench-results/<time>]
+  --json FILE      write the results as JSON (every figure of the report); folders are made
+  --report DIR     folder of report.md and charts/*.svg, made if missing [bench-results/<time>]
   --invokers N     invoker processes of the main cluster      [1]
 `,
   ...PROJECT_HELP,
