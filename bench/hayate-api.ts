@@ -12,6 +12,7 @@ import { Header } from '../services/common/headers';
 import { DEFAULT_WATCHDOG, probeDocker } from '../services/common/docker-probe';
 import type { LocalCluster } from '../services/common/local-cluster';
 import { parseFunctionName } from '../services/common/names';
+import { retry } from '../services/common/retry';
 import { Subjects } from '../services/common/subjects';
 import { asBufferSource } from '../services/common/wasm-module';
 
@@ -31,13 +32,37 @@ export function uniqueModule(module: Buffer, tag: string): Buffer {
 }
 
 /**
+ * fetch for the benchmarks' control calls (deploy: PUT, status: GET), both idempotent: a request that got no
+ * answer at all (fetch's TypeError, "fetch failed"; e.g. sent on a kept-alive socket as the controller closed
+ * it, cause "other side closed") is sent again, 3 tries in all (RFC 9112 §9.3.1). One such failure ended a
+ * 14-minute full run. An HTTP answer, whatever its status, is returned as it is.
+ * @throws Error naming the request and the last failure's cause
+ */
+export async function controlFetch(url: URL, init: RequestInit = {}): Promise<Response> {
+  return retry(() => fetch(url, init), {
+    attempts: 3,
+    backoff: { initialMs: 100, factor: 3 },
+    retryOn: (err) => err instanceof TypeError,
+    exhausted: (err, tries) => new Error(`${init.method ?? 'GET'} ${url.pathname} got no answer in ${tries} tries: ${failure(err)}`, { cause: err }),
+  });
+}
+
+/** An error's message with its causes' ("fetch failed: other side closed (UND_ERR_SOCKET)"). */
+function failure(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const code = (err as { code?: unknown }).code;
+  const own = typeof code === 'string' ? `${err.message} (${code})` : err.message;
+  return err.cause === undefined ? own : `${own}: ${failure(err.cause)}`;
+}
+
+/**
  * PUT /v1/functions/{name} with the module and deploy options as query parameters.
  * @throws Error with the controller's answer when it refuses
  */
 export async function deploy(http: string, name: string, module: Uint8Array, options: Record<string, string | string[]> = {}): Promise<void> {
   const url = new URL(`/v1/functions/${encodeURIComponent(name)}`, http);
   for (const [key, value] of Object.entries(options)) for (const v of Array.isArray(value) ? value : [value]) url.searchParams.append(key, v);
-  const res = await fetch(url, { method: 'PUT', headers: { 'content-type': 'application/wasm' }, body: asBufferSource(module) });
+  const res = await controlFetch(url, { method: 'PUT', headers: { 'content-type': 'application/wasm' }, body: asBufferSource(module) });
   if (!res.ok) throw new Error(`Cannot deploy ${name}: the controller answered ${res.status} ${(await res.text()).slice(0, 300)}`);
 }
 
@@ -69,7 +94,7 @@ export function clusterPids(state: UpState): { invokers: number[]; nats: number[
 
 /** Module cache bytes of every invoker, as GET /v1/status shows them (`module_cache_bytes`). */
 export async function moduleCacheBytes(http: string): Promise<number[]> {
-  const res = await fetch(new URL('/v1/status', http));
+  const res = await controlFetch(new URL('/v1/status', http));
   if (!res.ok) throw new Error(`Cannot read the cluster status: the controller answered ${res.status}`);
   const body = (await res.json()) as { invokers: { module_cache_bytes: number }[] };
   return body.invokers.map((i) => i.module_cache_bytes);
@@ -130,7 +155,7 @@ export interface FunctionTierStatus {
 
 /** The tier state of `name` on the first invoker that knows it (GET /v1/status), or undefined. */
 export async function functionStatus(http: string, name: string): Promise<FunctionTierStatus | undefined> {
-  const res = await fetch(new URL('/v1/status', http));
+  const res = await controlFetch(new URL('/v1/status', http));
   if (!res.ok) throw new Error(`Cannot read the cluster status: the controller answered ${res.status}`);
   const body = (await res.json()) as { invokers: { functions: FunctionTierStatus[] }[] };
   return body.invokers.flatMap((i) => i.functions).find((f) => f.name === name);

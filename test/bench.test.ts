@@ -5,9 +5,12 @@
  * No timing is asserted.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import { controlFetch } from '../bench/hayate-api';
 import { runBench } from '../bench/index';
 import { pairedRatio } from '../bench/modes';
 import { batchInterval, roundOrder } from '../bench/stats';
@@ -102,4 +105,39 @@ test('batchInterval holds the true ratio of two p50s and narrows as rounds are a
   t.true(b.low < 1.03 && 1.03 < b.high, `256 rounds: ${b.low}–${b.high}`);
   t.true(b.high - b.low < a.high - a.low, 'more rounds, a narrower interval');
   t.deepEqual(batchInterval(few.slice(0, 4), 8), { low: 0, high: 0 }, 'fewer rounds than blocks: none');
+});
+
+test('the bench sends a control request again when a connection closes before its answer, and names the cause when every try fails', async (t) => {
+  // the first `drops` requests get their connection closed with no answer, as a kept-alive socket the
+  // controller closes as the request arrives; then 200
+  let drops = 2;
+  let seen = 0;
+  const server = createServer((req, res) => {
+    seen += 1;
+    if (drops > 0) {
+      drops -= 1;
+      req.socket.destroy();
+      return;
+    }
+    res.end('ok');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  const url = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/status`);
+  const res = await controlFetch(url);
+  t.is(await res.text(), 'ok');
+  t.is(seen, 3, 'two dropped tries, then the answer');
+  drops = 3;
+  const err = await t.throwsAsync(controlFetch(url, { method: 'PUT', body: new Uint8Array([1, 2, 3]) }));
+  t.regex(err?.message ?? '', /^PUT \/v1\/status got no answer in 3 tries: fetch failed: .+/);
+  // an HTTP answer is not a failure to retry, whatever its status
+  server.removeAllListeners('request');
+  server.on('request', (_req, res) => {
+    seen += 1;
+    res.statusCode = 503;
+    res.end();
+  });
+  const before = seen;
+  t.is((await controlFetch(url)).status, 503);
+  t.is(seen, before + 1);
 });
