@@ -189,6 +189,35 @@ test('hybrid router does not judge a container by its first calls, its slowest',
   await router.close();
 });
 
+test('hybrid router judges calls under load apart from calls alone: a container slower only under a burst keeps the calls alone, and is retired only when it loses under both', async (t) => {
+  const { router, runtime, containers, call } = setup();
+  /** A call while another call of the function is on the invoker, counted in `inFlight` as the runner does. */
+  const busyCall = (us: Record<Tier, number>): Tier => {
+    runtime.inFlight = 2;
+    const executor = router.choose(runtime, requestOf(spec()));
+    runtime.inFlight = 1; // this call's end: the other is still running
+    router.observe(runtime, requestOf(spec()), { ...result(executor.tier), execUs: us[executor.tier] }, us[executor.tier]);
+    runtime.inFlight = 0;
+    return executor.tier;
+  };
+  for (let i = 0; i < 3; i += 1) call({ wasm: 100, container: 50 });
+  containers.finishWarm(true);
+  await settle();
+  for (let i = 0; i < 44; i += 1) call({ wasm: 100, container: 50 });
+  // a burst: the container 3× WASM under load (its calls side by side on fewer CPUs)
+  for (let i = 0; i < 200; i += 1) busyCall({ wasm: 100, container: 300 });
+  t.is(runtime.state, TierState.container, 'not retired: alone it is the faster tier');
+  const underLoad = Array.from({ length: 64 }, () => busyCall({ wasm: 100, container: 300 }));
+  t.is(underLoad.filter((x) => x === 'container').length, 4, 'under load the calls go to WASM, the container one in 16');
+  const alone = Array.from({ length: 64 }, () => call({ wasm: 100, container: 50 }).tier);
+  t.is(alone.filter((x) => x === 'container').length, 60, 'after the burst, calls alone go to the container at once');
+  // now slower alone too: retired, with both figures
+  for (let i = 0; i < 2000 && runtime.state === TierState.container; i += 1) call({ wasm: 100, container: 500 });
+  t.is(runtime.state, TierState.wasm);
+  t.regex(runtime.lastError, /slower than WASM \(p50 500 µs vs 100 µs alone; p50 300 µs vs 100 µs under load\)/);
+  await router.close();
+});
+
 test('hybrid router retires a container that stays slower than WASM and says why', async (t) => {
   const { router, runtime, containers, call } = setup();
   for (let i = 0; i < 3; i += 1) call({ wasm: 100, container: 500 });

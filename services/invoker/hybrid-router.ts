@@ -9,9 +9,10 @@
  *   slowest), then the two are measured afresh, side by side, until each has `COMPARE_FIRST` figures, then each
  *   call goes to the container when its p50 is below WASM's by `PREFER_MARGIN`, else to WASM, and one call
  *   in `EXPLORE_EVERY` (`EXPLORE_NEAR_EVERY` while the p50s are that close) goes to the other tier so the
- *   choice follows the workload. A container that keeps losing is retired
- *   (back to `wasm`, with the figures in status); one that fails falls back to WASM and says why; one
- *   idle past `containerIdleMs` is removed.
+ *   choice follows the workload. Calls that run alone and calls that share the invoker with another call of
+ *   the function are figures of their own (`Load`), each compared and routed with its kind. A container that
+ *   keeps losing under every load it was measured at is retired (back to `wasm`, with the figures in status);
+ *   one that fails falls back to WASM and says why; one idle past `containerIdleMs` is removed.
  */
 import type { FunctionSpec } from '../common/codec';
 import { Tier } from '../common/codec';
@@ -54,6 +55,16 @@ const COMPARE_FIRST = 12;
 const SETTLE_CALLS = 16;
 /** Samples per tier kept for the comparison that routes calls. */
 const COMPARE_WINDOW = 64;
+/**
+ * A call of a function alone on the invoker, or one that shared it with another call of the same function (at
+ * its start or its end): their figures are kept and compared apart. Under a burst the tiers share the CPU
+ * unevenly (a container runs on the CPUs but the first, its calls side by side in one cgroup), so both
+ * tiers' figures grow, unequally: `primes` N=1e6, whose container answered alone in 3.05 ms against WASM's
+ * 3.30, lost at 8 and 32 in flight, was retired, and the calls alone after the burst stayed in WASM for
+ * `retryAfterMs` (1.10× the container in a full run; `sha256` 5 MiB 1.25×).
+ */
+type Load = 'alone' | 'busy';
+
 /** Container samples after which a container that is clearly slower is retired. */
 const RETIRE_AFTER = 8;
 /** "Clearly slower": container p50 above this multiple of WASM p50. */
@@ -83,12 +94,13 @@ interface Track {
    * caches, and runs from another stretch of the machine's speed, which made a container that was in truth
    * slower look faster (`sha256` of 1 MiB went 95 % to a container 35 % slower than its WASM).
    */
-  compare: Record<Tier, LatencyWindow> | null;
+  compare: Record<Load, Record<Tier, LatencyWindow>> | null;
   /** Container calls answered since it became ready, up to `SETTLE_CALLS`. */
   settled: number;
 }
 
-const fresh = (): Record<Tier, LatencyWindow> => ({ wasm: new LatencyWindow(COMPARE_WINDOW), container: new LatencyWindow(COMPARE_WINDOW) });
+const windows = (): Record<Tier, LatencyWindow> => ({ wasm: new LatencyWindow(COMPARE_WINDOW), container: new LatencyWindow(COMPARE_WINDOW) });
+const fresh = (): Record<Load, Record<Tier, LatencyWindow>> => ({ alone: windows(), busy: windows() });
 
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -99,6 +111,8 @@ export class HybridRouter implements TierRouter {
   private readonly tracks = new Map<string, Track>();
   private readonly runtimes = new Map<string, FunctionRuntime>();
   private readonly sweeper: NodeJS.Timeout;
+  /** Calls routed while another call of their function was on the invoker: figures of `busy` load. */
+  private readonly busyAtStart = new WeakSet<ExecutionRequest>();
   private closing: Promise<void> | null = null;
 
   constructor(
@@ -133,8 +147,11 @@ export class HybridRouter implements TierRouter {
     const t = this.track(runtime.name);
     t.calls += 1;
     t.compare ??= fresh();
+    // the invocation runner counts this call in `inFlight`
+    const load: Load = runtime.inFlight > 1 ? 'busy' : 'alone';
+    if (load === 'busy') this.busyAtStart.add(request);
     if (t.settled < SETTLE_CALLS) return t.calls % 2 === 1 ? this.containers : this.wasm;
-    const { wasm: w, container: c } = t.compare;
+    const { wasm: w, container: c } = t.compare[load];
     // side by side until both have figures of the same stretch: the container first
     if (c.size < COMPARE_FIRST || w.size < COMPARE_FIRST) return c.size <= w.size ? this.containers : this.wasm;
     const cp = c.quantile(0.5);
@@ -154,6 +171,9 @@ export class HybridRouter implements TierRouter {
     }
     if (spec.policy !== 'auto' || spec.image === '') return;
     const t = this.track(runtime.name);
+    // …and no longer counts it here: another call still in flight shared the invoker with this one
+    const startedBusy = this.busyAtStart.delete(request);
+    const load: Load = startedBusy || runtime.inFlight > 0 ? 'busy' : 'alone';
     if (result === null) {
       // the container failed under a call: fall back to WASM and say why
       if (runtime.state === TierState.container) this.fallBack(runtime, 'container failed during a call');
@@ -164,7 +184,7 @@ export class HybridRouter implements TierRouter {
         t.settled += 1;
         return;
       }
-      t.compare?.[result.tier].record(us);
+      t.compare?.[load][result.tier].record(us);
       this.maybeRetire(runtime, t);
       return;
     }
@@ -196,14 +216,15 @@ export class HybridRouter implements TierRouter {
     );
   }
 
+  /** Retires the container when it is clearly slower under every load it has figures of. */
   private maybeRetire(runtime: FunctionRuntime, t: Track): void {
     if (t.compare === null) return;
-    const { wasm: w, container: c } = t.compare;
-    if (c.size < RETIRE_AFTER || w.size < MIN_SAMPLES) return;
-    const cp = c.quantile(0.5);
-    const wp = w.quantile(0.5);
-    if (cp <= wp * RETIRE_RATIO) return;
-    runtime.lastError = `container slower than WASM (p50 ${Math.round(cp)} µs vs ${Math.round(wp)} µs); retired`;
+    const judged = (['alone', 'busy'] as const)
+      .filter((load) => t.compare![load].container.size >= RETIRE_AFTER && t.compare![load].wasm.size >= MIN_SAMPLES)
+      .map((load) => ({ load, cp: t.compare![load].container.quantile(0.5), wp: t.compare![load].wasm.quantile(0.5) }));
+    if (judged.length === 0 || judged.some(({ cp, wp }) => cp <= wp * RETIRE_RATIO)) return;
+    const figures = judged.map(({ load, cp, wp }) => `p50 ${Math.round(cp)} µs vs ${Math.round(wp)} µs ${load === 'alone' ? 'alone' : 'under load'}`);
+    runtime.lastError = `container slower than WASM (${figures.join('; ')}); retired`;
     t.quietUntil = Date.now() + this.settings.retryAfterMs;
     t.recent = [];
     this.enter(runtime, TierState.wasm, 'container slower than wasm');
