@@ -121,7 +121,7 @@ test('hybrid router starts no container for a hot function whose WASM runs are s
   t.is(runtime.state, TierState.warming, 'once its WASM p50 passes the bound, it is warmed');
 });
 
-test('hybrid router routes to the faster container once ready and explores WASM one call in 16', async (t) => {
+test('hybrid router routes to the faster container once ready and explores WASM one call in 16, one in 64 where WASM is 1.5× slower or more', async (t) => {
   const { router, runtime, containers, call } = setup();
   for (let i = 0; i < 3; i += 1) call({ wasm: 100, container: 50 });
   containers.finishWarm(true);
@@ -133,7 +133,11 @@ test('hybrid router routes to the faster container once ready and explores WASM 
   // …then side by side until both tiers have COMPARE_FIRST (12) figures since the container is ready (WASM has 16)
   const compared = Array.from({ length: 12 }, () => call({ wasm: 100, container: 50 }).tier);
   t.deepEqual(compared, Array.from({ length: 12 }, () => 'container'));
-  const tiers = Array.from({ length: 64 }, () => call({ wasm: 100, container: 50 }).tier);
+  const far = Array.from({ length: 128 }, () => call({ wasm: 100, container: 50 }).tier);
+  t.is(far.filter((x) => x === 'wasm').length, 2, 'WASM at 2× the container: one call in 64 explores it');
+  // the container slower, WASM now 1.25× it: not far, one call in 16 again
+  for (let i = 0; i < 200; i += 1) call({ wasm: 100, container: 80 });
+  const tiers = Array.from({ length: 64 }, () => call({ wasm: 100, container: 80 }).tier);
   const toWasm = tiers.filter((x) => x === 'wasm').length;
   t.is(toWasm, 4, `calls explored in WASM: ${toWasm} of 64`);
   t.is(runtime.state, TierState.container);
@@ -185,7 +189,7 @@ test('hybrid router does not judge a container by its first calls, its slowest',
   for (let i = 0; i < 40; i += 1) call({ wasm: 100, container: 50 });
   t.is(runtime.state, TierState.container, 'settled, it is not retired');
   const tiers = Array.from({ length: 64 }, () => call({ wasm: 100, container: 50 }).tier);
-  t.is(tiers.filter((x) => x === 'container').length, 60, 'and it takes the calls, WASM one in 16');
+  t.is(tiers.filter((x) => x === 'container').length, 63, 'and it takes the calls, WASM (2× slower) one in 64');
   await router.close();
 });
 
@@ -208,9 +212,9 @@ test('hybrid router judges calls under load apart from calls alone: a container 
   for (let i = 0; i < 200; i += 1) busyCall({ wasm: 100, container: 300 });
   t.is(runtime.state, TierState.container, 'not retired: alone it is the faster tier');
   const underLoad = Array.from({ length: 64 }, () => busyCall({ wasm: 100, container: 300 }));
-  t.is(underLoad.filter((x) => x === 'container').length, 4, 'under load the calls go to WASM, the container one in 16');
+  t.is(underLoad.filter((x) => x === 'container').length, 1, 'under load the calls go to WASM, the container (3× slower) one in 64');
   const alone = Array.from({ length: 64 }, () => call({ wasm: 100, container: 50 }).tier);
-  t.is(alone.filter((x) => x === 'container').length, 60, 'after the burst, calls alone go to the container at once');
+  t.is(alone.filter((x) => x === 'container').length, 63, 'after the burst, calls alone go to the container at once');
   // now slower alone too: retired, with both figures
   for (let i = 0; i < 2000 && runtime.state === TierState.container; i += 1) call({ wasm: 100, container: 500 });
   t.is(runtime.state, TierState.wasm);
