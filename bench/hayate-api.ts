@@ -39,13 +39,14 @@ export function uniqueModule(module: Buffer, tag: string): Buffer {
  * @throws Error naming the request and the last failure's cause
  */
 export async function controlFetch(url: URL, init: RequestInit = {}): Promise<Response> {
+  const what = `${init.method ?? 'GET'} ${url.pathname}`;
   return retry(() => fetch(url, init), {
     attempts: 3,
     backoff: { initialMs: 100, factor: 3 },
     retryOn: (err) => err instanceof TypeError,
     // said, so that a run shows how often this happens and why
-    onRetry: (err, tries) => process.stderr.write(`hayate bench: ${init.method ?? 'GET'} ${url.pathname} got no answer (try ${tries}: ${failure(err)}); sending it again\n`),
-    exhausted: (err, tries) => new Error(`${init.method ?? 'GET'} ${url.pathname} got no answer in ${tries} tries: ${failure(err)}`, { cause: err }),
+    onRetry: (err, tries) => process.stderr.write(`hayate bench: ${what} got no answer (try ${tries}: ${failure(err)}); sending it again\n`),
+    exhausted: (err, tries) => new Error(`${what} got no answer in ${tries} tries: ${failure(err)}`, { cause: err }),
   });
 }
 

@@ -228,10 +228,11 @@ export class HybridRouter implements TierRouter {
 
   /** Retires the container when it is clearly slower under every load it has figures of. */
   private maybeRetire(runtime: FunctionRuntime, t: Track): void {
-    if (t.compare === null) return;
+    const { compare } = t;
+    if (compare === null) return;
     const judged = (['alone', 'busy'] as const)
-      .filter((load) => t.compare![load].container.size >= RETIRE_AFTER && t.compare![load].wasm.size >= MIN_SAMPLES)
-      .map((load) => ({ load, cp: t.compare![load].container.quantile(0.5), wp: t.compare![load].wasm.quantile(0.5) }));
+      .filter((load) => compare[load].container.size >= RETIRE_AFTER && compare[load].wasm.size >= MIN_SAMPLES)
+      .map((load) => ({ load, cp: compare[load].container.quantile(0.5), wp: compare[load].wasm.quantile(0.5) }));
     if (judged.length === 0 || judged.some(({ cp, wp }) => cp <= wp * RETIRE_RATIO)) return;
     const figures = judged.map(({ load, cp, wp }) => `p50 ${Math.round(cp)} µs vs ${Math.round(wp)} µs ${load === 'alone' ? 'alone' : 'under load'}`);
     runtime.lastError = `container slower than WASM (${figures.join('; ')}); retired`;
