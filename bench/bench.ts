@@ -18,7 +18,7 @@ import type { BenchContext, Plan } from './context';
 import { plan } from './context';
 import { concurrencyLevels, firstCalls, payloadSizes } from './dimensions';
 import { fleet } from './fleet';
-import { natsRoundTrip, natsRoundTripAfterIdle, wasmInProcess } from './floors';
+import { natsRoundTrip, natsRoundTripAfterIdle, natsRoundTripOtherProcess, wasmInProcess } from './floors';
 import { clusterPids, clusterState, dockerForBench, exampleModule } from './hayate-api';
 import { invokerScaling } from './invokers';
 import { measureDockerRun, measureModes, warmPlatform } from './modes';
@@ -85,6 +85,7 @@ async function onCluster(ctx: BenchContext, tasks: string[] | undefined) {
   ctx.progress('floors');
   const natsRtt = await natsRoundTrip(ctx.nc, ctx.quick ? 1000 : 5000);
   const natsRttIdle = await natsRoundTripAfterIdle(ctx.nc, ctx.quick ? 30 : 300);
+  const natsRttProcess = await natsRoundTripOtherProcess(ctx.nc, ctx.cluster.nats, ctx.quick ? 30 : 300);
   const floors: BenchResults['limits']['floors'] = {};
   const rows: Row[] = [];
   const comparisons: ModeComparison[] = [];
@@ -112,7 +113,7 @@ async function onCluster(ctx: BenchContext, tasks: string[] | undefined) {
   const functions = await fleet(ctx, trivialFloorUs, MODULE_CACHE_MB * 2 ** 20);
   const dimensions: Dimensions = { first_call: firstCall, payload, concurrency: concurrency.rows, functions, invokers: [] };
   return {
-    limits: { nats_rtt_us: natsRtt, nats_rtt_idle_us: natsRttIdle, wasm_inprocess_us: trivialWasm, floors, nats_pipelined_per_s: concurrency.floors },
+    limits: { nats_rtt_us: natsRtt, nats_rtt_idle_us: natsRttIdle, nats_rtt_process_us: natsRttProcess.busy, nats_rtt_process_idle_us: natsRttProcess.idle, wasm_inprocess_us: trivialWasm, floors, nats_pipelined_per_s: concurrency.floors },
     rows,
     modes: comparisons,
     dimensions,

@@ -1,10 +1,15 @@
 /**
  * The limits every figure is compared with, measured in the same run: a bare NATS request round trip
- * (nats.js echo responder, same server) at a payload size, the rate of bare nats.js request/reply with
- * calls pipelined (the throughput floor), and an in-process @wasmer/wasi run of the same module.
+ * (nats.js echo responder, same server) at a payload size, the same to a responder in another process, the
+ * rate of bare nats.js request/reply with calls pipelined (the throughput floor), and an in-process
+ * @wasmer/wasi run of the same module.
  */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { init, WASI } from '@wasmer/wasi';
 import type { NatsConnection } from 'nats';
+import { stopChild } from '../services/common/child-process';
 import { asBufferSource } from '../services/common/wasm-module';
 import type { Quantiles } from './stats';
 import { closedLoop, pacedCalls, perSecond, quantiles, usSince } from './stats';
@@ -21,12 +26,21 @@ async function withEcho<T>(nc: NatsConnection, body: (subject: string) => Promis
   }
 }
 
+/** `count` sequential requests (or fewer, past `budgetMs`) on `subject`: their round trips. */
+async function sequentialRoundTrips(nc: NatsConnection, subject: string, count: number, payload: Buffer, budgetMs: number): Promise<Quantiles> {
+  const loop = await closedLoop(1, { calls: count, ms: budgetMs, minCalls: 5 }, async () => (await nc.request(subject, payload, { timeout: 5000 }), true));
+  return quantiles(loop.samples);
+}
+
+/** `count` requests on `subject`, each sent `idleMs` after the previous answer: their round trips. */
+async function idleRoundTrips(nc: NatsConnection, subject: string, count: number, idleMs: number): Promise<Quantiles> {
+  const payload = Buffer.from('hello, edge!');
+  return quantiles(await pacedCalls(count, idleMs, () => nc.request(subject, payload, { timeout: 5000 })));
+}
+
 /** Round trip of `count` sequential requests (or fewer, past `budgetMs`) to an echo responder. @default payload 12 B */
 export async function natsRoundTrip(nc: NatsConnection, count: number, payload: Buffer = Buffer.from('hello, edge!'), budgetMs = 30_000): Promise<Quantiles> {
-  return withEcho(nc, async (subject) => {
-    const loop = await closedLoop(1, { calls: count, ms: budgetMs, minCalls: 5 }, async () => (await nc.request(subject, payload, { timeout: 5000 }), true));
-    return quantiles(loop.samples);
-  });
+  return withEcho(nc, (subject) => sequentialRoundTrips(nc, subject, count, payload, budgetMs));
 }
 
 /**
@@ -35,10 +49,32 @@ export async function natsRoundTrip(nc: NatsConnection, count: number, payload: 
  * paravirtualised guest a wake-up after idle costs far more than one in a busy loop: this is that floor.
  */
 export async function natsRoundTripAfterIdle(nc: NatsConnection, count: number, idleMs = 10): Promise<Quantiles> {
-  return withEcho(nc, async (subject) => {
-    const payload = Buffer.from('hello, edge!');
-    return quantiles(await pacedCalls(count, idleMs, () => nc.request(subject, payload, { timeout: 5000 })));
-  });
+  return withEcho(nc, (subject) => idleRoundTrips(nc, subject, count, idleMs));
+}
+
+/**
+ * The round trip of a request to an echo responder in another process (bench/echo-responder.ts, a bare
+ * nats.js client as an invoker is), back to back and each request `idleMs` after the previous answer: the
+ * least any call to an invoker process costs, with the wake-up of one more process than the echo of
+ * `natsRoundTrip` (whose responder shares the caller's connection).
+ * @param servers the NATS URL of `nc`'s server
+ * @throws Error when the responder does not start within 10 s
+ */
+export async function natsRoundTripOtherProcess(nc: NatsConnection, servers: string, count: number, idleMs = 10): Promise<{ busy: Quantiles; idle: Quantiles }> {
+  const subject = `bench.echo-process.${process.pid}`;
+  const child = spawn(process.execPath, [join(__dirname, 'echo-responder.js'), servers, subject], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('The echo responder did not start in 10 s')), 10_000);
+      child.once('exit', (code) => reject(new Error(`The echo responder exited with ${code}`)));
+      createInterface({ input: child.stdout! }).once('line', () => (clearTimeout(timer), resolve()));
+    });
+    for (let i = 0; i < 50; i += 1) await nc.request(subject, Buffer.from('warm'), { timeout: 5000 });
+    const busy = await sequentialRoundTrips(nc, subject, count, Buffer.from('hello, edge!'), 30_000);
+    return { busy, idle: await idleRoundTrips(nc, subject, count, idleMs) };
+  } finally {
+    await stopChild(child, 5000);
+  }
 }
 
 /** Bare request/reply rate, `concurrency` requests in flight for `ms`: the throughput floor of a call over NATS. */

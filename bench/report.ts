@@ -38,6 +38,8 @@ export function writeReport(results: BenchResults, dir: string): void {
   lines.push('## Limits measured in the same run', '');
   lines.push(`- bare NATS request round trip (nats.js echo responder): p50 ${ms(results.limits.nats_rtt_us.p50)} ms, p99 ${ms(results.limits.nats_rtt_us.p99)} ms`);
   lines.push(`- the same, each request 10 ms after the previous answer (every process on the way asleep, as before a first call): p50 ${ms(results.limits.nats_rtt_idle_us.p50)} ms, p99 ${ms(results.limits.nats_rtt_idle_us.p99)} ms`);
+  const { nats_rtt_process_us: other, nats_rtt_process_idle_us: otherIdle } = results.limits;
+  if (other !== undefined && otherIdle !== undefined) lines.push(`- the same to a responder in another process (a bare nats.js client, as an invoker is: one more process to wake): p50 ${ms(other.p50)} ms back to back, ${ms(otherIdle.p50)} ms 10 ms after the previous answer`);
   lines.push(`- bare nats.js request/reply, pipelined (calls in flight → calls/s): ${Object.entries(results.limits.nats_pipelined_per_s).map(([c, n]) => `${c} → ${n}`).join(', ')}`);
   for (const [key, f] of Object.entries(results.limits.floors)) lines.push(`- in-process @wasmer/wasi run, ${key}: p50 ${ms(f.wasm_inprocess_us.p50)} ms, p99 ${ms(f.wasm_inprocess_us.p99)} ms → floor ${ms(f.floor_us)} ms`);
   lines.push('', '## Targets', '', ...targetsTable(results.targets), '');

@@ -164,6 +164,12 @@ export interface BenchResults {
     nats_rtt_us: Quantiles;
     /** The same round trip with each request sent 10 ms after the previous answer (every process asleep). */
     nats_rtt_idle_us: Quantiles;
+    /**
+     * The round trip to a responder in another process, back to back and 10 ms after the previous answer:
+     * what any call to an invoker process crosses (runs before this figure was measured have none).
+     */
+    nats_rtt_process_us?: Quantiles;
+    nats_rtt_process_idle_us?: Quantiles;
     wasm_inprocess_us: Quantiles;
     floors: Record<string, { wasm_inprocess_us: Quantiles; floor_us: number }>;
     /** Bare nats.js request/reply calls/s by concurrency. */

@@ -61,6 +61,10 @@ test('bench writes every section with numeric figures when run on a tiny plan', 
   t.true(results.targets.length >= 5, `${results.targets.length} targets`);
   t.true(results.targets.some((x) => x.name.includes('first call of a never-seen module over `hayate.v1.call`')));
   t.true(report.includes('| target | goal | measured | against | |'));
+  // the cross-process floor: a responder process of its own, measured back to back and after idle
+  t.true((results.limits.nats_rtt_process_us?.p50 ?? 0) > 0 && (results.limits.nats_rtt_process_idle_us?.p50 ?? 0) > 0, 'round trips to another process measured');
+  t.true(report.includes('the same to a responder in another process'));
+  t.true(results.targets.filter((x) => x.name.startsWith('first call of a never-seen module')).every((x) => x.floor.includes('to another process')));
   const bad = numbers(json).filter(([, n]) => !Number.isFinite(n));
   t.deepEqual(bad, [], 'every figure is a finite number');
   t.true(d.concurrency.every((r) => r.calls > 0), 'every concurrency cell made calls');

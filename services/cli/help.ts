@@ -130,9 +130,10 @@ The call may run as long as the function's deployed timeout_ms, and the controll
   bench: `Usage: hayate bench [--quick] [--json FILE] [--report DIR] [--invokers N]
 
 Reproduces the seed evaluation on this machine and shows how cost grows with the work. Every figure is
-given beside its floor measured in the same run (bare NATS round trip, bare nats.js request/reply rate
-with calls pipelined, in-process @wasmer/wasi run). Starts its own clusters (hayate up on free ports) and
-stops them after. Shows progress on stderr.
+given beside its floor measured in the same run (bare NATS round trip, to a responder in this process
+and in another, back to back and after 10 ms idle; bare nats.js request/reply rate with calls pipelined;
+in-process @wasmer/wasi run). Starts its own clusters (hayate up on free ports) and stops them after.
+Shows progress on stderr.
 
 - tasks of several sizes (upper, sha256, primes, matmul): startup, execution and teardown of the first
   call and of warm calls for the hybrid policy, WASM only, containers only, and a cold \`docker run\` per
