@@ -133,6 +133,15 @@ export interface Config {
    * worker thread (services/invoker/executors/wasm/inline-lane.ts). Env `HAYATE_INLINE` (`on`/`off`). @default true
    */
   inlineRuns: boolean;
+  /**
+   * Compile every function of a module when the invoker compiles it (on its module thread: deploy notice,
+   * prefetch, or a first call that fetches it), not each at its first execution on the thread that runs it
+   * (V8's lazy compilation, off with `--no-wasm-lazy-compilation` for the whole invoker process). A first run
+   * of `upper` in process 300 → 105 µs, a first call after its deploy 0.17 ms shorter; a 270 KB module
+   * (Lua) compiles in 37 ms instead of 18, and the code of functions that never run is kept too. Env
+   * `HAYATE_WASM_EAGER` (`on`/`off`). @default true
+   */
+  wasmEagerCompile: boolean;
   /** Host path of the static container watchdog; '' = the project's build. Env `HAYATE_WATCHDOG`. @default '' */
   watchdogPath: string;
   /** Docker socket. Env `HAYATE_DOCKER_SOCKET`. @default '/var/run/docker.sock' */
@@ -217,6 +226,7 @@ export const DEFAULTS: Readonly<Omit<Config, 'invokerId' | 'workers' | 'spareWor
   prefetchModules: true,
   containers: true,
   inlineRuns: true,
+  wasmEagerCompile: true,
   watchdogPath: '',
   dockerSocket: '/var/run/docker.sock',
   runtimeDir: '/tmp/hayate',
@@ -324,6 +334,7 @@ export function loadConfig(env: Env, overrides: Partial<Config> = {}): Readonly<
     containers: (env['HAYATE_CONTAINERS'] ?? 'on') !== 'off',
     containerCpuset: cpuset(env, 'HAYATE_CONTAINER_CPUSET'),
     inlineRuns: (env['HAYATE_INLINE'] ?? 'on') !== 'off',
+    wasmEagerCompile: (env['HAYATE_WASM_EAGER'] ?? 'on') !== 'off',
     watchdogPath: env['HAYATE_WATCHDOG'] || DEFAULTS.watchdogPath,
     dockerSocket: env['HAYATE_DOCKER_SOCKET'] || DEFAULTS.dockerSocket,
     runtimeDir: env['HAYATE_RUNTIME_DIR'] || DEFAULTS.runtimeDir,

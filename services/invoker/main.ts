@@ -1,6 +1,7 @@
 /**
  * `hayate invoker`: config → logger → connect → start → signals.
  */
+import { setFlagsFromString } from 'node:v8';
 import { ActivationStore } from '../common/activations';
 import { AsyncQueue } from '../common/async-queue';
 import { loadConfig } from '../common/config';
@@ -29,6 +30,8 @@ import { createRouter } from './router-factory';
 export async function main(overrides: Partial<Config> = {}): Promise<void> {
   const config = loadConfig(process.env, overrides);
   const log = createLogger({ name: 'invoker', level: config.logLevel, base: { invokerId: config.invokerId } });
+  // set once, before this process compiles any module; its threads (module, workers) share V8's flags
+  if (config.wasmEagerCompile) setFlagsFromString('--no-wasm-lazy-compilation');
   const nc = await connectNats(config.natsUrl, `hayate-invoker-${config.invokerId}`, log);
   const store = await FunctionStore.open(nc, { replicas: config.replicas, domain: config.jsDomain });
   // modules are checked and compiled on a thread of their own: a large one would stall NATS beats and calls
