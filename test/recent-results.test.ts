@@ -104,3 +104,33 @@ test('RecentResults keeps a large input as its digest once answered, and stops p
   t.is(recent.protectedBytes, 0, 'past the window, before the caller deadline, nothing is protected any more');
   t.truthy(recent.get('big', req(big)), 'the answer itself is still kept for a late retry');
 });
+
+test('RecentResults keeps the newest entries in order over many evictions, forgotten ones and compactions of its queue', async (t) => {
+  const recent = new RecentResults(1000, 60_000);
+  const kept = 1000;
+  for (let i = 0; i < 20_000; i += 1) {
+    const entry = recent.set(`k${i}`, Promise.resolve(answer(`k${i}`, 1)), req(`in${i}`));
+    // every third one is forgotten at once (a retryable refusal): its slot must not hold the queue back
+    if (i % 3 === 0) entry.forget();
+    if (i % 997 === 0) await tick();
+  }
+  await tick();
+  const survivors = Array.from({ length: 20_000 }, (_, i) => i).filter((i) => recent.get(`k${i}`, req(`in${i}`)) !== undefined);
+  t.is(recent.size, survivors.length);
+  t.true(survivors.length <= kept, `${survivors.length} entries kept`);
+  t.true(survivors.every((i) => i % 3 !== 0), 'no forgotten entry came back');
+  // the newest entries that were not forgotten, none older than a dropped one
+  const newest = Array.from({ length: 20_000 }, (_, i) => 19_999 - i).filter((i) => i % 3 !== 0).slice(0, survivors.length).sort((a, b) => a - b);
+  t.deepEqual(survivors, newest);
+});
+
+test('RecentResults keeps a copy of a small input, not the buffer it was a view into', async (t) => {
+  const recent = new RecentResults();
+  const readBuffer = Buffer.alloc(64 * 1024, 0x61);
+  const request = { function: 'upper', input: readBuffer.subarray(100, 116), args: [], env: {} };
+  recent.set('v', Promise.resolve(answer('v', 1)), request);
+  await tick();
+  readBuffer.fill(0x62); // whatever becomes of the buffer the input was a view into
+  t.truthy(recent.get('v', { ...request, input: Buffer.alloc(16, 0x61) }), 'the kept copy still holds the bytes it was asked with');
+  t.is(recent.get('v', { ...request, input: Buffer.alloc(16, 0x62) }), undefined);
+});
