@@ -4,25 +4,45 @@
  * rate of bare nats.js request/reply with calls pipelined (the throughput floor), and an in-process
  * @wasmer/wasi run of the same module.
  */
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { init, WASI } from '@wasmer/wasi';
 import type { NatsConnection } from 'nats';
+import { spawnUntilReady } from '../services/cli/processes';
 import { stopChild } from '../services/common/child-process';
 import { asBufferSource } from '../services/common/wasm-module';
 import type { Quantiles } from './stats';
 import { closedLoop, pacedCalls, perSecond, quantiles, usSince } from './stats';
+
+/** 50 requests to the responder on `subject` before it is measured. */
+async function warmUp(nc: NatsConnection, subject: string): Promise<void> {
+  for (let i = 0; i < 50; i += 1) await nc.request(subject, Buffer.from('warm'));
+}
 
 /** Runs `body` with a nats.js echo responder on a subject of our own (the same server as hayate's). */
 async function withEcho<T>(nc: NatsConnection, body: (subject: string) => Promise<T>): Promise<T> {
   const subject = `bench.echo.${process.pid}`;
   const sub = nc.subscribe(subject, { callback: (_err, msg) => msg.respond(msg.data) });
   try {
-    for (let i = 0; i < 50; i += 1) await nc.request(subject, Buffer.from('warm'));
+    await warmUp(nc, subject);
     return await body(subject);
   } finally {
     sub.unsubscribe();
+  }
+}
+
+/**
+ * Runs `body` with an echo responder in a process of its own (bench/echo-responder.ts, a bare nats.js client
+ * as an invoker is) on the same server as `nc` (`servers`).
+ * @throws HayateError HAYATE_ERR_UNAVAILABLE when the responder does not start within 10 s
+ */
+async function withEchoProcess<T>(nc: NatsConnection, servers: string, body: (subject: string) => Promise<T>): Promise<T> {
+  const subject = `bench.echo-process.${process.pid}`;
+  const { child } = await spawnUntilReady(process.execPath, [join(__dirname, 'echo-responder.js'), servers, subject], /^ready$/, { timeoutMs: 10_000, label: 'echo responder' });
+  try {
+    await warmUp(nc, subject);
+    return await body(subject);
+  } finally {
+    await stopChild(child, 5000);
   }
 }
 
@@ -53,28 +73,16 @@ export async function natsRoundTripAfterIdle(nc: NatsConnection, count: number, 
 }
 
 /**
- * The round trip of a request to an echo responder in another process (bench/echo-responder.ts, a bare
- * nats.js client as an invoker is), back to back and each request `idleMs` after the previous answer: the
- * least any call to an invoker process costs, with the wake-up of one more process than the echo of
- * `natsRoundTrip` (whose responder shares the caller's connection).
+ * The round trip of a request to an echo responder in another process, back to back and each request
+ * `idleMs` after the previous answer: the least any call to an invoker process costs, with the wake-up of one
+ * more process than the echo of `natsRoundTrip` (whose responder shares the caller's connection).
  * @param servers the NATS URL of `nc`'s server
- * @throws Error when the responder does not start within 10 s
  */
 export async function natsRoundTripOtherProcess(nc: NatsConnection, servers: string, count: number, idleMs = 10): Promise<{ busy: Quantiles; idle: Quantiles }> {
-  const subject = `bench.echo-process.${process.pid}`;
-  const child = spawn(process.execPath, [join(__dirname, 'echo-responder.js'), servers, subject], { stdio: ['ignore', 'pipe', 'inherit'] });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('The echo responder did not start in 10 s')), 10_000);
-      child.once('exit', (code) => reject(new Error(`The echo responder exited with ${code}`)));
-      createInterface({ input: child.stdout! }).once('line', () => (clearTimeout(timer), resolve()));
-    });
-    for (let i = 0; i < 50; i += 1) await nc.request(subject, Buffer.from('warm'), { timeout: 5000 });
+  return withEchoProcess(nc, servers, async (subject) => {
     const busy = await sequentialRoundTrips(nc, subject, count, Buffer.from('hello, edge!'), 30_000);
     return { busy, idle: await idleRoundTrips(nc, subject, count, idleMs) };
-  } finally {
-    await stopChild(child, 5000);
-  }
+  });
 }
 
 /** Bare request/reply rate, `concurrency` requests in flight for `ms`: the throughput floor of a call over NATS. */

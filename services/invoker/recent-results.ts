@@ -161,7 +161,6 @@ export class RecentResults {
    */
   set(key: string, answer: Promise<InvokeResponse>, request: RequestContent, held = true, protectUntilMs = 0, protectAfterAnswerMs = Number.POSITIVE_INFINITY): Recent {
     this.get(key, request)?.forget();
-    const inputBytes = request.input.byteLength;
     const entry = new Entry(this, key, answer, request, held, protectUntilMs);
     this.order.push(entry.slot);
     const list = this.entries.get(key);
@@ -171,7 +170,7 @@ export class RecentResults {
     answer.then(
       (r) => {
         if (entry.slot.entry === null) return;
-        const dropInput = inputBytes > KEEP_INPUT_MAX;
+        const dropInput = entry.inputBytes > KEEP_INPUT_MAX;
         const kept = entry.content;
         if (dropInput) {
           // hashed once the answer has left, not ahead of it: the answer's send is queued for the end of this
@@ -185,10 +184,9 @@ export class RecentResults {
           );
         } else if (kept !== null) {
           // a copy of the input alone: the request's is a view into NATS's read buffer (kB of other messages)
-          const copy = { function: kept.function, args: kept.args.length === 0 ? NO_ARGS : kept.args, env: Object.keys(kept.env).length === 0 ? NO_ENV : kept.env, input: new Uint8Array(kept.input) };
-          entry.content = copy;
+          entry.content = { function: kept.function, args: kept.args.length === 0 ? NO_ARGS : kept.args, env: Object.keys(kept.env).length === 0 ? NO_ENV : kept.env, input: new Uint8Array(kept.input) };
         }
-        entry.bytes = r.output.byteLength + r.stderr.byteLength + (dropInput ? 0 : inputBytes);
+        entry.bytes = r.output.byteLength + r.stderr.byteLength + (dropInput ? 0 : entry.inputBytes);
         entry.protectUntilMs = Math.min(entry.protectUntilMs, Date.now() + protectAfterAnswerMs);
         this.heldBytes += entry.bytes;
         if (entry.protectUntilMs > Date.now()) {
