@@ -154,3 +154,42 @@ test.serial('the lane pauses itself for a while when many functions have their r
   t.is(lane.counts.overruns, 21);
   t.false(lane.takes('upper'), 'after 21 abandoned runs within 10 s, no function runs on the event-loop thread for a while');
 });
+
+test.serial('a run that passes its host deadline (a stall of the machine, made here by a clock that jumps) is run again on a worker, and its function is moved only the second time', async (t) => {
+  const { compileForRun } = await import('../services/common/module-worker');
+  const { InlineLane } = await import('../services/invoker/executors/wasm/inline-lane');
+  const { hostDeadline } = await import('../services/invoker/executors/wasm/wasi/guest-memory');
+  const upper = await compileForRun(modules.get('upper') as Uint8Array, 16);
+  const spin = await compileForRun(modules.get('spin') as Uint8Array, 16);
+  if (upper.fueled === null || spin.fueled === null) return t.fail('not metered');
+  const lane = new InlineLane(log);
+  const message = (digest: string, memory: typeof upper.memory) => ({ digest, argv: [digest], env: {}, input: Buffer.from('stall'), maxOutputBytes: 1 << 20, maxStderrBytes: 1 << 16, memoryLimitBytes: 16 << 20, memoryPages: memory, files: null });
+  const realNow = performance.now.bind(performance);
+  let stall = false;
+  // while armed, the clock reads past any host deadline that is set: the run's first WASI call finds it passed
+  performance.now = () => (stall && hostDeadline.at !== 0 ? hostDeadline.at + 1 : realNow());
+  const run = (armed: boolean) => {
+    stall = armed;
+    try {
+      return lane.run('upper', message('upper', upper.memory), upper.fueled as WebAssembly.Module);
+    } finally {
+      stall = false;
+    }
+  };
+  try {
+    const ok = run(false);
+    t.is(Buffer.from(ok?.type === 'result' ? ok.stdout : []).toString(), 'STALL');
+    t.is(run(true), null, 'the stalled run is abandoned (the caller runs it on a worker)');
+    t.true(lane.takes('upper'), 'one stall does not move the function');
+    const again = run(false);
+    t.is(again?.type, 'result', 'and its next call is answered on the lane');
+    t.is(run(true), null);
+    t.false(lane.takes('upper'), 'a second stall within the window moves it to the workers');
+    t.is(lane.counts.overruns, 2);
+    // fuel is the function's own doing: moved at once
+    t.is(lane.run('spin', message('spin', spin.memory), spin.fueled), null);
+    t.false(lane.takes('spin'));
+  } finally {
+    performance.now = realNow;
+  }
+});

@@ -15,7 +15,11 @@
  * its output is dropped and the call runs again, from the start, on a worker thread, where it gets its whole
  * timeout and limits. Nothing of the abandoned run is kept (the memory is zeroed before any reuse), so the
  * caller sees what a worker run gives. Its function then runs on workers only for `DEMOTED_MS` (doubling at
- * each new overrun, up to `DEMOTED_MAX_MS`), as does a function whose run here used over `HEAVY_FUEL`.
+ * each new overrun, up to `DEMOTED_MAX_MS`), as does a function whose run here used over `HEAVY_FUEL`. One
+ * bound is forgiven once: the host deadline is wall time, and a GC pause or a core taken from this VM in the
+ * middle of a run passes it for any function, where fuel, the stack and the files are the function's own
+ * doing. A function whose run passed it is demoted at the second time within `DEMOTED_MS` (a host-call-heavy
+ * function costs the event loop two abandoned runs instead of one; the lane's pause bounds many of them).
  * Functions with files run on workers (their bundles live there).
  */
 import { LRUCache } from 'lru-cache';
@@ -24,7 +28,7 @@ import { FUEL_EXPORT, INLINE_FUEL } from '../../../common/wasm-fuel';
 import type { Prepared, RunShape } from './instances';
 import { instantiate, keyOf, recycle, runInstance } from './instances';
 import type { PoolRunMessage, PoolRunResult } from './slot';
-import { hostDeadline, InlineOverrun } from './wasi/guest-memory';
+import { HostDeadlinePassed, hostDeadline, InlineOverrun } from './wasi/guest-memory';
 
 /** Host calls of one run here end by then (ms after it starts). */
 const HOST_DEADLINE_MS = 50;
@@ -66,6 +70,8 @@ export interface InlineCounts {
 }
 
 export class InlineLane {
+  /** Functions whose run passed its host deadline and were forgiven, with when (ms, `performance.now()`). */
+  private readonly strikes = new LRUCache<string, number>({ max: DEMOTED_KEPT });
   /** Functions on workers only, until (ms, `performance.now()`), and how long their last demotion was. */
   private readonly demoted = new LRUCache<string, { until: number; forMs: number }>({ max: DEMOTED_KEPT });
   private readonly prepared = new LRUCache<string, Prepared>({ max: PREPARED_MAX });
@@ -118,7 +124,7 @@ export class InlineLane {
     } catch (err: unknown) {
       if (!(err instanceof InlineOverrun)) throw err;
       this.later(p, msg, null);
-      return this.overrun(owner, err.message);
+      return this.overrun(owner, err.message, err instanceof HostDeadlinePassed);
     } finally {
       hostDeadline.at = 0;
     }
@@ -158,10 +164,18 @@ export class InlineLane {
     }
   }
 
-  private overrun(owner: string, why: string): null {
+  /** A run abandoned: its function demoted, unless `forgivable` and the first such within `DEMOTED_MS`. */
+  private overrun(owner: string, why: string, forgivable = false): null {
     this.counts.overruns += 1;
-    this.demote(owner, why);
     const now = performance.now();
+    const struck = this.strikes.get(owner);
+    if (forgivable && (struck === undefined || now - struck >= DEMOTED_MS)) {
+      this.strikes.set(owner, now);
+      this.log.info({ fn: owner, why }, 'run abandoned on the event-loop thread and run again on a worker; its function stays here unless it happens again');
+    } else {
+      this.strikes.delete(owner);
+      this.demote(owner, why);
+    }
     this.overrunsAt.push(now);
     if (this.overrunsAt.length > OVERRUNS_MAX) {
       const first = this.overrunsAt.shift() as number;

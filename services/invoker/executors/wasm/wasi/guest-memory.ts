@@ -104,6 +104,12 @@ export class GuestMemory {
 export class InlineOverrun extends Error {}
 
 /**
+ * The run's host deadline passed. Unlike fuel running out, this can be the machine's doing (a GC pause, a
+ * core taken away from the VM) rather than the function's, so the lane forgives one (inline-lane.ts).
+ */
+export class HostDeadlinePassed extends InlineOverrun {}
+
+/**
  * The deadline of the run on this thread, `performance.now()` ms, or 0 when the thread is a worker (no
  * deadline: the pool's timeout terminates a worker). Every WASI call checks it, so that a run's host calls
  * (whose cost fuel does not count) cannot hold the event loop past it.
@@ -132,7 +138,7 @@ export function guardCalls(...groups: Record<string, AnyCall>[]): Record<string,
 
 function guarded(call: Call9): Call9 {
   return (a, b, c, d, e, f, g, h, i) => {
-    if (hostDeadline.at !== 0 && performance.now() > hostDeadline.at) throw new InlineOverrun('host deadline passed');
+    if (hostDeadline.at !== 0 && performance.now() > hostDeadline.at) throw new HostDeadlinePassed('host deadline passed');
     try {
       return call(a, b, c, d, e, f, g, h, i);
     } catch (err: unknown) {
