@@ -134,3 +134,21 @@ test('RecentResults keeps a copy of a small input, not the buffer it was a view 
   t.truthy(recent.get('v', { ...request, input: Buffer.alloc(16, 0x61) }), 'the kept copy still holds the bytes it was asked with');
   t.is(recent.get('v', { ...request, input: Buffer.alloc(16, 0x62) }), undefined);
 });
+
+test('RecentResults answers a retry with the same answer once it keeps it compact, its small output a copy of its own', async (t) => {
+  const recent = new RecentResults();
+  const response = { ...answer('w', 0), output: Buffer.from('HELLO'), stderr: Buffer.from('warn\n') };
+  recent.set('w', Promise.resolve(response), req());
+  await tick();
+  const kept = await recent.get('w', req())?.answer;
+  t.deepEqual({ ...kept, output: Buffer.from(kept?.output ?? []), stderr: Buffer.from(kept?.stderr ?? []) }, response);
+  response.output.fill(0x7a); // the run's buffer may be reused: the kept answer does not change with it
+  t.is(Buffer.from(kept?.output ?? []).toString(), 'HELLO');
+});
+
+test('newInvocationId gives valid ids, all distinct', async (t) => {
+  const { newInvocationId, parseInvocationId } = await import('../services/common/names');
+  const ids = new Set(Array.from({ length: 10_000 }, () => newInvocationId()));
+  t.is(ids.size, 10_000);
+  for (const id of [...ids].slice(0, 300)) t.is(parseInvocationId(id), id);
+});

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { HayateError } from './errors';
 
 declare const brand: unique symbol;
@@ -35,9 +35,22 @@ export function parseInvocationId(value: unknown): InvocationId {
   throw new HayateError('HAYATE_ERR_BAD_REQUEST', `Invalid invocation id ${JSON.stringify(value)}: it must be 1-64 chars of [A-Za-z0-9_-]`);
 }
 
-/** A fresh random invocation id (a UUID without dashes' ambiguity: dashes are allowed). */
+/** Random bytes drawn 16 at a time for ids, refilled when used up. */
+const idBytes = Buffer.alloc(4096);
+let idAt = idBytes.length;
+
+/**
+ * A fresh random invocation id: 128 random bits in base64url (22 chars of the id alphabet). Made in one
+ * piece by Buffer's encoder: `randomUUID()` joins 20 pieces into a rope, which V8 keeps as such, 480 bytes
+ * of heap per id (56 once flat) in each of the 100,000 answers an invoker keeps for retries.
+ */
 export function newInvocationId(): InvocationId {
-  return randomUUID() as InvocationId;
+  if (idAt === idBytes.length) {
+    randomFillSync(idBytes);
+    idAt = 0;
+  }
+  idAt += 16;
+  return idBytes.toString('base64url', idAt - 16, idAt) as InvocationId;
 }
 
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;

@@ -48,7 +48,7 @@ function sameContent(a: RequestContent, b: RequestContent): boolean {
 
 /** An invocation remembered: its answer (perhaps still running) and the request it answers. */
 export interface Recent {
-  answer: Promise<InvokeResponse>;
+  readonly answer: Promise<InvokeResponse>;
   /** Whether `request` is the request this entry answers (content compared, no digest needed). */
   sameRequest(request: RequestContent): boolean;
   /** The digest of the request this entry answers (computed once, on a peer's lookup). */
@@ -71,6 +71,8 @@ class Entry implements Recent {
   protectedCounted = false;
   /** Output + stderr bytes once the answer is in, plus the input it keeps. */
   bytes = 0;
+  /** The answer once it is in, as kept (see `compact`); until then `running` is. */
+  kept: InvokeResponse | null = null;
   /** The request until it is answered; then a copy of its input, or only its digest when the input is large. */
   content: RequestContent | null;
   readonly inputBytes: number;
@@ -83,13 +85,23 @@ class Entry implements Recent {
   constructor(
     private readonly owner: RecentResults,
     readonly key: string,
-    public answer: Promise<InvokeResponse>,
+    private running: Promise<InvokeResponse> | null,
     request: RequestContent,
     public held: boolean,
     public protectUntilMs: number,
   ) {
     this.content = request;
     this.inputBytes = request.input.byteLength;
+  }
+
+  get answer(): Promise<InvokeResponse> {
+    return this.running ?? Promise.resolve(this.kept as InvokeResponse);
+  }
+
+  /** The answer is in: kept as it is (the promise of a run let go of). */
+  answered(response: InvokeResponse): void {
+    this.kept = response;
+    this.running = null;
   }
 
   sameRequest(other: RequestContent): boolean {
@@ -118,6 +130,20 @@ interface Slot {
 
 const NO_ARGS: string[] = [];
 const NO_ENV: Record<string, string> = {};
+
+/**
+ * Bytes kept of a small answer or input: a copy in Buffer's shared pool (a view, ≈100 bytes of heap) instead
+ * of a Uint8Array of its own (≈215 bytes for 16 bytes of data: a typed array and an ArrayBuffer each); larger
+ * ones as they are. Here only: a pooled view posted to a worker would clone its whole 8 KiB pool.
+ */
+function keptBytes(bytes: Uint8Array): Uint8Array {
+  return bytes.byteLength > 0 && bytes.byteLength < Buffer.poolSize >>> 1 ? Buffer.from(bytes) : bytes;
+}
+
+/** An answer as kept for retries: its output and stderr in `keptBytes`. */
+function compact(r: InvokeResponse): InvokeResponse {
+  return { ...r, output: keptBytes(r.output), stderr: keptBytes(r.stderr) };
+}
 
 export class RecentResults {
   /** By invocation key; more than one entry only when an id was reused with other content. */
@@ -183,9 +209,11 @@ export class RecentResults {
             }),
           );
         } else if (kept !== null) {
-          // a copy of the input alone: the request's is a view into NATS's read buffer (kB of other messages)
-          entry.content = { function: kept.function, args: kept.args.length === 0 ? NO_ARGS : kept.args, env: Object.keys(kept.env).length === 0 ? NO_ENV : kept.env, input: new Uint8Array(kept.input) };
+          // a copy of the input alone: the request's is a view into NATS's read buffer (kB of other messages);
+          // a small one in Buffer's pool (see keptBytes)
+          entry.content = { function: kept.function, args: kept.args.length === 0 ? NO_ARGS : kept.args, env: Object.keys(kept.env).length === 0 ? NO_ENV : kept.env, input: Buffer.from(kept.input) };
         }
+        entry.answered(compact(r));
         entry.bytes = r.output.byteLength + r.stderr.byteLength + (dropInput ? 0 : entry.inputBytes);
         entry.protectUntilMs = Math.min(entry.protectUntilMs, Date.now() + protectAfterAnswerMs);
         this.heldBytes += entry.bytes;
