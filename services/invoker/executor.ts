@@ -51,12 +51,13 @@ export interface ExecutionResult {
 export interface Executor {
   readonly tier: Tier;
   /**
-   * Runs one invocation. `signal` is the invocation's one AbortSignal (shutdown ∪ deadline, made by
+   * Runs one invocation. `signal` is the invocation's one signal (shutdown ∪ deadline, made by
    * `invocationSignal`); on abort the executor stops the run (terminates the worker or kills the process)
-   * and resolves with `timeout`. Executors keep no timers of their own.
+   * and resolves with `timeout`. Executors keep no timers of their own, and ask for the AbortSignal itself
+   * (`abortSignalOf`) only when they have something to stop.
    * @throws HayateError when the function cannot be run at all (module missing, container unavailable)
    */
-  invoke(request: ExecutionRequest, signal: AbortSignal): Promise<ExecutionResult>;
+  invoke(request: ExecutionRequest, signal: CallSignal): Promise<ExecutionResult>;
   /** Releases workers or containers. Idempotent. */
   close(): Promise<void>;
 }
@@ -72,31 +73,80 @@ export function isWorkerDeath(err: unknown): boolean {
   return err instanceof Error && err.cause === WORKER_DIED;
 }
 
-/** The one AbortSignal of an invocation, and the call that releases its timer and listener when it ends. */
-export interface InvocationSignal {
+/**
+ * A signal whose AbortSignal is made the first time something asks for it. Node's AbortController costs
+ * ≈3–5 µs and its timer and shutdown listener as much again, per call; a call that runs on the event-loop
+ * thread past a free gate ends before anything could wait on it.
+ */
+export interface LazySignal {
+  /** Whether it has aborted; asks for no AbortSignal. */
+  readonly aborted: boolean;
+  /** The AbortSignal, made on first use. */
   readonly signal: AbortSignal;
+}
+
+/** What the gate, the memory budget and the executors take: an AbortSignal, or one made on first use. */
+export type CallSignal = AbortSignal | LazySignal;
+
+/** The AbortSignal of `s` (made now when `s` is lazy). */
+export function abortSignalOf(s: CallSignal): AbortSignal {
+  return s instanceof AbortSignal ? s : s.signal;
+}
+
+/** The one signal of an invocation, and the call that releases its timer and listener when it ends. */
+export interface InvocationSignal extends LazySignal {
   /** Clears the deadline's timer and stops following shutdown. Idempotent. */
   dispose(): void;
 }
 
 /**
- * The one AbortSignal of an invocation: aborts at `deadlineUnixMs` or when `shutdown` aborts, whichever is
- * first. Made once, when the invocation is accepted, and passed down to the gate and the executor.
+ * The one signal of an invocation: aborts at `deadlineUnixMs` or when `shutdown` aborts, whichever is first.
+ * Made once, when the invocation is accepted, and passed down to the gate and the executor; its AbortSignal,
+ * timer and listener exist only once one of them asks for it (`signal`), and until then `aborted` reads the
+ * clock and `shutdown`.
  * Not `AbortSignal.any([shutdown, AbortSignal.timeout(ms)])`: on Node 20 the garbage collector may collect
  * that composite signal before its timeout fires, and a call waiting on it would wait forever (reproduced
  * with --expose-gc: a gate waiter never released).
  */
 export function invocationSignal(deadlineUnixMs: number, shutdown?: AbortSignal): InvocationSignal {
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(new DOMException('The invocation deadline passed', 'TimeoutError')), Math.max(0, Math.ceil(deadlineUnixMs - Date.now())));
-  const onShutdown = (): void => controller.abort(shutdown?.reason);
-  if (shutdown?.aborted === true) onShutdown();
-  else shutdown?.addEventListener('abort', onShutdown, { once: true });
-  return {
-    signal: controller.signal,
-    dispose: () => {
-      clearTimeout(timer);
-      shutdown?.removeEventListener('abort', onShutdown);
-    },
-  };
+  return new Deadline(deadlineUnixMs, shutdown);
+}
+
+class Deadline implements InvocationSignal {
+  private controller: AbortController | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private disposed = false;
+  private readonly onShutdown = (): void => this.controller?.abort(this.shutdown?.reason);
+
+  constructor(
+    private readonly deadlineUnixMs: number,
+    private readonly shutdown: AbortSignal | undefined,
+  ) {}
+
+  get aborted(): boolean {
+    if (this.controller !== null) return this.controller.signal.aborted;
+    return this.shutdown?.aborted === true || Date.now() >= this.deadlineUnixMs;
+  }
+
+  get signal(): AbortSignal {
+    if (this.controller !== null) return this.controller.signal;
+    const controller = new AbortController();
+    this.controller = controller;
+    const expire = (): void => controller.abort(new DOMException('The invocation deadline passed', 'TimeoutError'));
+    if (this.shutdown?.aborted === true) this.onShutdown();
+    else if (Date.now() >= this.deadlineUnixMs) expire();
+    // once disposed, nothing is waited on any more: no timer, no listener to leave behind
+    else if (!this.disposed) {
+      this.timer = setTimeout(expire, Math.ceil(this.deadlineUnixMs - Date.now()));
+      this.shutdown?.addEventListener('abort', this.onShutdown, { once: true });
+    }
+    return controller.signal;
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.controller !== null) this.shutdown?.removeEventListener('abort', this.onShutdown);
+  }
 }

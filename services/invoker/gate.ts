@@ -1,3 +1,6 @@
+import type { CallSignal } from './executor';
+import { abortSignalOf } from './executor';
+
 /**
  * A counting semaphore with a FIFO queue: at most `max` holders at once. Used per function for
  * `max_concurrency`; the invoker-wide bound on queued work is checked before anyone waits here.
@@ -13,9 +16,9 @@ export class Gate {
    * Waits for a place; the returned function gives it back (call it exactly once).
    * @throws the signal's reason when `signal` aborts while waiting (the place is then never taken)
    */
-  async acquire(signal?: AbortSignal): Promise<() => void> {
-    signal?.throwIfAborted();
-    if (this.holders >= this.max) await this.wait(signal);
+  async acquire(signal?: CallSignal): Promise<() => void> {
+    if (signal?.aborted === true) throw abortSignalOf(signal).reason;
+    if (this.holders >= this.max) await this.wait(signal === undefined ? undefined : abortSignalOf(signal));
     else this.holders += 1;
     let released = false;
     return () => {

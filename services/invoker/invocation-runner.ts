@@ -248,8 +248,8 @@ export class InvocationRunner {
     const acceptedUnixMs = Math.round(Date.now() - (performance.now() - receivedMs));
     const exec = await this.admit(request, fn, acceptedUnixMs);
     // the one signal of this invocation: its deadline ∪ shutdown; the gate, the pool and the container obey it
-    const deadline = invocationSignal(exec.deadlineUnixMs, this.shutdown.signal);
-    const signal = deadline.signal;
+    // (its AbortSignal made only if one of them has to wait or stop something)
+    const signal = invocationSignal(exec.deadlineUnixMs, this.shutdown.signal);
     const runtime = this.runtime(fn);
     runtime.digest = exec.spec.digest;
     const inputBytes = request.input.byteLength;
@@ -298,7 +298,7 @@ export class InvocationRunner {
       }
       throw err;
     } finally {
-      deadline.dispose();
+      signal.dispose();
       unclaim?.();
       release?.();
       this.pending -= 1;

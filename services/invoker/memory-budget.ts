@@ -5,6 +5,8 @@
  * end, then is refused OVERLOADED, so that a few calls with large allowed limits cannot take the node's RAM.
  */
 import { HayateError } from '../common/errors';
+import type { CallSignal } from './executor';
+import { abortSignalOf } from './executor';
 
 interface Waiter {
   bytes: number;
@@ -35,8 +37,8 @@ export class MemoryBudget {
    * @throws HayateError HAYATE_ERR_OVERLOADED when the claim did not fit within patienceMs, or `signal`'s
    *   reason when it aborted meanwhile
    */
-  async claim(bytes: number, what: string, signal?: AbortSignal): Promise<() => void> {
-    if (!this.fits(bytes) || this.waiting.length > 0) await this.wait(bytes, what, signal);
+  async claim(bytes: number, what: string, signal?: CallSignal): Promise<() => void> {
+    if (!this.fits(bytes) || this.waiting.length > 0) await this.wait(bytes, what, signal === undefined ? undefined : abortSignalOf(signal));
     else this.claimed += bytes;
     let released = false;
     return () => {

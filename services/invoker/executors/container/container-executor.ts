@@ -10,7 +10,8 @@ import { DEFAULTS } from '../../../common/config';
 import { HayateError } from '../../../common/errors';
 import { checkImage } from '../../../common/images';
 import type { Logger } from '../../../common/logger';
-import type { ExecutionOutcome, ExecutionRequest, ExecutionResult } from '../../executor';
+import type { CallSignal, ExecutionOutcome, ExecutionRequest, ExecutionResult } from '../../executor';
+import { abortSignalOf } from '../../executor';
 import type { ContainerTier } from '../../tier-router';
 import type { ContainerFiles } from './container-files';
 import type { ContainerSettings } from './warm-container';
@@ -87,8 +88,9 @@ export class ContainerExecutor implements ContainerTier {
     return c;
   }
 
-  async invoke(req: ExecutionRequest, signal: AbortSignal): Promise<ExecutionResult> {
+  async invoke(req: ExecutionRequest, callSignal: CallSignal): Promise<ExecutionResult> {
     const t0 = performance.now();
+    const signal = abortSignalOf(callSignal);
     const existing = this.readyFor(req.spec);
     const container = existing ?? (await this.warm(req.spec));
     const coldStart = existing === null;

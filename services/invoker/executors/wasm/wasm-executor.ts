@@ -6,7 +6,8 @@ import { HayateError } from '../../../common/errors';
 import type { Logger } from '../../../common/logger';
 import { PAGES_PER_MIB } from '../../../common/wasm-module';
 import type { BundleCache } from '../../bundle-cache';
-import type { ExecutionRequest, ExecutionResult } from '../../executor';
+import type { CallSignal, ExecutionRequest, ExecutionResult } from '../../executor';
+import { abortSignalOf } from '../../executor';
 import type { LoadedModule, ModuleCache } from '../../module-cache';
 import type { WasmTier } from '../../tier-router';
 import { InlineLane } from './inline-lane';
@@ -81,7 +82,7 @@ export class WasmExecutor implements WasmTier {
     return this.pool.workers;
   }
 
-  async invoke(req: ExecutionRequest, signal: AbortSignal): Promise<ExecutionResult> {
+  async invoke(req: ExecutionRequest, signal: CallSignal): Promise<ExecutionResult> {
     const t0 = performance.now();
     const [{ module, memory, fueled, cold: moduleCold }, { files, cold: filesCold }] = await Promise.all([this.modules.get(req.spec.digest, req.memoryMb), this.filesOf(req)]);
     const cold = moduleCold || filesCold;
@@ -102,7 +103,7 @@ export class WasmExecutor implements WasmTier {
       files,
     };
     const inline = this.inline !== null && fueled !== null && !signal.aborted && this.inline.takes(req.fn) ? this.inline.run(req.fn, run, fueled) : null;
-    const result = inline ?? (await this.pool.run(run, signal, req.fn, { moveInput: true }));
+    const result = inline ?? (await this.pool.run(run, abortSignalOf(signal), req.fn, { moveInput: true }));
     if (result.type === 'timeout') {
       return { tier: Tier.wasm, outcome: { kind: 'timeout' }, stdout: new Uint8Array(0), stderr: new Uint8Array(0), coldStart: cold, startupUs: loadUs, execUs: Math.round((performance.now() - t0) * 1000) - loadUs, teardownUs: 0 };
     }
