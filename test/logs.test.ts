@@ -76,8 +76,8 @@ test('hayate logs -f prints the stderr lines and summaries of calls others make'
   t.regex(bad.stderr, /HAYATE_ERR_INVALID_OPTION/);
 });
 
-// entries go behind the answers of their event-loop turn, in the same socket write (EndOfTurn.postAfter):
-// a write of their own cost a call at one in flight ≈0.2 ms, and they went out ahead of the answer
+// entries go behind the answers of their event-loop turn, once those are written (EndOfTurn.postAfter): ahead
+// of the answer, in a write of their own, they cost a call at one in flight ≈0.2 ms
 test('an answer leaves ahead of the log entries of its run', async (t) => {
   const { nc } = t.context.cluster;
   const order: string[] = [];
@@ -133,4 +133,22 @@ test('a function flooding stderr neither hides another function\'s entries nor l
   t.is(seen.filter((e) => e.fn === 'quiet' && e.kind === 'dropped').length, 0, 'nothing of the quiet function was dropped');
   const http = await new EventsClient(cluster.http).logs('chatty', { since: '5m' });
   t.true(http.some((e) => e.kind === 'dropped'), 'the logs stream keeps the drop notices too');
+});
+
+test('EndOfTurn runs the sends of a turn together, and what is posted after them once their write is queued', async (t) => {
+  const { EndOfTurn } = await import('../services/common/end-of-turn');
+  const outbox = new EndOfTurn();
+  const order: string[] = [];
+  outbox.postAfter(() => order.push('log 1'));
+  outbox.post(() => {
+    order.push('answer 1');
+    // what nats.js does at a turn's first publish: its write, in a microtask queued then
+    queueMicrotask(() => order.push('write'));
+  });
+  outbox.post(() => order.push('answer 2'));
+  outbox.postAfter(() => order.push('log 2'));
+  order.push('caller');
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setImmediate(r));
+  t.deepEqual(order, ['caller', 'answer 1', 'answer 2', 'write', 'log 1', 'log 2']);
 });

@@ -16,8 +16,11 @@ export class EndOfTurn {
   }
 
   /**
-   * Runs `send` with this turn's sends but after every one of them (`post`ed before or after it), in the same
-   * socket write: what should not go ahead of an answer nor cost a write of its own (log entries).
+   * Runs `send` after this turn's sends (`post`ed before or after it) have been written to the socket: what
+   * must not delay an answer (log entries). nats.js writes a turn's publishes in a microtask queued at the first
+   * of them; these run in a microtask queued after that one, so their publishes leave in a write of their own,
+   * one per turn. In the answers' write instead, building them (JSON of a run's summary) held every answer of
+   * the turn back: 48 µs of a trivial call's 0.28 ms in the invoker back to back, 127 of 0.82 after 10 ms idle.
    */
   postAfter(send: () => void): void {
     this.after.push(send);
@@ -30,7 +33,7 @@ export class EndOfTurn {
       const now = this.queue.splice(0);
       const later = this.after.splice(0);
       for (const queued of now) queued();
-      for (const queued of later) queued();
+      if (later.length > 0) queueMicrotask(() => later.forEach((queued) => queued()));
     });
   }
 }

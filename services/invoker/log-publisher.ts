@@ -3,9 +3,10 @@
  * `<prefix>.v1.logs.<fn>` (SPEC §4), for `hayate logs`, the logs stream, and any NATS subscriber.
  *
  * It never slows a call: `published()` only queues the work for the end of the current event-loop turn,
- * behind the answers of that turn and in the same socket write (`EndOfTurn.postAfter`: a write of its own
- * cost a call at one in flight ≈0.2 ms here, most of it nats-server woken once more), and publishing is a
- * buffered write, never awaited. Each function has a token bucket
+ * once the answers of that turn are written (`EndOfTurn.postAfter`: one write of entries per turn, after the
+ * answers'; ahead of them, in a write of its own, it cost a call at one in flight ≈0.2 ms here, and built
+ * before the answers' write it held them back by its JSON), and publishing is a buffered write, never
+ * awaited. Each function has a token bucket
  * (`logRatePerSec`, `logBurst`), so one function that floods stderr cannot crowd out the entries of another
  * or the connection itself; what a bucket refuses is counted and announced in a `dropped` entry at most once
  * a second. A summary is preferred to stderr lines: it takes its token first.
