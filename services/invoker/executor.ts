@@ -88,9 +88,11 @@ export interface LazySignal {
 /** What the gate, the memory budget and the executors take: an AbortSignal, or one made on first use. */
 export type CallSignal = AbortSignal | LazySignal;
 
-/** The AbortSignal of `s` (made now when `s` is lazy). */
-export function abortSignalOf(s: CallSignal): AbortSignal {
-  return s instanceof AbortSignal ? s : s.signal;
+/** The AbortSignal of `s` (made now when `s` is lazy); none of none. */
+export function abortSignalOf(s: CallSignal): AbortSignal;
+export function abortSignalOf(s: CallSignal | undefined): AbortSignal | undefined;
+export function abortSignalOf(s: CallSignal | undefined): AbortSignal | undefined {
+  return s === undefined || s instanceof AbortSignal ? s : s.signal;
 }
 
 /** The one signal of an invocation, and the call that releases its timer and listener when it ends. */

@@ -18,7 +18,7 @@ export class Gate {
    */
   async acquire(signal?: CallSignal): Promise<() => void> {
     if (signal?.aborted === true) throw abortSignalOf(signal).reason;
-    if (this.holders >= this.max) await this.wait(signal === undefined ? undefined : abortSignalOf(signal));
+    if (this.holders >= this.max) await this.wait(abortSignalOf(signal));
     else this.holders += 1;
     let released = false;
     return () => {

@@ -38,7 +38,7 @@ export class MemoryBudget {
    *   reason when it aborted meanwhile
    */
   async claim(bytes: number, what: string, signal?: CallSignal): Promise<() => void> {
-    if (!this.fits(bytes) || this.waiting.length > 0) await this.wait(bytes, what, signal === undefined ? undefined : abortSignalOf(signal));
+    if (!this.fits(bytes) || this.waiting.length > 0) await this.wait(bytes, what, abortSignalOf(signal));
     else this.claimed += bytes;
     let released = false;
     return () => {

@@ -72,7 +72,7 @@ class Entry implements Recent {
   /** Output + stderr bytes once the answer is in, plus the input it keeps. */
   bytes = 0;
   /** The answer once it is in, as kept (see `compact`); until then `running` is. */
-  kept: InvokeResponse | null = null;
+  private kept: InvokeResponse | null = null;
   /** The request until it is answered; then a copy of its input, or only its digest when the input is large. */
   content: RequestContent | null;
   readonly inputBytes: number;
