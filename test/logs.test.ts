@@ -76,8 +76,8 @@ test('hayate logs -f prints the stderr lines and summaries of calls others make'
   t.regex(bad.stderr, /HAYATE_ERR_INVALID_OPTION/);
 });
 
-// entries go behind the answers of their event-loop turn, once those are written (EndOfTurn.postAfter): ahead
-// of the answer, in a write of their own, they cost a call at one in flight ≈0.2 ms
+// entries leave FLUSH_AFTER_MS after their runs, together: ahead of the answer, in a write of their own, they cost
+// a call at one in flight ≈0.2 ms, and right behind it they slowed a call after idle
 test('an answer leaves ahead of the log entries of its run', async (t) => {
   const { nc } = t.context.cluster;
   const order: string[] = [];
@@ -135,20 +135,46 @@ test('a function flooding stderr neither hides another function\'s entries nor l
   t.true(http.some((e) => e.kind === 'dropped'), 'the logs stream keeps the drop notices too');
 });
 
-test('EndOfTurn runs the sends of a turn together, and what is posted after them once their write is queued', async (t) => {
+test('EndOfTurn runs the sends of a turn together, after the callbacks of the turn', async (t) => {
   const { EndOfTurn } = await import('../services/common/end-of-turn');
   const outbox = new EndOfTurn();
   const order: string[] = [];
-  outbox.postAfter(() => order.push('log 1'));
-  outbox.post(() => {
-    order.push('answer 1');
-    // what nats.js does at a turn's first publish: its write, in a microtask queued then
-    queueMicrotask(() => order.push('write'));
-  });
+  outbox.post(() => order.push('answer 1'));
   outbox.post(() => order.push('answer 2'));
-  outbox.postAfter(() => order.push('log 2'));
   order.push('caller');
   await new Promise((r) => setImmediate(r));
+  t.deepEqual(order, ['caller', 'answer 1', 'answer 2']);
+  outbox.post(() => order.push('answer 3'));
   await new Promise((r) => setImmediate(r));
-  t.deepEqual(order, ['caller', 'answer 1', 'answer 2', 'write', 'log 1', 'log 2']);
+  t.deepEqual(order, ['caller', 'answer 1', 'answer 2', 'answer 3'], 'a later turn schedules again');
+});
+
+test('entries wait FLUSH_AFTER_MS for the runs finished meanwhile, and a drain publishes what waits', async (t) => {
+  const { LogPublisher, FLUSH_AFTER_MS } = await import('../services/invoker/log-publisher');
+  const { Subjects } = await import('../services/common/subjects');
+  const { nc } = t.context.cluster;
+  const seen: LogEntry[] = [];
+  const sub = nc.subscribe('hayate.v1.logs.flushed', { callback: (_err, m) => {
+    const e = parseLogEntry(m.data);
+    if (e !== null) seen.push(e);
+  } });
+  t.teardown(() => sub.unsubscribe());
+  await nc.flush();
+  const publisher = new LogPublisher(nc, new Subjects(), { logsEnabled: true, logRatePerSec: 1000, logBurst: 1000, invokerId: 'test-invoker' });
+  const run = (id: string, stderr = ''): void =>
+    publisher.published(
+      { invocationId: id, function: 'flushed', input: new Uint8Array(0), args: [], env: {}, timeoutMs: 0, deadlineUnixMs: 0, attempt: 1 },
+      { invocationId: id, status: 'OK', exitCode: 0, output: new Uint8Array(0), stderr: Buffer.from(stderr), tier: 'wasm', invokerId: 'test-invoker', coldStart: false, timings: { queueUs: 1, startupUs: 2, execUs: 3, teardownUs: 4, totalUs: 10 }, errorCode: '', errorMessage: '', attempt: 1 },
+    );
+  run('a', 'line 1\nline 2\n');
+  run('b');
+  t.is(publisher.sent, 0, 'nothing leaves with the run');
+  await waitFor('the first runs\' entries', () => (seen.length >= 4 ? true : undefined), 5000, FLUSH_AFTER_MS);
+  t.deepEqual(seen.map((e) => `${e.kind} ${'id' in e ? e.id : ''}`), ['stderr a', 'stderr a', 'summary a', 'summary b']);
+  run('c');
+  run('d');
+  publisher.close();
+  run('e');
+  await nc.flush();
+  t.deepEqual(seen.slice(4).map((e) => `${e.kind} ${'id' in e ? e.id : ''}`), ['summary c', 'summary d'], 'a drain publishes what waits, and nothing after it');
 });

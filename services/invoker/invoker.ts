@@ -81,8 +81,8 @@ export class Invoker {
     this.subjects = new Subjects(config.subjectPrefix);
     this.specs = new SpecCache(deps.store, config.functionDefaults, this.log);
     this.executions = new ExecutionLog(config.executionLogFile, config.invokerId);
-    const outbox = new EndOfTurn(); // answers and log entries of a turn leave in one write
-    this.logs = new LogPublisher(nc, this.subjects, config, outbox);
+    const outbox = new EndOfTurn(); // the answers of a turn leave in one write
+    this.logs = new LogPublisher(nc, this.subjects, config);
     const recent = new RecentResults();
     this.peers = new PeerAnswers({ nc, subjects: this.subjects, recent, invokerId: config.invokerId, log: deps.log.child({ component: 'peer-answers' }), beatMs: config.beatMs, deadAfterMs: config.deadAfterMs });
     this.runner = new InvocationRunner({ config, log: this.log, specs: this.specs, router: deps.router, recent, peers: this.peers, executions: this.executions, metrics: deps.metrics, logs: this.logs });
