@@ -69,13 +69,16 @@ export class ActivationStore {
   /** Opens (creating when missing) the bucket. */
   static async open(nc: NatsConnection, options: ActivationStoreOptions = {}): Promise<ActivationStore> {
     // 2 s per try (withNatsRetry tries again): a request sent while the bucket elects a leader gets no answer
-    const kv = await nc.jetstream({ timeout: 2000, ...(options.domain ? { domain: options.domain } : {}) }).views.kv(ACTIVATIONS_BUCKET, {
-      history: 1,
-      replicas: options.replicas ?? 1,
-      ttl: options.ttlMs ?? 86_400_000,
-      // reads go to the stream leader: a GET right after the 202 must see the record just written
-      allow_direct: false,
-    });
+    const js = nc.jetstream({ timeout: 2000, ...(options.domain ? { domain: options.domain } : {}) });
+    const kv = await withNatsRetry(`open bucket ${ACTIVATIONS_BUCKET}`, () =>
+      js.views.kv(ACTIVATIONS_BUCKET, {
+        history: 1,
+        replicas: options.replicas ?? 1,
+        ttl: options.ttlMs ?? 86_400_000,
+        // reads go to the stream leader: a GET right after the 202 must see the record just written
+        allow_direct: false,
+      }),
+    );
     return new ActivationStore(kv);
   }
 

@@ -13,6 +13,7 @@ import { HayateError } from './errors';
 import { parseFunctionName } from './names';
 import { retry } from './retry';
 import { ASYNC_CONSUMER, Subjects } from './subjects';
+import { withNatsRetry } from './nats-retry';
 
 /** Options of the queue; controller and invokers should agree on them. */
 export interface AsyncQueueOptions {
@@ -66,7 +67,8 @@ export class AsyncQueue {
     const subjects = new Subjects(options.prefix ?? 'hayate');
     const o = { replicas: options.replicas ?? 1, ackWaitMs: options.ackWaitMs ?? 3000, maxAttempts: options.maxAttempts ?? 5 };
     const domain = options.domain ? { domain: options.domain } : {};
-    const queue = new AsyncQueue(await nc.jetstreamManager(domain), subjects, nc.jetstream(domain), o);
+    const manager = await withNatsRetry('reach JetStream', () => nc.jetstreamManager(domain));
+    const queue = new AsyncQueue(manager, subjects, nc.jetstream(domain), o);
     await queue.ensureStream(o.replicas);
     await queue.ensureConsumer(o.replicas);
     return queue;

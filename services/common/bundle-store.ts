@@ -11,6 +11,7 @@ import { HayateError } from './errors';
 import type { StoreOptions } from './store';
 import { digestOf, reach } from './store';
 import { BUNDLES_BUCKET, objectChunksSubject, objectMetaSubject } from './subjects';
+import { withNatsRetry } from './nats-retry';
 
 /** A stored bundle as the API shows it. */
 export interface BundleRef {
@@ -41,7 +42,7 @@ export class BundleStore {
   /** Opens (creating when missing) the bundles object store. */
   static async open(nc: NatsConnection, options: StoreOptions = {}): Promise<BundleStore> {
     const js = nc.jetstream(options.domain ? { domain: options.domain } : {});
-    return new BundleStore(nc, js, await js.views.os(BUNDLES_BUCKET, { replicas: options.replicas ?? 1 }));
+    return new BundleStore(nc, js, await withNatsRetry(`open object store ${BUNDLES_BUCKET}`, () => js.views.os(BUNDLES_BUCKET, { replicas: options.replicas ?? 1 })));
   }
 
   /**

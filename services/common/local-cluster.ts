@@ -45,7 +45,13 @@ export async function startLocalCluster(options: { invokers?: number; env?: Reco
   });
   const logs: string[] = [];
   if (child.stderr !== null) createInterface({ input: child.stderr }).on('line', (line) => logs.push(line));
-  const tail = () => (logs.length > 0 ? `:\n${logs.slice(-20).join('\n')}` : '');
+  // the last lines, and before them the errors that scrolled past (a child's fatal line, then every other one
+  // logging its shutdown)
+  const tail = () => {
+    const last = logs.slice(-20);
+    const errors = logs.slice(0, -20).filter((l) => /"level":(50|60)|^hayate [a-z]+: HAYATE_ERR_/.test(l)).slice(-20);
+    return logs.length > 0 ? `:\n${[...errors, ...(errors.length > 0 ? ['…'] : []), ...last].join('\n')}` : '';
+  };
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`hayate up did not get ready in 90 s${tail()}`)), 90_000);
     child.once('exit', (code) => reject(new Error(`hayate up exited with ${code}${tail()}`)));

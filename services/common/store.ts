@@ -12,6 +12,7 @@ import { watchKv } from './kv-watch';
 import type { FunctionName } from './names';
 import { isFunctionName } from './names';
 import { FUNCTIONS_BUCKET, MODULES_BUCKET } from './subjects';
+import { withNatsRetry } from './nats-retry';
 
 /** sha256 hex of a module. */
 export function digestOf(module: Uint8Array): string {
@@ -43,8 +44,9 @@ export class FunctionStore {
   static async open(nc: NatsConnection, options: StoreOptions = {}): Promise<FunctionStore> {
     const js: JetStreamClient = nc.jetstream(options.domain ? { domain: options.domain } : {});
     const replicas = options.replicas ?? 1;
-    const kv = await js.views.kv(FUNCTIONS_BUCKET, { history: 5, replicas });
-    const modules = await js.views.os(MODULES_BUCKET, { replicas, storage: undefined });
+    // a process starting while the hub elects a leader (or its leaf link comes up) waits for it rather than exiting
+    const kv = await withNatsRetry(`open bucket ${FUNCTIONS_BUCKET}`, () => js.views.kv(FUNCTIONS_BUCKET, { history: 5, replicas }));
+    const modules = await withNatsRetry(`open object store ${MODULES_BUCKET}`, () => js.views.os(MODULES_BUCKET, { replicas, storage: undefined }));
     return new FunctionStore(kv, modules);
   }
 

@@ -67,7 +67,7 @@ export class TriggerStore {
     const js = nc.jetstream({ timeout: 2000, ...domain });
     const o = { replicas: options.replicas ?? 1, ackWaitMs: options.ackWaitMs ?? 3000, maxAttempts: options.maxAttempts ?? 5, maxBytes: options.maxBytes ?? 256 * 1024 * 1024 };
     const kv = await withNatsRetry(`open bucket ${TRIGGERS_BUCKET}`, () => js.views.kv(TRIGGERS_BUCKET, { history: 1, replicas: o.replicas }));
-    return new TriggerStore(kv, await nc.jetstreamManager(domain), js, o, options.prefix ?? 'hayate');
+    return new TriggerStore(kv, await withNatsRetry('reach JetStream', () => nc.jetstreamManager(domain)), js, o, options.prefix ?? 'hayate');
   }
 
   /** The consumer's max_deliver: the attempts plus one delivery that only records the failure. */
