@@ -7,10 +7,12 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import anyTest from 'ava';
 import type { TestFn } from 'ava';
-import { connect } from 'nats';
+import { connect, headers as natsHeaders } from 'nats';
+import type { Msg } from 'nats';
 import type { NatsConnection } from 'nats';
-import { decodeInvokeResponse, encodeInvokeRequest } from '../services/common/codec';
+import { decodeInvokeResponse, encodeInvokeRequest, encodeInvokeResponse } from '../services/common/codec';
 import type { InvokeRequest } from '../services/common/codec';
+import { Header, Progress } from '../services/common/headers';
 import { InvocationClient } from '../services/common/invocation-client';
 import type { Cluster } from './helpers/cluster';
 import { startCluster } from './helpers/cluster';
@@ -93,6 +95,48 @@ test('invocation client stops re-sending with HAYATE_ERR_UNAVAILABLE when every 
     t.deepEqual(startsOf(t.context.audit, id).map((s) => s.attempt), [1, 2]);
   } finally {
     client.close();
+  }
+});
+
+test('invocation client does not count an invoker that falls silent and is heard of again among the deaths that stop re-sends', async (t) => {
+  // a scripted invoker on its own prefix (the real invokers of this file listen on hayate.*): attempt 1 is taken
+  // and falls silent (busy), attempt 2 is taken and falls silent for good (dead), attempt 3 answers; attempt 1's
+  // invoker beats again once attempt 2 arrives. Two silences but one death: with maxDeaths 2 the call goes on.
+  const { nc } = t.context;
+  const beat = (m: Msg): void => {
+    const h = natsHeaders();
+    h.set(Header.progress, Progress.beat);
+    h.set(Header.invoker, 'scripted');
+    m.respond(new Uint8Array(0), { headers: h });
+  };
+  let first: Msg | undefined;
+  const seen: number[] = [];
+  const sub = nc.subscribe('fake.v1.invoke.busy', {
+    callback: (_err, m) => {
+      const attempt = Number(m.headers?.get(Header.attempt) ?? 0);
+      seen.push(attempt);
+      if (attempt === 1) {
+        first = m;
+        beat(m);
+      } else if (attempt === 2) {
+        if (first !== undefined) beat(first);
+        beat(m);
+      } else {
+        m.respond(encodeInvokeResponse({ invocationId: 'x', status: 'OK', exitCode: 0, output: Buffer.from('done'), stderr: new Uint8Array(0), tier: 'wasm', invokerId: 'scripted', coldStart: false, timings: { queueUs: 0, startupUs: 0, execUs: 0, teardownUs: 0, totalUs: 0 }, errorCode: '', errorMessage: '', attempt }));
+      }
+    },
+  });
+  await nc.flush();
+  const client = new InvocationClient(nc, { prefix: 'fake', maxDeaths: 2, deadAfterMs: 300, beatMs: 100 });
+  try {
+    const result = await client.call({ function: 'busy', invocationId: `busy-${Date.now()}` });
+    t.is(result.response.status, 'OK');
+    t.is(Buffer.from(result.response.output).toString(), 'done');
+    t.is(result.attempts, 3);
+    t.deepEqual(seen, [1, 2, 3]);
+  } finally {
+    client.close();
+    sub.unsubscribe();
   }
 });
 

@@ -65,7 +65,8 @@ export interface InvocationClientOptions {
    * 10 s timeout the deadline alone allows about 5 such re-sends; the bound matters for long timeouts (up to
    * 15 minutes). At 3, the chaos suite's SIGKILL every 1.5 s on a loaded node lost calls whose invokers were
    * busy (silent) rather than dead: "killing invokers loses nothing" comes first; the root causes of
-   * invoker deaths are guarded where they arise (module bounds, worker heap limits, quarantine). @default 5
+   * invoker deaths are guarded where they arise (module bounds, worker heap limits, quarantine). A silence
+   * stops counting when its invoker is heard of again (a late beat: it was busy, not dead). @default 5
    */
   maxDeaths?: number;
   log?: Logger;
@@ -107,6 +108,8 @@ interface Attempt {
   lastHeardMs: number;
   /** An invoker took it: a beat or ack arrived. */
   taken: boolean;
+  /** Counted among the deaths: it fell silent after it was taken (until it is heard of again). */
+  dead?: boolean;
 }
 
 type Outcome = { kind: 'answer'; response: InvokeResponse; attempts: number; failoverMs: number; detectMs: number } | { kind: 'gave-up'; error: unknown };
@@ -242,7 +245,10 @@ export class InvocationClient {
         detectMs = Math.max(detectMs, silentMs);
         // a death counts when an invoker had taken the call (it beat) and then fell silent: what a request
         // that crashes its invoker does; an attempt never heard of was more likely lost on the way
-        if (attempt.taken) deaths += 1;
+        if (attempt.taken) {
+          deaths += 1;
+          attempt.dead = true;
+        }
         if (deaths >= this.o.maxDeaths) {
           log?.error({ invocationId: request.invocationId, fn, attempts: attempt.number, deaths }, 'invocation not re-sent: its invokers kept dying');
           return end(new HayateError('HAYATE_ERR_UNAVAILABLE', `Cannot invoke ${fn}: ${deaths} invokers went silent while running it; it is not re-sent again, so that a request that kills invokers cannot take down the fleet`));
@@ -261,6 +267,13 @@ export class InvocationClient {
       const onMessage = (attempt: Attempt, msg: Msg): void => {
         if (settled) return;
         attempt.lastHeardMs = Date.now();
+        if (attempt.dead === true) {
+          // heard of after its silence: its invoker was busy (a starved CPU, a long pause), not dead, and does
+          // not count towards the deaths that stop the re-sends (the chaos suite on a loaded node lost a call
+          // to 5 such silences among 10 kills)
+          attempt.dead = false;
+          deaths -= 1;
+        }
         if (msg.headers?.hasError === true && msg.headers.code === 503) {
           const backoff = Math.min(this.o.noResponderBackoffMs * attempt.number, 1000);
           return failover(attempt, 'no responders in the queue group', 'HAYATE_ERR_NO_INVOKER', backoff);
