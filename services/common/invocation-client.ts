@@ -66,7 +66,7 @@ export interface InvocationClientOptions {
    * 15 minutes). At 3, the chaos suite's SIGKILL every 1.5 s on a loaded node lost calls whose invokers were
    * busy (silent) rather than dead: "killing invokers loses nothing" comes first; the root causes of
    * invoker deaths are guarded where they arise (module bounds, worker heap limits, quarantine). A silence
-   * stops counting when its invoker is heard of again (a late beat: it was busy, not dead). @default 5
+   * stops counting when its invoker is heard of again (a late beat or answer: it was busy, not dead). @default 5
    */
   maxDeaths?: number;
   log?: Logger;
@@ -109,7 +109,7 @@ interface Attempt {
   /** An invoker took it: a beat or ack arrived. */
   taken: boolean;
   /** Counted among the deaths: it fell silent after it was taken (until it is heard of again). */
-  dead?: boolean;
+  dead: boolean;
 }
 
 type Outcome = { kind: 'answer'; response: InvokeResponse; attempts: number; failoverMs: number; detectMs: number } | { kind: 'gave-up'; error: unknown };
@@ -267,7 +267,7 @@ export class InvocationClient {
       const onMessage = (attempt: Attempt, msg: Msg): void => {
         if (settled) return;
         attempt.lastHeardMs = Date.now();
-        if (attempt.dead === true) {
+        if (attempt.dead) {
           // heard of after its silence: its invoker was busy (a starved CPU, a long pause), not dead, and does
           // not count towards the deaths that stop the re-sends (the chaos suite on a loaded node lost a call
           // to 5 such silences among 10 kills)
@@ -304,7 +304,7 @@ export class InvocationClient {
         if (settled) return;
         if (Date.now() >= deadline) return giveUp();
         request.attempt += 1;
-        const attempt: Attempt = { token: String((this.seq += 1)), number: request.attempt, lastHeardMs: Date.now(), taken: false };
+        const attempt: Attempt = { token: String((this.seq += 1)), number: request.attempt, lastHeardMs: Date.now(), taken: false, dead: false };
         current = attempt;
         tokens.push(attempt.token);
         this.pending.set(attempt.token, (msg) => onMessage(attempt, msg));
